@@ -221,9 +221,11 @@ def _the_apis_answer(exc: BaseException) -> bool:
         if not hasattr(response, "text"):
             return True
         body = response.text
+    if not isinstance(body, (str, bytes, bytearray)):
+        return False
     try:
         return isinstance(json.loads(body), dict)
-    except (TypeError, ValueError):
+    except ValueError:
         return False
 
 

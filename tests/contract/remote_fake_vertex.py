@@ -40,6 +40,8 @@ class FakeVertex(LoopbackServer):
         self.objects: dict[str, bytes] = {}  # gs://bucket/name -> bytes, for a storage client's download
         self.packages: dict[str, bytes] = {}  # /ar/<project>/<repo>/<package>/<tag> -> an Artifact Registry file
         self.package_auth: list[str | None] = []  # the Authorization header of each package download
+        # "METHOD /path-suffix" -> (status, content type, body): what a proxy or a broken server answers instead
+        self.raw: dict[str, tuple[int, str, bytes]] = {}
         self.page_size = 100  # the jobs of a listing page when the request gives no pageSize
         self.loop_token: str | None = None  # every listing page gives this next token again (a looping proxy)
         self._n = itertools.count(1)
@@ -57,6 +59,11 @@ class FakeVertex(LoopbackServer):
         req = Request(h.command, unquote(url.path), {k: v[0] for k, v in parse_qs(url.query).items()}, body,
                       {k.lower(): v for k, v in h.headers.items()})
         self.requests.append(req)
+        raw_answer = next((v for k, v in self.raw.items() if k.split(" ")[0] == req.method
+                           and req.path.endswith(k.split(" ", 1)[1])), None)
+        if raw_answer is not None:
+            self._send_bytes(h, raw_answer[2], raw_answer[0], raw_answer[1])
+            return
         got = re.match(r"^/download/storage/v1/b/([^/]+)/o/(.+)$", req.path)
         if got and h.command == "GET":  # a storage client's media download: the object's bytes as they are
             data = self.objects.get(f"gs://{got[1]}/{got[2]}")
@@ -76,9 +83,9 @@ class FakeVertex(LoopbackServer):
         h.send_json(*self._route(req))
 
     @staticmethod
-    def _send_bytes(h: JsonHandler, data: bytes) -> None:
-        h.send_response(200)
-        h.send_header("Content-Type", "application/octet-stream")
+    def _send_bytes(h: JsonHandler, data: bytes, status: int = 200, ctype: str = "application/octet-stream") -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         h.wfile.write(data)

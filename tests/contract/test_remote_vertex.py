@@ -510,20 +510,7 @@ def test_an_answer_that_is_not_json_says_so_and_what_to_check(vx, body):
     """It said 'failed (ParseError): Failed to load JSON: Expecting value: line 1 column 1 (char 0).'"""
     from kubepipe.errors import UserError
 
-    real = vx.dispatch
-
-    def dispatch(h):
-        if h.command == "POST" and h.path.split("?")[0].endswith("/pipelineJobs"):
-            h.read_body()
-            h.send_response(200)
-            h.send_header("Content-Type", "text/html" if body.startswith(b"<") else "application/json")
-            h.send_header("Content-Length", str(len(body)))
-            h.end_headers()
-            h.wfile.write(body)
-            return
-        real(h)
-
-    vx.dispatch = dispatch
+    vx.raw["POST /pipelineJobs"] = (200, "text/html" if body.startswith(b"<") else "application/json", body)
     with pytest.raises(UserError, match=r"creating pipeline job add-numbers-\w+ failed \(ParseError\): the answer is "
                                         r"not the API's JSON \(an HTML page, or JSON cut short\); check api_endpoint"):
         vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, **vx.kw)
@@ -599,7 +586,7 @@ def test_a_schedule_deleted_meanwhile_is_named_not_the_host(vx):
     vx.schedules.clear()
     with pytest.raises(UserError) as exc:
         apply_plan(plan, backend)
-    assert f"update of schedule kubepipe-add-numbers failed (404): " in str(exc.value)
+    assert "update of schedule kubepipe-add-numbers failed (404): " in str(exc.value)
     assert (f"schedule kubepipe-add-numbers ({sid}) is not there any more (deleted meanwhile?): run `kubepipe "
             "schedule` again to plan from what is there now") in str(exc.value)
     assert "check host" not in str(exc.value)
@@ -611,19 +598,8 @@ def test_a_404_that_is_not_the_apis_answer_is_no_missing_job(vx):
     from kubepipe.backends.remote.listing import show_remote_run
     from kubepipe.errors import UserError
 
-    real, page = vx.dispatch, b"<html><head><title>404 Not Found</title></head><body>nginx</body></html>"
-
-    def dispatch(h):
-        if h.command == "GET" and "/pipelineJobs/" in h.path:
-            h.send_response(404)
-            h.send_header("Content-Type", "text/html")
-            h.send_header("Content-Length", str(len(page)))
-            h.end_headers()
-            h.wfile.write(page)
-            return
-        real(h)
-
-    vx.dispatch = dispatch
+    vx.raw["GET /pipelineJobs/some-job"] = (404, "text/html", b"<html><head><title>404 Not Found</title></head>"
+                                                               b"<body>nginx</body></html>")
     with pytest.raises(UserError) as exc:
         show_remote_run("vertex", vx.profile, "some-job", **vx.kw)
     assert "has no pipeline job" not in str(exc.value)
@@ -638,15 +614,7 @@ def test_an_answer_without_the_jobs_name_is_no_job(vx):
     from kubepipe.errors import ServiceError
 
     job = vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="e2", **vx.kw)
-    real = vx.dispatch
-
-    def dispatch(h):
-        if h.command == "GET" and job.job_id in h.path:
-            h.send_json(200, {})
-            return
-        real(h)
-
-    vx.dispatch = dispatch
+    vx.raw[f"GET /pipelineJobs/{job.job_id}"] = (200, "application/json", b"{}")
     with pytest.raises(ServiceError, match=rf"reading pipeline job {job.job_id} failed \(200\): the answer names no "
                                            r"pipeline job \(no name\): not the API's; the service failed"):
         show_remote_run("vertex", vx.profile, job.job_id, **vx.kw)
