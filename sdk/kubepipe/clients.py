@@ -238,11 +238,28 @@ def api_errors(service: str, what: str, *, missing: str | None = None) -> Iterat
     except UserError:
         raise
     except Exception as exc:
+        unnamed = _aiplatform_unnamed(exc)
+        if unnamed:  # aiplatform's SDK object made of a 2xx answer without the resource's name
+            raise ServiceError(f"{service}: {what} failed: the answer names no {unnamed} (no name): not the API's; "
+                               f"{_RUN_AGAIN}") from exc
         said = api_error_text(exc, missing)
         if said is None:
             raise
         kind = ServiceError if service_failed(exc) else UserError
         raise kind(f"{service}: {what} failed {said}") from exc
+
+
+def _aiplatform_unnamed(exc: BaseException) -> str | None:
+    """The resource ('PipelineJob') when `exc` is aiplatform's RuntimeError for an object whose answer had no name
+    ('PipelineJob resource has not been created'), raised as soon as anything reads it, else None."""
+    import traceback
+
+    if not isinstance(exc, RuntimeError):
+        return None
+    said = re.match(r"(\w+) resource has not been created", str(exc))
+    frames = traceback.extract_tb(exc.__traceback__)
+    in_aiplatform = any(f"{os.sep}google{os.sep}cloud{os.sep}aiplatform{os.sep}" in f.filename for f in frames)
+    return said.group(1) if said and in_aiplatform else None
 
 
 def service_failed(exc: BaseException) -> bool:

@@ -620,3 +620,21 @@ def test_an_answer_without_the_jobs_name_is_no_job(vx):
         show_remote_run("vertex", vx.profile, job.job_id, **vx.kw)
     with pytest.raises(ServiceError, match=r"the answer names no pipeline job"):
         vertex.wait(job.job_id, vx.profile, poll_s=0, **vx.kw)
+
+
+def test_a_create_answered_without_the_resources_name_is_said_not_a_traceback(vx):
+    """`{}` for creating a pipeline job or a schedule (a proxy's or a broken server's 200) ended in aiplatform's
+    RuntimeError ('PipelineJob resource has not been created'), an internal error."""
+    from kubepipe.errors import ServiceError
+
+    vx.raw["POST /pipelineJobs"] = (200, "application/json", b"{}")
+    with pytest.raises(ServiceError, match=rf"^vertex at {vx.url}: creating pipeline job add-numbers-\w+ failed: the "
+                                           r"answer names no PipelineJob \(no name\): not the API's; the service "
+                                           r"failed"):
+        vertex.submit(package(), vx.profile, params={"a": 1, "b": 2}, slot="e3", **vx.kw)
+    vx.raw = {"POST /schedules": (200, "application/json", b"{}")}
+    pkg = dataclasses.replace(package({"cron": "0 6 * * *"}), profile=vx.profile)
+    backend = VertexSchedules(pkg, vx.profile, **vx.kw)
+    with pytest.raises(ServiceError, match=r"create of schedule kubepipe-add-numbers failed: the answer names no "
+                                           r"PipelineJobSchedule \(no name\)"):
+        apply_plan(plan_schedule(vertex_desired(pkg), []), backend)
