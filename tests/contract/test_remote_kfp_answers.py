@@ -156,3 +156,33 @@ def test_an_answer_without_the_runs_id_is_no_run(kfp):
     with pytest.raises(ServiceError, match=r"listing runs failed \(200\): page 1 of the listing holds an item "
                                            r"without its run_id: not the API's answer"):
         list_remote_runs("kubeflow", kfp.profile)
+
+
+def test_an_experiment_pipeline_or_recurring_run_answered_without_its_id_is_refused(kfp):
+    """`{}` for creating the experiment sent the run with no experiment (KFP's default one, silently); for creating
+    a recurring run `kubepipe schedule` said 'created kubepipe-nightly (None)'; for uploading a pipeline kfp's own
+    'Missing the required parameter `pipeline_id`'."""
+    import dataclasses
+
+    from remote_ir import scheduled_pipeline_ir
+
+    from kubepipe.backends.schedules.kubeflow import kfp_desired
+    from kubepipe.backends.schedules.plan import apply_plan, plan_schedule
+
+    kfp.raw["POST /experiments"] = EMPTY
+    with pytest.raises(ServiceError, match=r"creating experiment 'kubepipe' failed \(200\): the answer names no "
+                                           r"experiment \(no experiment_id\)"):
+        _submit(kfp)
+    assert not [r for r in kfp.requests if r.method == "POST" and r.path.endswith("/runs")]
+    kfp.raw = {"POST /pipelines/upload": EMPTY}  # a pipeline not uploaded yet
+    with pytest.raises(ServiceError, match=r"uploading fresh failed \(200\): the answer names no pipeline "
+                                           r"\(no pipeline_id\)"):
+        kubeflow.submit(PipelinePackage.from_ir(open(ADD).read().replace("name: add-numbers", "name: fresh")),
+                        kfp.profile)
+    kfp.raw = {"POST /recurringruns": EMPTY}
+    pkg = dataclasses.replace(PipelinePackage.from_ir(scheduled_pipeline_ir(), schedule={"cron": "0 2 * * *"}),
+                              profile=kfp.profile)
+    backend = KfpSchedules(pkg, kfp.profile)
+    with pytest.raises(ServiceError, match=r"create of schedule kubepipe-nightly failed \(200\): the answer names no "
+                                           r"recurring run \(no recurring_run_id\)"):
+        apply_plan(plan_schedule(kfp_desired(pkg), []), backend)

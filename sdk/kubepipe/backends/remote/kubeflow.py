@@ -58,23 +58,24 @@ def ensure_pipeline_version(client: Any, package: PipelinePackage, *, namespace:
             raise UserError(f"kubeflow: {len(pipelines)} pipelines are named {package.name!r}; delete the extra ones")
         with package.file() as path:
             if pipelines:
-                pipeline_id = pipelines[0].pipeline_id
+                pipeline_id = named(pipelines[0], "pipeline_id", "pipeline").pipeline_id
             else:
-                pipeline_id = client.upload_pipeline(
+                pipeline_id = named(client.upload_pipeline(
                     path, pipeline_name=package.name, namespace=namespace,
                     description=_described(package, "kubepipe pipeline; versions are named by the content hash of "
                                                     "the compiled spec"),
-                ).pipeline_id
+                ), "pipeline_id", "pipeline").pipeline_id
                 created.append("pipeline")
             versions = client.list_pipeline_versions(
                 pipeline_id, filter=eq_filter("display_name", package.version_name), page_size=1
             ).pipeline_versions or []
             if versions:
-                return pipeline_id, versions[0].pipeline_version_id, tuple(created)
-            version = client.upload_pipeline_version(
+                return pipeline_id, named(versions[0], "pipeline_version_id", "pipeline version").pipeline_version_id, \
+                    tuple(created)
+            version = named(client.upload_pipeline_version(
                 path, pipeline_version_name=package.version_name, pipeline_id=pipeline_id,
                 description=_described(package, f"kubepipe {package.name} {package.content_hash}"),
-            )
+            ), "pipeline_version_id", "pipeline version")
             created.append("version")
     return pipeline_id, version.pipeline_version_id, tuple(created)
 
@@ -89,7 +90,9 @@ def _described(package: PipelinePackage, note: str) -> str:
 def ensure_experiment(client: Any, name: str | None, *, namespace: str | None = None) -> str:
     """Experiment id by name; created when missing (kfp's get-or-create)."""
     with quiet():
-        return client.create_experiment(name or DEFAULT_EXPERIMENT, namespace=namespace).experiment_id
+        # without its id the run would go to KFP's default experiment, silently
+        return named(client.create_experiment(name or DEFAULT_EXPERIMENT, namespace=namespace), "experiment_id",
+                     "experiment").experiment_id
 
 
 def submit(package: PipelinePackage, profile: Mapping[str, Any], *, params: dict | None = None,

@@ -22,7 +22,7 @@ from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.kubeflow import client_for, ensure_experiment
 from kubepipe.backends.schedules.plan import (SCHEDULED_TIME_PARAM, ActualSchedule, DesiredSchedule,
                                               desired_from_block)
-from kubepipe.clients import eq_filter, listed, kfp_namespace, quiet, service_name
+from kubepipe.clients import eq_filter, kfp_namespace, listed, named, quiet, service_name
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 
@@ -83,7 +83,7 @@ class KfpSchedules:
                 enable_caching=False,
                 service_account=self.profile.get("service_account") or None,
             )
-        return rr.recurring_run_id
+        return named(rr, "recurring_run_id", "recurring run").recurring_run_id
 
     def update(self, schedule_id: str, desired: DesiredSchedule, fields: tuple[str, ...]) -> None:
         raise UserError("KFP recurring runs cannot be updated in place; kubepipe replaces them")  # never planned
