@@ -188,11 +188,13 @@ def next_fire_times(cron: str, timezone: str | None, after: dt.datetime, count: 
     cron = normalize_cron(cron)
     it = croniter(cron, after.astimezone(zone))
     out: list[dt.datetime] = []
+    last = after
     while len(out) < count:
         t = it.get_next(dt.datetime)
         if not _repeated_wall_time(cron, t, zone):
-            out.append(t.astimezone(dt.timezone.utc))
-    return out
+            out += _passed_over(cron, zone, last, t) + [t.astimezone(dt.timezone.utc)]
+            last = t
+    return out[:count]
 
 
 def prev_fire_time(cron: str, timezone: str | None, at: dt.datetime) -> dt.datetime:
@@ -206,7 +208,26 @@ def prev_fire_time(cron: str, timezone: str | None, at: dt.datetime) -> dt.datet
     t = it.get_prev(dt.datetime)
     while _repeated_wall_time(cron, t, zone):
         t = it.get_prev(dt.datetime)
-    return t.astimezone(dt.timezone.utc)
+    later = _passed_over(cron, zone, t, at + dt.timedelta(seconds=1))
+    return (later[-1] if later else t).astimezone(dt.timezone.utc)
+
+
+def _passed_over(cron: str, zone: ZoneInfo, lo: dt.datetime, hi: dt.datetime) -> list[dt.datetime]:
+    """The fires of a `*`-hours job strictly between `lo` and `hi` (within three hours) that croniter passes over:
+    wall-clock times repeated by a change shorter than an hour (Lord Howe's 30 minutes: the second 01:40 of
+    `*/20 * * * *`); [] unless the zone's offset falls between them."""
+    from croniter import croniter
+
+    if (cron.split()[1] != "*" or hi - lo > dt.timedelta(hours=3)
+            or lo.astimezone(zone).utcoffset() <= hi.astimezone(zone).utcoffset()):  # type: ignore[operator]
+        return []
+    found, m = [], lo.astimezone(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    while m < hi:
+        local = m.astimezone(zone)
+        if local.fold == 1 and croniter.match(cron, local.replace(tzinfo=None, fold=0)):
+            found.append(m)
+        m += dt.timedelta(minutes=1)
+    return found
 
 
 def _repeated_wall_time(cron: str, t: dt.datetime, zone: ZoneInfo) -> bool:
