@@ -22,15 +22,17 @@ import sys
 import threading
 import warnings
 from contextvars import ContextVar
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
+from kubepipe.answers import RUN_AGAIN as _RUN_AGAIN
+from kubepipe.answers import SERVICE_FAILED as _HINT_5XX
 from kubepipe.errors import ServiceError, UserError
 from kubepipe.kfp_client_build import bound_calls as _bound_calls  # noqa: F401  # tests import it from here
 from kubepipe.kfp_client_build import kfp_client_class as _kfp_client_class
 from kubepipe.kfp_client_build import kubeconfig_file as _kubeconfig_file
 from kubepipe.secrets import check_profile_secrets
 
-__all__ = ["kfp_client", "kfp_namespace", "quiet", "api_errors", "api_error_text", "service_name", "eq_filter", "listed", "named",
+__all__ = ["kfp_client", "kfp_namespace", "quiet", "api_errors", "api_error_text", "service_name", "eq_filter",
            "refuse_inline_secrets", "service_failed", "IN_CLUSTER_KFP_HOST"]
 
 IN_CLUSTER_KFP_HOST = "http://ml-pipeline.kubeflow:8888"
@@ -44,48 +46,6 @@ def eq_filter(key: str, value: str) -> str:
     import json
 
     return json.dumps({"predicates": [{"operation": "EQUALS", "key": key, "stringValue": value}]})
-
-
-def listed(fetch: Callable[[str], Any], items: str, key: str, *, enough: Callable[[list], bool] = lambda _: False,
-           max_pages: int | None = None) -> list:
-    """Every item of a listing (KFP v2beta1, or a Vertex GAPIC pager, whose attributes are its latest page's), page
-    by page (`fetch(page_token)` -> a page), each once (by its `key` attribute: a run created meanwhile shifts the
-    pages), until `enough(items so far)`. A page token given again (a server or proxy that loops) raises instead of
-    asking for ever: `kubepipe schedule` hung, `runs list` listed a run many times."""
-    from kubepipe.kfp_client_build import NotTheApisAnswer
-
-    out: list = []
-    seen: set = set()
-    tokens: set[str] = set()
-    token, pages = "", 0
-    while max_pages is None or pages < max_pages:
-        page, pages = fetch(token), pages + 1
-        for item in getattr(page, items, None) or []:
-            if not getattr(item, key, None):  # `{}` in a list: it was a row of None
-                raise NotTheApisAnswer(200, f"page {pages} of the listing holds an item without its {key}: not the "
-                                            "API's answer", _RUN_AGAIN, service_fault=True)
-            if getattr(item, key, None) not in seen:
-                seen.add(getattr(item, key, None))
-                out.append(item)
-        token = getattr(page, "next_page_token", None) or ""
-        if not token or enough(out):
-            break
-        if token in tokens:
-            raise NotTheApisAnswer(200, f"page {pages} of the listing gave a page token it gave before: the listing "
-                                        "loops", _RUN_AGAIN, service_fault=True)
-        tokens.add(token)
-    return out
-
-
-def named(answer: Any, key: str, what: str) -> Any:
-    """`answer`, when it carries its id `key`: a 2xx answer without one (`{}` of a proxy or a broken server) is not
-    the API's, where the clients made an empty object of it (`submit` said 'run None', `--wait` waited for ever)."""
-    from kubepipe.kfp_client_build import NotTheApisAnswer
-
-    if not getattr(answer, key, None):
-        raise NotTheApisAnswer(200, f"the answer names no {what} (no {key}): not the API's", _RUN_AGAIN,
-                               service_fault=True)
-    return answer
 
 
 @contextlib.contextmanager
@@ -145,8 +105,6 @@ _HINTS = {401: "the token was refused: refresh it (KFP: the env var named by aut
           404: "not found: check host, project and region",
           409: "it was changed meanwhile (or exists already): run the command again",
           429: "too many requests: wait a minute and run the command again"}
-_HINT_5XX = "the service failed: run the command again; if it persists, look at the service's status and logs"
-_RUN_AGAIN = _HINT_5XX + " (and of any proxy in front of it)"
 
 
 def service_name(target: str, profile: Mapping[str, Any]) -> str:

@@ -128,7 +128,7 @@ def vertex_gapic(client_class: Any, profile: Mapping[str, Any], *, credentials: 
     """A client of aiplatform's GAPIC layer (`aiplatform_v1.PipelineServiceClient`, `ScheduleServiceClient`) for the
     profile, with the credentials `vertex_where` finds, at the endpoint aiplatform would use: its resource classes'
     `list` reads every page (no page size), so a listing that wants N items, or meets a looping page token, pages
-    through this one itself (kubepipe.clients.listed)."""
+    through this one itself (kubepipe.answers.listed)."""
     given = vertex_where(profile, credentials=credentials, api_endpoint=api_endpoint, where=where)
     endpoint = api_endpoint or profile.get("api_endpoint")
     options = {"api_endpoint": endpoint or f"{profile['region']}-aiplatform.googleapis.com"}

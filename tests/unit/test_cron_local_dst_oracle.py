@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from croniter import croniter
 
-from kubepipe.spec.cron import next_fire_times, prev_fire_time
+from kubepipe.spec.fire_times import next_fire_times, prev_fire_time
 
 UTC = dt.timezone.utc
 MINUTE = dt.timedelta(minutes=1)

@@ -10,8 +10,8 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubepipe.spec.cron import (CronError, kfp_cron, next_fire_times, normalize_cron, prev_fire_time, split_tz,
-                                vertex_cron)
+from kubepipe.spec.cron import CronError, kfp_cron, normalize_cron, split_tz, vertex_cron
+from kubepipe.spec.fire_times import next_fire_times, prev_fire_time
 
 
 def test_daily_at_two_becomes_kfp_seconds_first():

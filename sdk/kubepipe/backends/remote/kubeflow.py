@@ -14,7 +14,8 @@ from typing import Any, Callable, Mapping
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.events import RunFailed, TaskEvent, kfp_state, poll_patiently, run_ended
 from kubepipe.run_states import service_error
-from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, named, quiet, service_name
+from kubepipe.answers import named
+from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet, service_name
 from kubepipe.errors import UserError
 
 __all__ = [

@@ -10,7 +10,8 @@ from typing import Any, Mapping
 
 from kubepipe.backends.remote.events import kfp_state, vertex_state
 from kubepipe.run_states import service_error
-from kubepipe.clients import api_errors, named, quiet, service_name
+from kubepipe.answers import named
+from kubepipe.clients import api_errors, quiet, service_name
 from kubepipe.errors import UserError
 from kubepipe.labels import gcp_label, gcp_labels
 from kubepipe.util import utc_iso
@@ -104,7 +105,7 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
     if target == "vertex":
         from google.cloud.aiplatform_v1 import ListPipelineJobsRequest, PipelineServiceClient
 
-        from kubepipe.clients import listed
+        from kubepipe.answers import listed
         from kubepipe.vertex_clients import vertex_gapic
 
         if pipeline and gcp_label(pipeline) != pipeline:  # `a"b` broke the filter; `My-Pipe` found nothing
@@ -131,7 +132,7 @@ _PAGE, _MAX_PAGES = 100, 50  # a page's size; a pipeline's KFP runs are looked f
 def _kfp_runs(client: Any, ns: str | None, ids: set | None, limit: int) -> list:
     """The newest `limit` runs (of the pipelines `ids`, when given), page by page: the runs of one pipeline were
     looked for among the newest 100 of all runs only, and `--limit` above 100 was capped."""
-    from kubepipe.clients import listed
+    from kubepipe.answers import listed
 
     def wanted(r: Any) -> bool:
         return ids is None or getattr(r.pipeline_version_reference, "pipeline_id", None) in ids

@@ -23,7 +23,8 @@ from typing import Any, Callable, Mapping
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, run_ended, vertex_state
 from kubepipe.run_states import service_error
-from kubepipe.clients import api_errors, named, service_name
+from kubepipe.answers import named
+from kubepipe.clients import api_errors, service_name
 from kubepipe.vertex_clients import vertex_gapic, vertex_where
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels, run_labels
 
@@ -127,7 +128,7 @@ def job_reader(profile: Mapping[str, Any], *, credentials: Any = None,
                api_endpoint: str | None = None) -> Callable[[str], Any]:
     """`read(resource name)` -> the pipeline job as the API gives it (aiplatform_v1.PipelineJob). Through the GAPIC
     client: aiplatform's PipelineJob.get raised RuntimeError ('resource has not been created') on an answer without
-    the job's name; an answer without it is said as not the API's (clients.named)."""
+    the job's name; an answer without it is said as not the API's (answers.named)."""
     from google.cloud.aiplatform_v1 import PipelineServiceClient
 
     api = vertex_gapic(PipelineServiceClient, profile, credentials=credentials, api_endpoint=api_endpoint)

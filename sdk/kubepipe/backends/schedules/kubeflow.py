@@ -22,7 +22,8 @@ from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.kubeflow import client_for, ensure_experiment
 from kubepipe.backends.schedules.plan import (SCHEDULED_TIME_PARAM, ActualSchedule, DesiredSchedule,
                                               desired_from_block)
-from kubepipe.clients import eq_filter, kfp_namespace, listed, named, quiet, service_name
+from kubepipe.answers import listed, named
+from kubepipe.clients import eq_filter, kfp_namespace, quiet, service_name
 from kubepipe.errors import UserError
 from kubepipe.util import utc_iso
 

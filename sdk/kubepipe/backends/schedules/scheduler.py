@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from kubepipe.spec.cron import next_fire_times, prev_fire_time
+from kubepipe.spec.fire_times import next_fire_times, prev_fire_time
 from kubepipe.backends.schedules.launchers import Job, RunHandle, SubprocessLauncher
 from kubepipe.backends.schedules.plan import SCHEDULED_TIME_PARAM
 from kubepipe.backends.schedules.queued import request_pipeline, request_retrain

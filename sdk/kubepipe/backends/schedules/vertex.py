@@ -18,7 +18,8 @@ from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote.vertex import build_job, job_labels
 from kubepipe.backends.schedules.plan import (SCHEDULED_TIME_PARAM, ActualSchedule, DesiredSchedule,
                                               desired_from_block)
-from kubepipe.clients import listed, service_name
+from kubepipe.answers import listed
+from kubepipe.clients import service_name
 from kubepipe.vertex_clients import vertex_gapic, vertex_where
 from kubepipe.util import utc_iso
 
