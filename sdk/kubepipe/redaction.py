@@ -11,11 +11,11 @@ import re
 import threading
 from typing import Any
 
-from kubepipe.secret_shapes import (COMMAND_CREDENTIALS, COMMAND_MARKS, IMAGE_PASSWORD_IN_TEXT, PEM_BEGIN, PEM_END, PLACEHOLDER,
-                                    QUERY_ITEM_IN_TEXT, QUERY_SEP, REDACTED, TOKEN_MARKS,
-                                    SENTENCE_END, TOKENS, URL_IN_TEXT, URL_PASSWORD, WEBHOOK_PATH_IN_TEXT, WHOLE_REF,
-                                    keyed_secret, may_hold_credential, nested_item_spans,
-                                    query_item_hidden, query_items, secret_value_kind, webhook_path)
+from kubepipe.secret_shapes import (PEM_BEGIN, PEM_END, PLACEHOLDER, QUERY_ITEM_IN_TEXT, QUERY_SEP, TOKEN_MARKS, TOKENS,
+                                    URL_IN_TEXT, URL_PASSWORD, WHOLE_REF, keyed_secret, may_hold_credential,
+                                    nested_item_spans, query_item_hidden, query_items, secret_value_kind)
+from kubepipe.text_credentials import (COMMAND_CREDENTIALS, COMMAND_MARKS, IMAGE_PASSWORD_IN_TEXT, REDACTED, SENTENCE_END,
+                                       WEBHOOK_PATH_IN_TEXT, webhook_path)
 from kubepipe.util import is_file_uri
 
 __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets",

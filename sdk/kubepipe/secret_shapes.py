@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import re
 
+from kubepipe.text_credentials import REDACTED, SENTENCE_END, WEBHOOK_PATH_IN_TEXT, webhook_path
+
 __all__ = ["REDACTED", "SENTENCE_END", "WEBHOOK_KIND", "IMAGE_CREDENTIALS_KIND", "IMAGE_PULL_HINT",
-           "IMAGE_PASSWORD_IN_TEXT", "PLACEHOLDER", "TOKEN_MARKS", "COMMAND_MARKS", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
-           "WEBHOOK_PATH_IN_TEXT", "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name",
+           "PLACEHOLDER", "TOKEN_MARKS", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
+           "QUERY_ITEM_IN_TEXT", "QUERY_SEP", "URL_PASSWORD", "WHOLE_REF", "is_secret_name",
            "keyed_secret", "names_credential_itself", "normal_key", "query_credential", "query_items", "query_item_hidden",
            "nested_item_spans",
-           "query_item_secret", "query_credential_refs", "secret_value_kind", "webhook_path", "COMMAND_CREDENTIALS",
-           "may_hold_credential"]
+           "query_item_secret", "query_credential_refs", "secret_value_kind", "may_hold_credential"]
 
-REDACTED = "<redacted>"
-# What may follow a credential in a sentence and is kept after it: `&token=T1: 404`, `(see .../XXXX).`, a Markdown
-# code span's closing backquote (`?api_key=<redacted>`).
-SENTENCE_END = ".,:;)]`"
 WEBHOOK_KIND = "a webhook URL, whose path is its credential"  # secret_value_kind's word for one
 IMAGE_CREDENTIALS_KIND = "an image reference with registry credentials"  # and its word for `user:pw@reg/img`
 # What to do with one: pull credentials are no step's secret, the runtime pulls the image with its own.
@@ -31,13 +28,6 @@ IMAGE_PULL_HINT = ("give the image without them (`registry.example.com/team/img:
                    "environment variable's: Kubeflow pulls with an imagePullSecret on the pipeline's service account, "
                    "Vertex AI and GKE with workload identity (the service account's read access to Artifact "
                    "Registry), your Docker with `docker login` (a local run pulls nothing)")
-# `user:password@registry/repo` in free text (a pull error quoting the image): the password; the registry a host
-# (`reg.io`, `reg:5000`, `localhost`), so that prose (`at 10:30@room/5`) is none, and so is a time or a
-# `mailto:` before the `@` (`12:30@reg.io/x`). Not inside a URL (`https://u:p@h/`:
-# `URL_PASSWORD`'s), nor a digest (`reg/img@sha256:...`: its `@` after a `/`).
-IMAGE_PASSWORD_IN_TEXT = re.compile(r"(?<![\w/:@.+%-])(?!mailto:|\d+:)(?P<head>[A-Za-z0-9][\w.-]*:)(?P<password>[^/@\s'\"]+)"
-                                    r"(?=@(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9.-]+:\d+)"
-                                    r"(?::\d+)?/)")
 
 # Parts of a key (snake_case after splitting camelCase) that name the secret itself; `subscription_key` and
 # `function(s)_key` are the headers an Azure API Management and an Azure Functions endpoint take their key in.
@@ -366,29 +356,6 @@ def _basic_pair(value: str) -> bool:
 
 
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
-# Credentials on a command line or in a file where no key names them (`redact_text` hides `value`, keeps `head`):
-# curl's `-u user:password` (`--user`, `--proxy-user`, `-U`), a MySQL client's `-pPASSWORD` (attached only:
-# `mysql -p db` prompts for the password and `db` is the database), `docker login -p`, `sshpass -p`, `redis-cli -a`,
-# a .netrc entry's `password X`. Only after those commands: `docker run -u 1000:1000` is a uid:gid, `-p 8080` a
-# port. Each bounded to its line.
-_ARG_SEP = r"(?:[ \t=]+|['\"],[ \t]*['\"])"  # `-u bob:pw`, `--user=bob:pw`, `'-u', 'bob:pw'` (an argument list)
-_WORD_SEP = r"[ \t'\",]+"  # between a command's words: `docker login`, `'docker', 'login'`
-COMMAND_CREDENTIALS = [
-    re.compile(r"(?P<head>\bcurl\b[^\n|;&]{0,500}?[\s'\"](?:-u|--user|--proxy-user|-U)" + _ARG_SEP
-               + r"['\"]?[^\s:'\"]*:)(?P<value>[^\s'\"]+)"),
-    re.compile(r"(?P<head>\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mariadb(?:-dump|-admin)?)"
-               r"\b[^\n|;&]{0,500}?[\s'\"]-p)(?P<value>[^\s'\"]+)"),
-    # a registry login's `-p` (docker, podman, helm registry, oras, skopeo), sshpass's `-p` and redis-cli's `-a`
-    re.compile(r"(?P<head>\b(?:(?:(?:docker|podman|buildah|skopeo|oras|helm" + _WORD_SEP + "registry)" + _WORD_SEP
-               + r"login|sshpass)\b"
-               r"[^\n|;&]{0,500}?[\s'\"]-p|\bredis-cli\b[^\n|;&]{0,500}?[\s'\"]-a)(?:" + _ARG_SEP
-               + r")?['\"]?)(?P<value>[^-\s'\"][^\s'\"]*)"),
-    # a .netrc entry names its login ahead of its password: `the default password is x` is prose
-    re.compile(r"(?P<head>\b(?:machine[ \t]+\S+|default)(?:\s+(?:account|port)[ \t]+\S+){0,2}\s+login[ \t]+\S+"
-               r"(?:\s+(?:account|port)[ \t]+\S+){0,2}\s+password[ \t]+)(?P<value>\S+)"),
-]
-# What each of COMMAND_CREDENTIALS holds (redact_text's pre-test, as TOKEN_MARKS): its command, or `login`.
-COMMAND_MARKS = r"curl|mysql|mariadb|login|sshpass|redis-cli"
 
 
 def may_hold_credential(key: object) -> bool:
@@ -418,36 +385,6 @@ def keyed_secret(key: object, value: object) -> bool:
     if not itself and _PLAIN_WORDS.match(text):  # `secret_level: high`, `password_policy: strict`: about one
         return False
     return not _HARMLESS.match(text) or bool(_KEY_LIKE.match(text))
-
-
-# Incoming-webhook URLs, whose path is the secret (hooks.slack.com/services/T000/B000/XXXX): (host, the path's
-# part kept to say which service). Slack, Discord, Microsoft Teams (Office 365 connectors), Google Chat (its
-# key and token are query values, redacted by `query_items`' rule; the space goes too), and Mattermost, on
-# any host (self-hosted): `/hooks/` and a 26-character id, maybe under a path (`/chat/hooks/...`).
-_MATTERMOST_ID = r"[a-z0-9]{26}"
-_WEBHOOKS = (
-    (re.compile(r"^hooks\.slack(-gov)?\.com$"), re.compile(r"^/[^/]+/")),
-    (re.compile(r"^(\w+\.)?discord(app)?\.com$"), re.compile(r"^/api/(v\d+/)?webhooks/")),
-    (re.compile(r"^(outlook\.office(365)?\.com|[\w-]+\.webhook\.office\.com)$"), re.compile(r"^/webhook(b2)?/")),
-    (re.compile(r"^chat\.googleapis\.com$"), re.compile(r"^/v1/spaces/")),
-    (re.compile(r"^.*$"), re.compile(r"^(/[^/]+)*?/hooks/(?=" + _MATTERMOST_ID + r"([/.,:;)\]]|$))")),
-)
-# A webhook's secret path without its scheme, as an HTTP client's error shows it (`Max retries exceeded with
-# url: /hooks/xi3k...`, `mm.example.com/hooks/...`): Mattermost's and Slack's are told by their shape.
-WEBHOOK_PATH_IN_TEXT = re.compile(r"(/hooks/)" + _MATTERMOST_ID + r"(?![A-Za-z0-9])"
-                                   r"|(/services/)T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{12,}")
-
-
-def webhook_path(netloc: str, path: str) -> str:
-    """A webhook URL's path with its secret part REDACTED (the service's first segments kept); else as is.
-    Punctuation ending a sentence (`.../XXXX: 404`, `(see .../XXXX).`) stays."""
-    host = netloc.rpartition("@")[2].split(":", 1)[0].lower()
-    for host_pattern, kept in _WEBHOOKS:
-        head = kept.match(path)
-        if host_pattern.match(host) and head and path[head.end():].strip("/"):
-            tail = path[len(path.rstrip(SENTENCE_END)):]
-            return head.group(0) + REDACTED + tail
-    return path
 
 
 URL_IN_TEXT = re.compile(_SCHEME + r"[^\s'\"<>]+")

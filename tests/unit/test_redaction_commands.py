@@ -1,4 +1,4 @@
-"""Credentials a command line or a config file holds where no key names them (redaction.COMMAND_CREDENTIALS)."""
+"""Credentials a command line or a config file holds where no key names them (text_credentials.COMMAND_CREDENTIALS)."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubepipe import redaction
-from kubepipe.secret_shapes import (COMMAND_CREDENTIALS, IMAGE_PASSWORD_IN_TEXT, TOKENS, URL_PASSWORD,
-                                    WEBHOOK_PATH_IN_TEXT)
+from kubepipe.secret_shapes import TOKENS, URL_PASSWORD
+from kubepipe.text_credentials import COMMAND_CREDENTIALS, IMAGE_PASSWORD_IN_TEXT, WEBHOOK_PATH_IN_TEXT
 
 ENV_SECRET = "3nvS3cretValue77"
 # Each kind of credential the redaction tests know, and ordinary text that must stay as it is.

@@ -1,0 +1,79 @@
+"""Credentials in free text where no key names them: a command line's (`curl -u`, `mysql -p`, `docker login -p`, a
+.netrc's `password`), an image reference's `user:password@registry/`, and incoming-webhook URLs, whose path is the
+secret. The words every redaction uses (REDACTED, SENTENCE_END) live here too; kubepipe.secret_shapes and
+kubepipe.redaction sit on this module, below every layer.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["REDACTED", "SENTENCE_END", "IMAGE_PASSWORD_IN_TEXT", "COMMAND_CREDENTIALS", "COMMAND_MARKS",
+           "WEBHOOK_PATH_IN_TEXT", "webhook_path"]
+
+REDACTED = "<redacted>"
+# What may follow a credential in a sentence and is kept after it: `&token=T1: 404`, `(see .../XXXX).`, a Markdown
+# code span's closing backquote (`?api_key=<redacted>`).
+SENTENCE_END = ".,:;)]`"
+
+# `user:password@registry/repo` in free text (a pull error quoting the image): the password; the registry a host
+# (`reg.io`, `reg:5000`, `localhost`), so that prose (`at 10:30@room/5`) is none, and so is a time or a
+# `mailto:` before the `@` (`12:30@reg.io/x`). Not inside a URL (`https://u:p@h/`:
+# `URL_PASSWORD`'s), nor a digest (`reg/img@sha256:...`: its `@` after a `/`).
+IMAGE_PASSWORD_IN_TEXT = re.compile(r"(?<![\w/:@.+%-])(?!mailto:|\d+:)(?P<head>[A-Za-z0-9][\w.-]*:)(?P<password>[^/@\s'\"]+)"
+                                    r"(?=@(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9.-]+:\d+)"
+                                    r"(?::\d+)?/)")
+
+# Credentials on a command line or in a file where no key names them (`redact_text` hides `value`, keeps `head`):
+# curl's `-u user:password` (`--user`, `--proxy-user`, `-U`), a MySQL client's `-pPASSWORD` (attached only:
+# `mysql -p db` prompts for the password and `db` is the database), `docker login -p`, `sshpass -p`, `redis-cli -a`,
+# a .netrc entry's `password X`. Only after those commands: `docker run -u 1000:1000` is a uid:gid, `-p 8080` a
+# port. Each bounded to its line.
+_ARG_SEP = r"(?:[ \t=]+|['\"],[ \t]*['\"])"  # `-u bob:pw`, `--user=bob:pw`, `'-u', 'bob:pw'` (an argument list)
+_WORD_SEP = r"[ \t'\",]+"  # between a command's words: `docker login`, `'docker', 'login'`
+COMMAND_CREDENTIALS = [
+    re.compile(r"(?P<head>\bcurl\b[^\n|;&]{0,500}?[\s'\"](?:-u|--user|--proxy-user|-U)" + _ARG_SEP
+               + r"['\"]?[^\s:'\"]*:)(?P<value>[^\s'\"]+)"),
+    re.compile(r"(?P<head>\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mariadb(?:-dump|-admin)?)"
+               r"\b[^\n|;&]{0,500}?[\s'\"]-p)(?P<value>[^\s'\"]+)"),
+    # a registry login's `-p` (docker, podman, helm registry, oras, skopeo), sshpass's `-p` and redis-cli's `-a`
+    re.compile(r"(?P<head>\b(?:(?:(?:docker|podman|buildah|skopeo|oras|helm" + _WORD_SEP + "registry)" + _WORD_SEP
+               + r"login|sshpass)\b"
+               r"[^\n|;&]{0,500}?[\s'\"]-p|\bredis-cli\b[^\n|;&]{0,500}?[\s'\"]-a)(?:" + _ARG_SEP
+               + r")?['\"]?)(?P<value>[^-\s'\"][^\s'\"]*)"),
+    # a .netrc entry names its login ahead of its password: `the default password is x` is prose
+    re.compile(r"(?P<head>\b(?:machine[ \t]+\S+|default)(?:\s+(?:account|port)[ \t]+\S+){0,2}\s+login[ \t]+\S+"
+               r"(?:\s+(?:account|port)[ \t]+\S+){0,2}\s+password[ \t]+)(?P<value>\S+)"),
+]
+# What each of COMMAND_CREDENTIALS holds (redact_text's pre-test, as TOKEN_MARKS): its command, or `login`.
+COMMAND_MARKS = r"curl|mysql|mariadb|login|sshpass|redis-cli"
+
+
+# Incoming-webhook URLs, whose path is the secret (hooks.slack.com/services/T000/B000/XXXX): (host, the path's
+# part kept to say which service). Slack, Discord, Microsoft Teams (Office 365 connectors), Google Chat (its
+# key and token are query values, redacted by `query_items`' rule; the space goes too), and Mattermost, on
+# any host (self-hosted): `/hooks/` and a 26-character id, maybe under a path (`/chat/hooks/...`).
+_MATTERMOST_ID = r"[a-z0-9]{26}"
+_WEBHOOKS = (
+    (re.compile(r"^hooks\.slack(-gov)?\.com$"), re.compile(r"^/[^/]+/")),
+    (re.compile(r"^(\w+\.)?discord(app)?\.com$"), re.compile(r"^/api/(v\d+/)?webhooks/")),
+    (re.compile(r"^(outlook\.office(365)?\.com|[\w-]+\.webhook\.office\.com)$"), re.compile(r"^/webhook(b2)?/")),
+    (re.compile(r"^chat\.googleapis\.com$"), re.compile(r"^/v1/spaces/")),
+    (re.compile(r"^.*$"), re.compile(r"^(/[^/]+)*?/hooks/(?=" + _MATTERMOST_ID + r"([/.,:;)\]]|$))")),
+)
+# A webhook's secret path without its scheme, as an HTTP client's error shows it (`Max retries exceeded with
+# url: /hooks/xi3k...`, `mm.example.com/hooks/...`): Mattermost's and Slack's are told by their shape.
+WEBHOOK_PATH_IN_TEXT = re.compile(r"(/hooks/)" + _MATTERMOST_ID + r"(?![A-Za-z0-9])"
+                                   r"|(/services/)T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{12,}")
+
+
+def webhook_path(netloc: str, path: str) -> str:
+    """A webhook URL's path with its secret part REDACTED (the service's first segments kept); else as is.
+    Punctuation ending a sentence (`.../XXXX: 404`, `(see .../XXXX).`) stays."""
+    host = netloc.rpartition("@")[2].split(":", 1)[0].lower()
+    for host_pattern, kept in _WEBHOOKS:
+        head = kept.match(path)
+        if host_pattern.match(host) and head and path[head.end():].strip("/"):
+            tail = path[len(path.rstrip(SENTENCE_END)):]
+            return head.group(0) + REDACTED + tail
+    return path
