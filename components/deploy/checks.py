@@ -158,7 +158,7 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
             if port is not None and not (isinstance(port, str) and port.startswith("${")):
                 if not _int(port) or not 1024 <= port <= 65535:
                     issues.append(CheckIssue(("serving", "port"), f"must be a TCP port from 1024 to 65535, got {port!r}",
-                                             "e.g. serving: {port: 8601}; omit it for a free port"))
+                                             "e.g. 8601; omit it for a free port"))
             issues += log_issues(serving.get("log"), runtime, written="log" in serving)
             issues += _server_runtime_issues(serving, runtime)
     return issues

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubepipe.components.errors import ComponentError, GateFailed
+from kubepipe.components.errors import ComponentError, ConfigError, GateFailed
 from kubepipe.components.serving import processes as P
 from kubepipe.components.serving.endpoint_canary import CanaryRejected, bake
 from kubepipe.components.serving.endpoint_record import (check_name, endpoints_dir, locked, ports_in_use,
@@ -112,6 +112,29 @@ def _check_port(state_dir: str | Path, name: str, port: int) -> None:
                         f"give endpoint {name} another `serving.port` (or stop that program)")
 
 
+def _check_arguments(port, canary_percent: int, canary_analysis, max_batch_size) -> None:
+    """The deploy step's own rules (deploy/checks.py) on a library caller's arguments, each error naming its
+    argument: `port=70000` was an OverflowError from bind, `port=80` and `canary_percent=150` were taken. Not
+    `smoke_inputs` (the step's rule assumes the server's default options, which `server_flags` may change), nor
+    `version` (the step's hint is about wiring it)."""
+    from kubepipe.components.checks import errors_only
+    from kubepipe.components.deploy.checks import check
+
+    serving = {k: v for k, v in (("port", port), ("max_batch_size", max_batch_size)) if v is not None}
+    issues = errors_only(check({"canary_percent": canary_percent, "canary_analysis": canary_analysis,
+                                "serving": serving}, target="local"))
+    if issues:
+        raise ConfigError("deploy_local: " + "; ".join(
+            _argument(i.path) + f": {i.message}" + (f" ({i.hint})" if i.hint else "") for i in issues))
+
+
+def _argument(path: tuple) -> str:
+    """The argument a `with:` path of the deploy check stands for: ('serving', 'port') -> port=,
+    ('canary_analysis', 'bake_s') -> canary_analysis['bake_s'], ('smoke_inputs', 0) -> smoke_inputs[0]."""
+    head, *rest = path[1:] if path[0] == "serving" else path
+    return f"{head}=" if not rest else head + "".join(f"[{k!r}]" for k in rest)
+
+
 def _wait_proxy(proc, port: int, log: Path, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -189,8 +212,9 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
     """
     from kubepipe.components.deploy.canary_analysis import analysis_settings
 
-    settings = analysis_settings(canary_analysis)
     check_name(name)
+    _check_arguments(port, canary_percent, canary_analysis, max_batch_size if server_args is None else None)
+    settings = analysis_settings(canary_analysis)
     mdir = Path(model_dir).resolve()
     if not mdir.is_dir():
         raise ComponentError(f"model_dir {model_dir}: not a directory; pass the Model artifact of a train step")
