@@ -92,7 +92,7 @@ def _check_serving(name: str, rec: dict, state_dir: str) -> None:
     shown as the endpoint's."""
     from kubepipe.components.serving import processes as P
     from kubepipe.components.serving.endpoint_record import record_file
-    from kubepipe.components.serving.endpoint_repair import gone_processes
+    from kubepipe.components.serving.endpoint_repair import gone_processes, restart_hint
 
     if not rec.get("proxy") or P.is_ours(rec["proxy"], P.PROXY_MODULE, name):
         return
@@ -100,8 +100,7 @@ def _check_serving(name: str, rec: dict, state_dir: str) -> None:
     if any(p["role"] == "proxy" for p in P.find_owned(f"{f}#", legacy_record=str(f))):
         return  # a proxy of it that the record lost (an interrupted deploy) still answers
     raise ServiceFailed(f"endpoint {name} is down: its {' and '.join(gone_processes(rec, name))} stopped; nothing was "
-                        f"sent to {rec['url']}, where another program may answer now; `kubepipe endpoints repair "
-                        f"{name}` starts it again")
+                        f"sent to {rec['url']}, where another program may answer now; {restart_hint(rec)}")
 
 
 def _post(name: str, rec: dict, inputs: list, start: int, timeout_s: float) -> tuple[dict, tuple | None]:

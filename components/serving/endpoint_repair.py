@@ -27,7 +27,7 @@ from kubepipe.components.serving.endpoint_record import (endpoints_dir, list_rec
                                                          record_file, write_record)
 
 __all__ = ["repair_locked", "endpoint_status", "orphans", "stop_process", "proxy_switch", "proxy_state",
-           "champion_moved"]
+           "champion_moved", "model_gone", "restart_hint", "gone_processes"]
 
 
 def stop_process(entry: dict | None, module: str | None = None, name: str | None = None) -> int | None:
@@ -237,6 +237,21 @@ def orphans(state_dir: str | Path) -> dict[str, list[dict]]:
         if Path(found["record"]).parent == d and stem not in known:
             out.setdefault(stem, []).append(found)
     return out
+
+
+def model_gone(rec: dict) -> str | None:
+    """What an endpoint whose model folder is gone cannot do (it serves from memory, if at all), and what to do
+    instead; None while the folder is there."""
+    if Path(rec["model_dir"]).is_dir():
+        return None
+    return (f"cannot be started again: its model {rec['model_dir']} is gone; re-run its deploy step, or "
+            f"`kubepipe endpoints stop {rec['name']}`")
+
+
+def restart_hint(rec: dict) -> str:
+    """What starts a `down` endpoint again: `repair`, unless its model folder is gone."""
+    missing = model_gone(rec)
+    return f"it {missing}" if missing else f"`kubepipe endpoints repair {rec['name']}` starts it again"
 
 
 def gone_processes(rec: dict, name: str) -> list[str]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.serving.endpoint_deploy import deploy_local
 from kubepipe.components.serving.endpoint_record import (get_endpoint, list_record_names, locked, read_record,
                                                          record_file)
-from kubepipe.components.serving.endpoint_repair import endpoint_status, gone_processes, orphans, repair_locked
+from kubepipe.components.serving.endpoint_repair import (endpoint_status, gone_processes, model_gone, orphans,
+                                                         repair_locked)
 
 
 def _restart(state_dir: str, name: str, timeout_s: float) -> str | None:
@@ -20,10 +19,9 @@ def _restart(state_dir: str, name: str, timeout_s: float) -> str | None:
     if rec is None or endpoint_status(rec, f)[0] != "down":
         return None
     gone = gone_processes(rec, name)
-    if not Path(rec["model_dir"]).is_dir():
-        raise ComponentError(f"endpoint {name} is down (its {' and '.join(gone) or 'processes'} stopped) and cannot "
-                             f"be started again: its model {rec['model_dir']} is gone; re-run its deploy step, or "
-                             f"`kubepipe endpoints stop {name}`")
+    missing = model_gone(rec)
+    if missing:
+        raise ComponentError(f"endpoint {name} is down (its {' and '.join(gone) or 'processes'} stopped) and {missing}")
     args = (rec.get("backend") or {}).get("args")
     out = deploy_local(name, rec["model_dir"], port=rec["port"], state_dir=state_dir, timeout_s=timeout_s,
                        version=rec.get("version"), server_args=args if isinstance(args, list) else None)

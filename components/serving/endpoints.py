@@ -26,7 +26,8 @@ from kubepipe.components.serving.endpoint_deploy import EndpointRolledBack, Port
 from kubepipe.components.serving.endpoint_predict import predict_endpoint
 from kubepipe.components.serving.endpoint_record import (get_endpoint, list_record_names, locked, read_record,
                                                          record_file)
-from kubepipe.components.serving.endpoint_repair import endpoint_status, gone_processes, orphans, stop_process
+from kubepipe.components.serving.endpoint_repair import (endpoint_status, gone_processes, model_gone, orphans,
+                                                         restart_hint, stop_process)
 from kubepipe.components.serving.endpoint_restart import repair_endpoints
 
 __all__ = ["deploy_local", "list_endpoints", "stop_endpoint", "get_endpoint", "predict_endpoint",
@@ -45,7 +46,7 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
         except ComponentError as exc:
             out.append({"name": name, "url": "-", "port": None, "model_dir": "-", "version": None,
                         "status": "corrupt", "error": str(exc), "pids": {"proxy": None, "backend": None},
-                        "untracked": []})
+                        "untracked": [], "model_missing": False})
             continue
         if rec is None:  # removed meanwhile
             continue
@@ -53,9 +54,13 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
         row = {"name": name, "url": rec["url"], "port": rec["port"], "model_dir": rec["model_dir"],
                "version": rec.get("version"), "status": status, "untracked": extra,
                "pids": {"proxy": (rec.get("proxy") or {}).get("pid"), "backend": (rec.get("backend") or {}).get("pid")}}
+        missing = model_gone(rec) if status in ("up", "unready", "canary", "down") else None
+        row["model_missing"] = bool(missing)
         if status == "down":  # it said only `down`, and `repair` found "nothing to repair"
             row["error"] = (f"endpoint {name}: its {' and '.join(gone_processes(rec, name)) or 'processes'} stopped; "
-                            f"`kubepipe endpoints repair {name}` starts it again")
+                            + restart_hint(rec))
+        elif missing:  # it answers from memory: a restart or a repair after a crash would fail
+            row["error"] = f"endpoint {name}: {status} from memory only; if a process of it stops, it {missing}"
         elif status in ("interrupted", "untracked"):
             row["error"] = (f"endpoint {name}: " + ("a deploy was interrupted" if status == "interrupted" else
                             f"processes {extra} answer for it but are not recorded")
@@ -67,7 +72,7 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
     for name, procs in sorted(orphans(state_dir).items()):
         pids = [p["pid"] for p in procs]
         out.append({"name": name, "url": "-", "port": None, "model_dir": "-", "version": None, "status": "orphaned",
-                    "untracked": pids, "pids": {"proxy": None, "backend": None},
+                    "untracked": pids, "pids": {"proxy": None, "backend": None}, "model_missing": False,
                     "error": f"endpoint {name}: processes {pids} run with no record; "
                              f"`kubepipe endpoints stop {name}` stops them"})
     return out

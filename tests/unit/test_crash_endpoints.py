@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from cli_runner import run_cli_text
+from cli_runner import run_cli, run_cli_text
 
 psutil = pytest.importorskip("psutil")
 pytest.importorskip("httpx")
@@ -83,7 +83,7 @@ def _proxy(procs, state, tmp_path, port, token=True):
 
 
 def _record(state, port, **fields):
-    rec = {"name": NAME, "port": port, "url": f"http://127.0.0.1:{port}", "model_dir": "/m", "history": [],
+    rec = {"name": NAME, "port": port, "url": f"http://127.0.0.1:{port}", "model_dir": str(state), "history": [],
            "proxy": None, "backend": None, "pending": [], "switch": None, **fields}
     write_record(state, NAME, rec)
     return rec
@@ -298,3 +298,40 @@ def test_a_repair_killed_before_it_moved_the_proxy_off_a_canary_is_finished_by_t
     assert stable_proc.poll() is None and proxy_proc.poll() is None
     (again,) = repair_endpoints(str(state), NAME)
     assert again["actions"] == []  # settled: nothing more to do
+
+
+def test_an_endpoint_whose_model_folder_is_gone_is_listed_so_before_a_restart_fails(procs, tmp_path, capsys,
+                                                                                     monkeypatch):
+    """`list` showed `up` for an endpoint serving from memory after its model folder was deleted, and `repair` of it
+    once a process stopped failed as a surprise (`down`'s hint was "`repair` starts it again")."""
+    state = tmp_path / ".kubepipe"
+    model = tmp_path / "model"
+    model.mkdir()
+    backend, backend_proc = _backend(procs, state, tmp_path)
+    port = P.free_port()
+    _record(state, port, backend=backend, model_dir=str(model))
+    proxy, _ = _proxy(procs, state, tmp_path, port)
+    _record(state, port, backend=backend, proxy=proxy, model_dir=str(model))
+    (row,) = list_endpoints(str(state))
+    assert row["status"] == "up" and row["model_missing"] is False and "error" not in row
+    model.rmdir()
+    gone = (f"cannot be started again: its model {model} is gone; re-run its deploy step, or `kubepipe endpoints "
+            f"stop {NAME}`")
+    (row,) = list_endpoints(str(state))
+    assert row["status"] == "up" and row["model_missing"] is True
+    assert row["error"] == f"endpoint {NAME}: up from memory only; if a process of it stops, it {gone}"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "250")
+    code, text = run_cli_text(capsys, "endpoints", "list")
+    assert code == 0 and f" up {model} (gone) " in text and f"warning: {row['error']}" in text, text
+    code, out, _ = run_cli(capsys, "endpoints", "list", "--format", "json")
+    (item,) = json.loads(out)["items"]
+    assert (item["status"], item["model_missing"]) == ("up", True)
+    backend_proc.kill()
+    backend_proc.wait(10)
+    (row,) = list_endpoints(str(state))
+    assert row["status"] == "down"
+    assert row["error"] == f"endpoint {NAME}: its backend (pid {backend_proc.pid}) stopped; it {gone}"
+    with pytest.raises(ComponentError) as exc:
+        repair_endpoints(str(state), NAME)
+    assert str(exc.value) == f"endpoint {NAME} is down (its backend (pid {backend_proc.pid}) stopped) and {gone}"

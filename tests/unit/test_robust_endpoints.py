@@ -476,7 +476,7 @@ def test_predict_sends_nothing_to_another_program_on_the_port_of_an_endpoint_tha
     port, answer = fake_server
     answer["body"] = {"predictions": [{"label": "not-this-model", "probability": 1.0}]}
     (state / "gone.json").write_text(json.dumps({
-        "name": "gone", "port": port, "url": f"http://127.0.0.1:{port}", "model_dir": "/m",
+        "name": "gone", "port": port, "url": f"http://127.0.0.1:{port}", "model_dir": str(state),  # there
         "proxy": {"pid": 1, "port": port}, "backend": {"pid": 1, "port": 2}}), encoding="utf-8")
     code, text = _run(capsys, "endpoints", "predict", "gone", "x")
     assert (code, text) == (1, "error: endpoint gone is down: its proxy (pid 1: another program's now) and backend "

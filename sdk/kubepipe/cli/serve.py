@@ -159,7 +159,8 @@ def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = ST
     Status: up, unready, canary (a deploy is baking a canary beside it), down (a process of it is gone:
     `kubepipe endpoints repair` starts it again), interrupted (a deploy was killed: run `kubepipe endpoints
     repair`), untracked (a leftover proxy answers), orphaned (processes with no record; `kubepipe endpoints
-    stop NAME` ends them) or corrupt.
+    stop NAME` ends them) or corrupt. A model shown as `PATH (gone)` was deleted: the endpoint serves from
+    memory, and cannot be started again should a process of it stop.
     """
     from kubepipe.components.serving.endpoints import list_endpoints
 
@@ -176,7 +177,8 @@ def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = ST
         return
     output.table(("name", "url", "status", "model", "pids"),
                  [(r["name"], r["url"], output.Styled(r["status"], _COLORS.get(r["status"], "red")),
-                   r["model_dir"], f"{r['pids']['proxy'] or '-'}, {r['pids']['backend'] or '-'}") for r in rows])
+                   output.Styled(f"{r['model_dir']} (gone)", "red") if r.get("model_missing") else r["model_dir"],
+                   f"{r['pids']['proxy'] or '-'}, {r['pids']['backend'] or '-'}") for r in rows])
 
 
 _COLORS = {"up": "green", "unready": "yellow", "interrupted": "yellow", "untracked": "yellow"}
