@@ -45,7 +45,7 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
             rec = read_record(state_dir, name)
         except ComponentError as exc:
             out.append({"name": name, "url": "-", "port": None, "model_dir": "-", "version": None,
-                        "status": "corrupt", "error": str(exc), "pids": {"proxy": None, "backend": None},
+                        "status": "corrupt", "error": str(exc), "pids": _pids({}),
                         "untracked": [], "model_missing": False})
             continue
         if rec is None:  # removed meanwhile
@@ -53,7 +53,7 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
         status, extra = endpoint_status(rec, record_file(state_dir, name))
         row = {"name": name, "url": rec["url"], "port": rec["port"], "model_dir": rec["model_dir"],
                "version": rec.get("version"), "status": status, "untracked": extra,
-               "pids": {"proxy": (rec.get("proxy") or {}).get("pid"), "backend": (rec.get("backend") or {}).get("pid")}}
+               "pids": _pids(rec)}
         missing = model_gone(rec) if status in ("up", "unready", "canary", "down") else None
         row["model_missing"] = bool(missing)
         if status == "down":  # it said only `down`, and `repair` found "nothing to repair"
@@ -72,10 +72,15 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
     for name, procs in sorted(orphans(state_dir).items()):
         pids = [p["pid"] for p in procs]
         out.append({"name": name, "url": "-", "port": None, "model_dir": "-", "version": None, "status": "orphaned",
-                    "untracked": pids, "pids": {"proxy": None, "backend": None}, "model_missing": False,
+                    "untracked": pids, "pids": _pids({}), "model_missing": False,
                     "error": f"endpoint {name}: processes {pids} run with no record; "
                              f"`kubepipe endpoints stop {name}` stops them"})
     return out
+
+
+def _pids(rec: dict) -> dict:
+    """The recorded pid of each role: proxy, backend and canary (a backend a deploy bakes; null when none)."""
+    return {role: (rec.get(role) or {}).get("pid") for role in ("proxy", "backend", "canary")}
 
 
 def stop_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:

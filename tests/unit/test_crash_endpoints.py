@@ -335,3 +335,27 @@ def test_an_endpoint_whose_model_folder_is_gone_is_listed_so_before_a_restart_fa
     with pytest.raises(ComponentError) as exc:
         repair_endpoints(str(state), NAME)
     assert str(exc.value) == f"endpoint {NAME} is down (its backend (pid {backend_proc.pid}) stopped) and {gone}"
+
+
+def test_a_baking_canary_s_pid_is_listed_with_its_role(procs, tmp_path, capsys, monkeypatch):
+    """`list` showed the proxy's and the stable backend's pids while a deploy baked a canary: the third process of
+    the endpoint, taking its share of the traffic, had no pid anywhere in the table or the JSON."""
+    state = tmp_path / ".kubepipe"
+    stable, _ = _backend(procs, state, tmp_path)
+    canary, canary_proc = _backend(procs, state, tmp_path)
+    port = P.free_port()
+    me = {"pid": os.getpid(), "create_time": P.identity(os.getpid())}  # the deploy baking it: this test
+    _record(state, port, backend=stable, canary=dict(canary, percent=10, deployer=me))
+    proxy, proxy_proc = _proxy(procs, state, tmp_path, port)
+    _record(state, port, backend=stable, proxy=proxy, canary=dict(canary, percent=10, deployer=me))
+    (row,) = list_endpoints(str(state))
+    assert row["status"] == "canary" and row["untracked"] == []
+    assert row["pids"] == {"proxy": proxy_proc.pid, "backend": stable["pid"], "canary": canary_proc.pid}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = run_cli(capsys, "endpoints", "list", "--format", "json")
+    (item,) = json.loads(out)["items"]
+    assert code == 0 and item["pids"] == row["pids"]
+    code, text = run_cli_text(capsys, "endpoints", "list")
+    assert code == 0 and f" {proxy_proc.pid}, {stable['pid']}, canary {canary_proc.pid}" in text, text
+    assert canary_proc.pid in stop_endpoint(NAME, str(state))["stopped"] and canary_proc.wait(10) is not None

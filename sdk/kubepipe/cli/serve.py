@@ -154,7 +154,7 @@ def _check_port_free(host: str, port: int) -> None:
 
 @endpoints.command("list")
 def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = STATE_DIR) -> None:
-    """List local endpoints: URL, model, status and pids.
+    """List local endpoints: URL, model, status and pids (proxy, backend, and a baking canary's).
 
     Status: up, unready, canary (a deploy is baking a canary beside it), down (a process of it is gone:
     `kubepipe endpoints repair` starts it again), interrupted (a deploy was killed: run `kubepipe endpoints
@@ -178,7 +178,8 @@ def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = ST
     output.table(("name", "url", "status", "model", "pids"),
                  [(r["name"], r["url"], output.Styled(r["status"], _COLORS.get(r["status"], "red")),
                    output.Styled(f"{r['model_dir']} (gone)", "red") if r.get("model_missing") else r["model_dir"],
-                   f"{r['pids']['proxy'] or '-'}, {r['pids']['backend'] or '-'}") for r in rows])
+                   f"{r['pids']['proxy'] or '-'}, {r['pids']['backend'] or '-'}"
+                   + (f", canary {r['pids']['canary']}" if r["pids"].get("canary") else "")) for r in rows])
 
 
 _COLORS = {"up": "green", "unready": "yellow", "interrupted": "yellow", "untracked": "yellow"}
