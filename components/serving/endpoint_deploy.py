@@ -102,14 +102,30 @@ def _url(port: int) -> str:
 
 def _check_port(state_dir: str | Path, name: str, port: int) -> None:
     """A clear error when the stable port is another endpoint's or another program's (not retried)."""
-    other = ports_in_use(state_dir).get(port)
-    if other and other != name:
+    other = ports_in_use(state_dir, besides=name).get(port)
+    if other:
         raise PortInUse(f"port {port} is the port of local endpoint `{other}` ({record_file(state_dir, other)}); "
                         f"give endpoint {name} another `serving.port`, or stop `{other}` first "
                         f"(`kubepipe endpoints stop {other}`)")
     if not P.port_free(port):
-        raise PortInUse(f"port {port} on 127.0.0.1 is in use by a program that is not a kubepipe endpoint; "
-                        f"give endpoint {name} another `serving.port` (or stop that program)")
+        raise PortInUse(_taken(state_dir, name, port))
+
+
+def _taken(state_dir: str | Path, name: str, port: int) -> str:
+    """Who holds `port`, as far as the OS says, and what to do: another home's endpoint proxy was 'a program that is
+    not a kubepipe endpoint'."""
+    found = P.port_holder(port)
+    if found and found["endpoint"] and found["record"] and found["endpoint"] != name:
+        record = Path(found["record"])
+        mine = record.parent == endpoints_dir(state_dir)  # a proxy whose record was lost: an orphan of this home
+        where = "with no record" if mine else f"of another home ({record})"
+        home = "" if mine else f" --home {record.parent.parent}"
+        return (f"port {port} on 127.0.0.1 is held by the proxy of local endpoint `{found['endpoint']}` {where} "
+                f"(pid {found['pid']}); give endpoint {name} another `serving.port`, or stop `{found['endpoint']}` "
+                f"first (`kubepipe endpoints stop {found['endpoint']}{home}`)")
+    who = (f"pid {found['pid']} ({found['name'] or 'its program unknown'}), not a kubepipe endpoint" if found else
+           "a program that is not a kubepipe endpoint")
+    return f"port {port} on 127.0.0.1 is in use by {who}; give endpoint {name} another `serving.port` (or stop it)"
 
 
 def _check_arguments(port, canary_percent: int, canary_analysis, max_batch_size) -> None:
@@ -135,15 +151,17 @@ def _argument(path: tuple) -> str:
     return f"{head}=" if not rest else head + "".join(f"[{k!r}]" for k in rest)
 
 
-def _wait_proxy(proc, port: int, log: Path, timeout_s: float) -> None:
+def _wait_proxy(proc, port: int, log: Path, timeout_s: float, state_dir: str | Path, name: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc.poll() is not None:  # most often the port was taken while the backend loaded (another deploy's)
+            _check_port(state_dir, name, port)
             raise ComponentError(f"the endpoint proxy on port {port} exited with {proc.returncode}; see {log}")
-        try:
-            if P.http_get(f"{_url(port)}/_kubepipe/proxy", timeout=1.0)[0] == 200:
+        try:  # its own answer: another endpoint's proxy on the port answered too, and a dead proxy was recorded
+            status, body = P.http_get(f"{_url(port)}/_kubepipe/proxy", timeout=1.0)
+            if status == 200 and json.loads(body).get("pid") == proc.pid:
                 return
-        except OSError:
+        except (OSError, ValueError):
             pass
         time.sleep(0.05)
     raise ComponentError(f"the endpoint proxy on port {port} did not come up in {timeout_s:.0f}s; see {log}")
@@ -295,7 +313,7 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
                                 pentry["token"])
                 failpoint("deploy.proxy-started")
                 write_record(state_dir, name, {**rec, "pending": [_started(pentry, pproc)]})
-                _wait_proxy(pproc, stable, plog, timeout_s=30)
+                _wait_proxy(pproc, stable, plog, 30, state_dir, name)
                 rec.update(proxy={k: v for k, v in pentry.items() if k != "role"}, pending=[])
                 write_record(state_dir, name, rec)
             else:

@@ -189,10 +189,13 @@ def list_record_names(state_dir: str | Path) -> list[str]:
     return sorted(p.stem for p in endpoints_dir(state_dir).glob("*.json") if not p.name.startswith("."))
 
 
-def ports_in_use(state_dir: str | Path) -> dict[int, str]:
-    """Stable ports named by the endpoint records under `state_dir`: {port: endpoint name} (unreadable skipped)."""
+def ports_in_use(state_dir: str | Path, besides: str | None = None) -> dict[int, str]:
+    """Stable ports named by the endpoint records under `state_dir` (but endpoint `besides`'s): {port: endpoint name}
+    (unreadable skipped)."""
     out = {}
     for name in list_record_names(state_dir):
+        if name == besides:
+            continue
         try:
             rec = read_record(state_dir, name)
         except ComponentError:

@@ -27,7 +27,7 @@ from kubepipe.processes import process_alive, process_identity, same_start
 from kubepipe.util import FAILPOINT_ENV, RUN_ENV
 
 __all__ = ["spawn", "identity", "is_ours", "foreign", "alive", "terminate", "find_owned", "owner_of", "free_port",
-           "port_free", "listen", "bind", "BadHost", "http_get", "new_token", "SERVER_MODULE", "PROXY_MODULE", "OWNER_ENV", "RUN_ENV"]
+           "port_free", "port_holder", "listen", "bind", "BadHost", "http_get", "new_token", "SERVER_MODULE", "PROXY_MODULE", "OWNER_ENV", "RUN_ENV"]
 
 SERVER_MODULE = "kubepipe.components.serving.server"
 PROXY_MODULE = "kubepipe.components.serving.proxy"
@@ -100,6 +100,29 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     except ComponentError:
         return False
     return True
+
+
+def port_holder(port: int) -> dict | None:
+    """The process listening on `port` of 127.0.0.1 (or of every address): {pid, name (its program's, never its
+    arguments: they may hold secrets), endpoint, record}, `endpoint` and `record` set when it is a kubepipe endpoint
+    proxy (`--name`, `--record`); None when none is found or the OS does not say (macOS without root)."""
+    import psutil
+
+    try:
+        listening = [c.pid for c in psutil.net_connections(kind="tcp")
+                     if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
+                     and c.laddr.ip in ("127.0.0.1", "0.0.0.0", "::", "::ffff:127.0.0.1")]  # nosec B104 - matched
+    except (psutil.Error, OSError):
+        return None
+    for pid in listening:
+        try:
+            proc = psutil.Process(pid)
+            cmd, program = proc.cmdline(), proc.name()
+        except (psutil.Error, OSError):
+            cmd, program = [], None
+        flags = dict(zip(cmd, cmd[1:])) if PROXY_MODULE in cmd else {}
+        return {"pid": pid, "name": program, "endpoint": flags.get("--name"), "record": flags.get("--record")}
+    return None
 
 
 def spawn(module: str, args: list[str], log_file: Path, token: str) -> subprocess.Popen:

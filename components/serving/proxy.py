@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
 import signal
 import sys
@@ -133,7 +134,9 @@ class ProxyApp:
         return self.canary_port if self._rng.random() * 100.0 < self.canary_percent else self.port
 
     def state(self) -> dict:
-        return {"backend_port": self.port, "canary_port": self.canary_port, "canary_percent": self.canary_percent,
+        # pid: a deploy waiting for its new proxy tells it from another endpoint's answering on the same port
+        return {"pid": os.getpid(), "backend_port": self.port, "canary_port": self.canary_port,
+                "canary_percent": self.canary_percent,
                 "served": self.served, "in_flight": {str(k): v for k, v in self.in_flight.items() if v},
                 "revisions": {str(p): s.to_dict() for p, s in self.stats.items()}}
 

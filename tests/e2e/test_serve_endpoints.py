@@ -153,6 +153,61 @@ def test_a_first_deploy_that_fails_leaves_nothing_running(models, tmp_path):
     assert len(logs) == 1 and "warm-up failed" in logs[0].read_text()
 
 
+def test_a_port_taken_while_the_backend_loads_names_the_endpoint_holding_it_and_leaves_nothing(models, tmp_path):
+    """Two endpoints deployed on one port at once (here: another home's, which this home's records do not know):
+    both found it free, and the one whose proxy came second read only 'the endpoint proxy on port P exited with 1'."""
+    import signal
+
+    from kubepipe.components.serving import processes as P
+    from kubepipe.components.serving.endpoint_record import read_record, record_file, write_record
+    from kubepipe.components.serving.endpoints import PortInUse, deploy_local, list_endpoints
+
+    state, other_home, port = str(tmp_path / "mine"), tmp_path / "other", P.free_port()
+    failed: list[BaseException] = []
+
+    def deploy():
+        try:
+            deploy_local("merchant", str(models["a"]), port=port, state_dir=state, timeout_s=90)
+        except BaseException as exc:  # noqa: BLE001 - the test reads it
+            failed.append(exc)
+
+    deployer = threading.Thread(target=deploy)
+    deployer.start()
+    proxy = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # its port check passed: its backend is recorded
+            pending = (read_record(state, "merchant") or {}).get("pending") or []
+            if pending and pending[0].get("pid"):
+                break
+            time.sleep(0.02)
+        assert pending and not failed, failed
+        backend_pid = pending[0]["pid"]
+        os.kill(backend_pid, signal.SIGSTOP)  # held before it gets ready, while the other endpoint takes the port
+        rec = {"name": "shop", "port": port, "url": f"http://127.0.0.1:{port}", "model_dir": str(models["b"]),
+               "backend": {"pid": 1, "port": P.free_port()}, "proxy": None}
+        other = write_record(other_home, "shop", rec)
+        proxy = P.spawn(P.PROXY_MODULE, ["--name", "shop", "--port", str(port), "--record", str(other)],
+                        tmp_path / "other-proxy.log", P.new_token(other, "proxy"))
+        while P.port_free(port) and proxy.poll() is None:
+            time.sleep(0.02)
+        os.kill(backend_pid, signal.SIGCONT)
+        deployer.join(120)
+        assert [type(e) for e in failed] == [PortInUse], failed  # it recorded the dead proxy and said `started`
+        assert str(failed[0]) == (
+            f"port {port} on 127.0.0.1 is held by the proxy of local endpoint `shop` of another home ({other}) "
+            f"(pid {proxy.pid}); give endpoint merchant another `serving.port`, or stop `shop` first "
+            f"(`kubepipe endpoints stop shop --home {other_home}`)")
+        # no half record, no process of it left, and the other endpoint's proxy untouched
+        assert list_endpoints(state) == [] and P.find_owned(f"{record_file(state, 'merchant')}#") == []
+        assert proxy.poll() is None
+    finally:
+        deployer.join(120)
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait(30)
+
+
 def _predict_splits_a_batch_over_the_endpoint_s_limit_and_keeps_the_order(models, state):
     """`endpoints predict` of 11 texts on `merchant` (max batch 4, version 3, model a)."""
     from kubepipe.components.training.artifact import load_model

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -250,7 +251,8 @@ def test_a_port_in_use_is_a_clear_error(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         held = s.getsockname()[1]
-        with pytest.raises(PortInUse, match=f"port {held} .* not a kubepipe endpoint"):
+        with pytest.raises(PortInUse, match=re.escape(f"port {held} on 127.0.0.1 is in use by pid {os.getpid()} "
+                                                      f"({psutil.Process().name()}), not a kubepipe endpoint; ")):
             _check_port(state, NAME, held)
     assert issubclass(PortInUse, ComponentError)
 
@@ -359,3 +361,21 @@ def test_a_baking_canary_s_pid_is_listed_with_its_role(procs, tmp_path, capsys, 
     code, text = run_cli_text(capsys, "endpoints", "list")
     assert code == 0 and f" {proxy_proc.pid}, {stable['pid']}, canary {canary_proc.pid}" in text, text
     assert canary_proc.pid in stop_endpoint(NAME, str(state))["stopped"] and canary_proc.wait(10) is not None
+
+
+def test_a_port_held_by_another_home_s_endpoint_names_that_endpoint(procs, tmp_path, capsys):
+    """Another home's endpoint proxy on the port was 'a program that is not a kubepipe endpoint': its record is not
+    in this home, and nothing asked the OS who listens."""
+    other_home = tmp_path / "other"
+    backend, _ = _backend(procs, other_home, tmp_path)
+    port = P.free_port()
+    _record(other_home, port, backend=backend)
+    _, proxy_proc = _proxy(procs, other_home, tmp_path, port)
+    with pytest.raises(PortInUse) as exc:
+        _check_port(tmp_path / "mine", "web", port)
+    assert str(exc.value) == (
+        f"port {port} on 127.0.0.1 is held by the proxy of local endpoint `{NAME}` of another home "
+        f"({record_file(other_home, NAME)}) (pid {proxy_proc.pid}); give endpoint web another `serving.port`, or stop "
+        f"`{NAME}` first (`kubepipe endpoints stop {NAME} --home {other_home}`)")
+    code, text = run_cli_text(capsys, "endpoints", "stop", NAME, "--home", str(other_home))  # what it says works
+    assert code == 0 and proxy_proc.wait(10) is not None and P.port_free(port), text
