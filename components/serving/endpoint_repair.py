@@ -58,10 +58,14 @@ def proxy_switch(proxy: dict, name: str, new_port: int, old_port: int | None, ti
                     and not state["in_flight"].get(str(old_port))):
                 return
         except (OSError, ValueError, KeyError):
-            pass
+            if not P.is_ours(proxy, P.PROXY_MODULE, name):  # killed meanwhile: waiting out timeout_s helps nothing
+                raise ComponentError(f"endpoint {name}: its proxy (pid {proxy['pid']}) stopped while it was being "
+                                     f"switched to port {new_port}; `kubepipe endpoints repair {name}` starts it "
+                                     "again") from None
         time.sleep(0.02)
-    raise ComponentError(f"the endpoint proxy (pid {proxy['pid']}) did not switch to port {new_port} "
-                         f"within {timeout_s:.0f}s")
+    log = f" (its log: {proxy['log']})" if proxy.get("log") else ""
+    raise ComponentError(f"endpoint {name}: its proxy (pid {proxy['pid']}) did not switch to port {new_port} within "
+                         f"{timeout_s:g}s{log}; `kubepipe endpoints repair {name}` settles the endpoint")
 
 
 def proxy_state(port: int, timeout_s: float = 5.0) -> dict:

@@ -379,3 +379,20 @@ def test_a_port_held_by_another_home_s_endpoint_names_that_endpoint(procs, tmp_p
         f"`{NAME}` first (`kubepipe endpoints stop {NAME} --home {other_home}`)")
     code, text = run_cli_text(capsys, "endpoints", "stop", NAME, "--home", str(other_home))  # what it says works
     assert code == 0 and proxy_proc.wait(10) is not None and P.port_free(port), text
+
+
+def test_a_proxy_killed_during_its_switch_is_said_at_once_with_what_to_do(procs, tmp_path):
+    """A proxy that died on its SIGHUP (killed mid-switch) was waited for until the switch's timeout (60 s in a
+    deploy), then 'the endpoint proxy (pid N) did not switch to port P within 60s', with nothing to do about it."""
+    from kubepipe.components.serving.endpoint_repair import proxy_switch
+
+    state = tmp_path / ".kubepipe"
+    stable, _ = _backend(procs, state, tmp_path)
+    # a process of the endpoint's with a proxy's token that SIGHUP ends (its default action): a proxy killed then
+    dying, dying_proc = _backend(procs, state, tmp_path, role="proxy")
+    proxy = dict(dying, port=P.free_port())
+    with pytest.raises(ComponentError) as exc:
+        proxy_switch(proxy, NAME, stable["port"], None, timeout_s=30)
+    assert dying_proc.wait(10) is not None  # said as it exits: its environment is gone before it is a zombie
+    assert str(exc.value) == (f"endpoint {NAME}: its proxy (pid {dying_proc.pid}) stopped while it was being switched "
+                              f"to port {stable['port']}; `kubepipe endpoints repair {NAME}` starts it again")
