@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from kubepipe.components.errors import ComponentError
 
 __all__ = ["endpoints_dir", "check_name", "record_file", "read_record", "write_record", "locked",
-           "list_record_names", "ports_in_use"]
+           "list_record_names", "ports_in_use", "lock_path"]
 
 
 def _fix(f: Path) -> str:
@@ -132,16 +132,19 @@ def _check_record(rec: Any, f: Path) -> dict:
     return rec
 
 
+def lock_path(record: Path) -> Path:
+    """The lock file of the endpoint whose record is `record` (`locked` holds it)."""
+    return record.parent / f".{record.stem}.lock"
+
+
 @contextmanager
 def locked(state_dir: str | Path, name: str, timeout_s: float = 600) -> Iterator[None]:
     """One deploy / stop / repair of an endpoint at a time (a lock the OS drops when its holder dies)."""
     from kubepipe.errors import LockTimeout
     from kubepipe.util import locked as file_locked
 
-    check_name(name)
-    d = endpoints_dir(state_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    lock_file = d / f".{name}.lock"
+    lock_file = lock_path(record_file(state_dir, name))
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
 
     def say_waiting() -> None:  # a deploy holds it through readiness and a canary bake: minutes of silence
         import logging

@@ -23,8 +23,9 @@ from pathlib import Path
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.serving import processes as P
-from kubepipe.components.serving.endpoint_record import (endpoints_dir, list_record_names, read_record,
+from kubepipe.components.serving.endpoint_record import (endpoints_dir, list_record_names, lock_path, read_record,
                                                          record_file, write_record)
+from kubepipe.locks import held
 
 __all__ = ["repair_locked", "endpoint_status", "orphans", "stop_process", "proxy_switch", "proxy_state",
            "champion_moved", "model_gone", "restart_hint", "gone_processes"]
@@ -205,8 +206,9 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
 def endpoint_status(rec: dict, f: Path) -> tuple[str, list[int]]:
     """(status, pids of untracked processes answering for it) without changing anything.
 
-    up | unready | canary (a deploy holds a canary) | interrupted (a deploy was killed: `kubepipe endpoints repair`) | untracked (a
-    leftover proxy answers on the port, not the recorded one) | down.
+    up | unready | canary (a deploy holds a canary) | deploying (a deploy, or the repair settling one, is under way) |
+    interrupted (a deploy was killed: `kubepipe endpoints repair`) | untracked (a leftover proxy answers on the port,
+    not the recorded one) | down.
     """
     name = rec["name"]
     owned = P.find_owned(f"{f}#", legacy_record=str(f))
@@ -218,7 +220,8 @@ def endpoint_status(rec: dict, f: Path) -> tuple[str, list[int]]:
             and deployer["pid"] > 1 and P.alive(deployer["pid"], deployer.get("create_time"))):
         return "canary", extra  # a deploy is baking a canary right now
     if rec.get("switch") or rec.get("pending") or canary:
-        return "interrupted", extra
+        # its intent is recorded while a deploy (or the repair settling one) runs: interrupted only once none holds it
+        return ("deploying" if held(lock_path(f)) else "interrupted"), extra
     up = P.is_ours(rec.get("proxy"), P.PROXY_MODULE, name) and P.is_ours(rec.get("backend"), P.SERVER_MODULE, name)
     if up:
         try:

@@ -35,7 +35,8 @@ __all__ = ["deploy_local", "list_endpoints", "stop_endpoint", "get_endpoint", "p
 
 
 def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
-    """Every endpoint with its true status: up (ready), unready, canary (a deploy is baking a canary), down
+    """Every endpoint with its true status: up (ready), unready, canary (a deploy is baking a canary), deploying (a
+    deploy, or the repair settling one, is under way), down
     (processes gone), interrupted (a deploy was killed; `repair` settles it), untracked (a leftover proxy
     answers), orphaned (processes of an endpoint with no record) or corrupt (the record cannot be read;
     `error` says why)."""

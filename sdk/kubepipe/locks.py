@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 from kubepipe.errors import LockTimeout
 
-__all__ = ["locked"]
+__all__ = ["locked", "held"]
 
 
 @contextmanager
@@ -72,6 +72,26 @@ def locked(path: str | Path, *, waiting: Callable[[], object] | None = None,
                     os.ftruncate(fd, 0)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def held(path: str | Path) -> bool:
+    """Whether a process holds the lock `locked` takes on `path` now: a shared lock tried and let go at once (the OS
+    drops a dead holder's, so a killed holder is not one). False when the file is not there or cannot be read."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing lets go of the shared lock too
+    return False
 
 
 _HOLDER = re.compile(rb"\s*(\d{1,10})?\s*")  # what a lock file holds: nothing, or its holder's pid

@@ -396,3 +396,27 @@ def test_a_proxy_killed_during_its_switch_is_said_at_once_with_what_to_do(procs,
     assert dying_proc.wait(10) is not None  # said as it exits: its environment is gone before it is a zombie
     assert str(exc.value) == (f"endpoint {NAME}: its proxy (pid {dying_proc.pid}) stopped while it was being switched "
                               f"to port {stable['port']}; `kubepipe endpoints repair {NAME}` starts it again")
+
+
+def test_a_deploy_under_way_is_deploying_not_interrupted(procs, tmp_path, capsys, monkeypatch):
+    """While a deploy waited for its new backend (its intent recorded as it must be), `list` said `interrupted` with
+    'a deploy was interrupted; run `kubepipe endpoints repair`', which then waited for that very deploy."""
+    from kubepipe.components.serving.endpoint_record import locked
+
+    state = tmp_path / ".kubepipe"
+    backend, _ = _backend(procs, state, tmp_path)
+    new, _ = _backend(procs, state, tmp_path)
+    port = P.free_port()
+    _record(state, port, backend=backend)
+    proxy, _ = _proxy(procs, state, tmp_path, port)
+    _record(state, port, backend=backend, proxy=proxy, pending=[new])  # as a deploy writes it before readiness
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "250")
+    with locked(state, NAME):  # held as deploy_local holds it
+        (row,) = list_endpoints(str(state))
+        assert row["status"] == "deploying" and "error" not in row
+        code, text = run_cli_text(capsys, "endpoints", "list")
+        assert code == 0 and " deploying " in text and "warning" not in text, text
+    (row,) = list_endpoints(str(state))  # the lock let go with the intent still there: its deploy was killed
+    assert row["status"] == "interrupted"
+    assert row["error"] == f"endpoint {NAME}: a deploy was interrupted; run `kubepipe endpoints repair {NAME}`"

@@ -156,7 +156,8 @@ def _check_port_free(host: str, port: int) -> None:
 def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = STATE_DIR) -> None:
     """List local endpoints: URL, model, status and pids (proxy, backend, and a baking canary's).
 
-    Status: up, unready, canary (a deploy is baking a canary beside it), down (a process of it is gone:
+    Status: up, unready, canary (a deploy is baking a canary beside it), deploying (a deploy, or the repair
+    settling one, is under way: wait for it), down (a process of it is gone:
     `kubepipe endpoints repair` starts it again), interrupted (a deploy was killed: run `kubepipe endpoints
     repair`), untracked (a leftover proxy answers), orphaned (processes with no record; `kubepipe endpoints
     stop NAME` ends them) or corrupt. A model shown as `PATH (gone)` was deleted: the endpoint serves from
@@ -182,7 +183,7 @@ def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = ST
                    + (f", canary {r['pids']['canary']}" if r["pids"].get("canary") else "")) for r in rows])
 
 
-_COLORS = {"up": "green", "unready": "yellow", "interrupted": "yellow", "untracked": "yellow"}
+_COLORS = {"up": "green", "unready": "yellow", "deploying": "yellow", "interrupted": "yellow", "untracked": "yellow"}
 
 
 @endpoints.command("stop")
