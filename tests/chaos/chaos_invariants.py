@@ -71,14 +71,11 @@ def assert_no_untracked(before: dict, state_dir: Path, root: Path) -> None:
 def assert_all_reported(before: dict, state_dir: Path, root: Path) -> None:
     """Right after a kill: every process kubepipe started since `before` is one its endpoint record names or
     `endpoints list` reports (untracked, orphaned): none runs unreported."""
-    from kubepipe.components.serving.endpoint_record import list_record_names, read_record
     from kubepipe.components.serving.endpoints import list_endpoints
 
     named = set()
-    for ep in list_endpoints(str(state_dir)):
+    for ep in list_endpoints(str(state_dir)):  # a baking canary's pid too (pids.canary)
         named |= {pid for pid in ep["pids"].values() if pid} | set(ep["untracked"])
-    for name in list_record_names(state_dir):
-        named.add(((read_record(state_dir, name) or {}).get("canary") or {}).get("pid"))
     new = {pid: v for pid, v in kubepipe_processes(root).items() if before.get(pid, (None,))[0] != v[0]}
     assert set(new) <= named, {pid: v for pid, v in new.items() if pid not in named}
 
