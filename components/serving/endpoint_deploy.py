@@ -43,7 +43,8 @@ def _wait_ready(base: str, name: str, proc, timeout_s: float, log: Path) -> None
         except OSError:
             pass
         time.sleep(0.1)
-    raise EndpointRolledBack(f"the new server was not ready after {timeout_s:.0f}s; see {log}")
+    raise EndpointRolledBack(f"the new server was not ready after {timeout_s:g}s (loading and warming up its model "
+                             f"takes longer: give the deploy a larger `timeout_s`); see {log}")
 
 
 def _default_smoke(base: str, name: str) -> list:

@@ -208,6 +208,21 @@ def test_a_port_taken_while_the_backend_loads_names_the_endpoint_holding_it_and_
             proxy.wait(30)
 
 
+def test_a_server_not_ready_in_time_says_to_give_it_more_time(models, tmp_path):
+    """It said 'the new server was not ready after 0s; see LOG' for timeout_s=0.4: neither the time given nor what
+    to change."""
+    from kubepipe.components.serving.endpoints import EndpointRolledBack, deploy_local, list_endpoints
+
+    state = str(tmp_path / ".kubepipe")
+    with pytest.raises(EndpointRolledBack) as exc:
+        deploy_local("slow", str(models["a"]), state_dir=state, timeout_s=0.4)
+    (log,) = (tmp_path / ".kubepipe" / "endpoints" / "slow").glob("backend-*.log")
+    assert str(exc.value) == ("endpoint slow: rolled back: the new server was not ready after 0.4s (loading and "
+                              "warming up its model takes longer: give the deploy a larger `timeout_s`); see "
+                              f"{log}; no endpoint was running, none was started")
+    assert list_endpoints(state) == []
+
+
 def _predict_splits_a_batch_over_the_endpoint_s_limit_and_keeps_the_order(models, state):
     """`endpoints predict` of 11 texts on `merchant` (max batch 4, version 3, model a)."""
     from kubepipe.components.training.artifact import load_model
