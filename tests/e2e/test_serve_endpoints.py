@@ -208,6 +208,43 @@ def test_a_port_taken_while_the_backend_loads_names_the_endpoint_holding_it_and_
             proxy.wait(30)
 
 
+def test_two_endpoints_deployed_on_one_port_at_once_one_serves_the_other_names_it(models, tmp_path):
+    """Whichever finds the port first serves; the other is a PortInUse naming it, with no record or process left
+    (caught by its port check, or once its proxy could not bind)."""
+    from kubepipe.components.serving import processes as P
+    from kubepipe.components.serving.endpoint_record import record_file
+    from kubepipe.components.serving.endpoints import PortInUse, deploy_local, list_endpoints, stop_endpoint
+
+    state, port = str(tmp_path / ".kubepipe"), P.free_port()
+    at_once = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def deploy(name, model):
+        at_once.wait()
+        try:
+            results[name] = deploy_local(name, str(model), port=port, state_dir=state, timeout_s=90)
+        except BaseException as exc:  # noqa: BLE001 - the test reads it
+            results[name] = exc
+
+    threads = [threading.Thread(target=deploy, args=("left", models["a"])),
+               threading.Thread(target=deploy, args=("right", models["b"]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    try:
+        (winner,) = [n for n, r in results.items() if isinstance(r, dict)]
+        (loser,) = [n for n, r in results.items() if isinstance(r, PortInUse)]
+        assert f"local endpoint `{winner}`" in str(results[loser]) and f"give endpoint {loser} another" in str(
+            results[loser])
+        assert [(e["name"], e["status"], e["port"]) for e in list_endpoints(state)] == [(winner, "up", port)]
+        assert P.find_owned(f"{record_file(state, loser)}#") == []
+    finally:
+        for name, r in results.items():
+            if isinstance(r, dict):
+                stop_endpoint(name, state)
+
+
 def test_a_server_not_ready_in_time_says_to_give_it_more_time(models, tmp_path):
     """It said 'the new server was not ready after 0s; see LOG' for timeout_s=0.4: neither the time given nor what
     to change."""
