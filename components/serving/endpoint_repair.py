@@ -26,9 +26,10 @@ from kubepipe.components.serving import processes as P
 from kubepipe.components.serving.endpoint_record import (endpoints_dir, list_record_names, lock_path, read_record,
                                                          record_file, write_record)
 from kubepipe.locks import held
+from kubepipe.util import failpoint
 
-__all__ = ["repair_locked", "endpoint_status", "orphans", "stop_process", "proxy_switch", "proxy_state",
-           "champion_moved", "model_gone", "restart_hint", "gone_processes"]
+__all__ = ["repair_locked", "stop_everything", "endpoint_status", "orphans", "stop_process", "proxy_switch",
+           "proxy_state", "champion_moved", "model_gone", "restart_hint", "gone_processes"]
 
 
 def stop_process(entry: dict | None, module: str | None = None, name: str | None = None) -> int | None:
@@ -110,6 +111,34 @@ def _proxy_answers(port: int) -> bool:
         return False
 
 
+def stop_everything(state_dir: str | Path, name: str, rec: dict | None) -> dict:
+    """Stop every process of endpoint `name` that is ours (recorded in `rec`, pending, or found by its owner token),
+    then remove its record (the caller holds its lock). {stopped, not_ours_or_gone, left_running}."""
+    f = record_file(state_dir, name)
+    rec = rec or {}
+    sw = rec.get("switch") or {}
+    stopped: list[int] = []
+    skipped: list[int] = []
+    left: list[int] = []
+    entries = [(rec.get("proxy"), P.PROXY_MODULE), (rec.get("backend"), P.SERVER_MODULE), (rec.get("canary"), None),
+               *((e, None) for e in (*(rec.get("pending") or []), sw.get("to"), sw.get("from"),
+                                     *P.find_owned(f"{f}#", legacy_record=str(f))))]
+    for entry, module in entries:
+        if not entry or not entry.get("pid") or entry["pid"] in stopped:
+            continue
+        pid = stop_process(entry, module, name)
+        failpoint("stop.stopped-one")
+        if pid:
+            stopped.append(pid)
+        elif entry["pid"] not in skipped:
+            skipped.append(entry["pid"])  # gone already, or the pid now belongs to someone else
+            if P.foreign(entry):  # a reused pid, an edited record: left alone, and said
+                left.append(entry["pid"])
+    f.unlink(missing_ok=True)
+    return {"stopped": stopped, "not_ours_or_gone": [p for p in skipped if p not in stopped],
+            "left_running": [p for p in left if p not in stopped]}
+
+
 def repair_locked(state_dir: str | Path, name: str) -> dict:
     """Settle endpoint `name` (the caller holds its lock). Returns {name, actions, stopped, adopted, record}."""
     f = record_file(state_dir, name)
@@ -128,6 +157,11 @@ def repair_locked(state_dir: str | Path, name: str) -> dict:
         for found in P.find_owned(f"{f}#", legacy_record=str(f)):
             stop(found, f"leftover {found['role']} with no record")
         return {"name": name, "actions": actions, "stopped": stopped, "adopted": adopted, "record": None}
+    if rec.get("stopping"):  # a stop killed halfway: finished, not started again as a crash would be
+        done = stop_everything(state_dir, name, rec)
+        actions.append("finished an interrupted stop" + (f" (pids {', '.join(map(str, done['stopped']))})"
+                                                         if done["stopped"] else ""))
+        return {"name": name, "actions": actions, "stopped": done["stopped"], "adopted": adopted, "record": None}
 
     canary = rec.get("canary")
     if canary:  # a canary whose deploy did not decide (killed, or analysis said no): the stable backend serves alone
@@ -207,8 +241,8 @@ def endpoint_status(rec: dict, f: Path) -> tuple[str, list[int]]:
     """(status, pids of untracked processes answering for it) without changing anything.
 
     up | unready | canary (a deploy holds a canary) | deploying (a deploy, or the repair settling one, is under way) |
-    interrupted (a deploy was killed: `kubepipe endpoints repair`) | untracked (a leftover proxy answers on the port,
-    not the recorded one) | down.
+    stopping | interrupted (a deploy or stop was killed: `kubepipe endpoints repair`) | untracked (a leftover proxy
+    answers on the port, not the recorded one) | down.
     """
     name = rec["name"]
     owned = P.find_owned(f"{f}#", legacy_record=str(f))
@@ -219,9 +253,11 @@ def endpoint_status(rec: dict, f: Path) -> tuple[str, list[int]]:
     if (canary and not rec.get("switch") and not rec.get("pending") and isinstance(deployer.get("pid"), int)
             and deployer["pid"] > 1 and P.alive(deployer["pid"], deployer.get("create_time"))):
         return "canary", extra  # a deploy is baking a canary right now
-    if rec.get("switch") or rec.get("pending") or canary:
-        # its intent is recorded while a deploy (or the repair settling one) runs: interrupted only once none holds it
-        return ("deploying" if held(lock_path(f)) else "interrupted"), extra
+    if rec.get("switch") or rec.get("pending") or canary or rec.get("stopping"):
+        # its intent is recorded while a deploy, stop or repair runs: interrupted only once none holds the lock
+        if held(lock_path(f)):
+            return ("stopping" if rec.get("stopping") else "deploying"), extra
+        return "interrupted", extra
     up = P.is_ours(rec.get("proxy"), P.PROXY_MODULE, name) and P.is_ours(rec.get("backend"), P.SERVER_MODULE, name)
     if up:
         try:

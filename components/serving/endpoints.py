@@ -19,15 +19,17 @@ time and owner token (see `processes`). URLs: http://127.0.0.1:PORT/v1/models/NA
 
 from __future__ import annotations
 
+import time
+
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.serving import processes as P
 from kubepipe.components.serving.endpoint_canary import CanaryRejected
 from kubepipe.components.serving.endpoint_deploy import EndpointRolledBack, PortInUse, deploy_local
 from kubepipe.components.serving.endpoint_predict import predict_endpoint
 from kubepipe.components.serving.endpoint_record import (get_endpoint, list_record_names, locked, read_record,
-                                                         record_file)
+                                                         record_file, write_record)
 from kubepipe.components.serving.endpoint_repair import (endpoint_status, gone_processes, model_gone, orphans,
-                                                         restart_hint, stop_process)
+                                                         restart_hint, stop_everything)
 from kubepipe.components.serving.endpoint_restart import repair_endpoints
 
 __all__ = ["deploy_local", "list_endpoints", "stop_endpoint", "get_endpoint", "predict_endpoint",
@@ -36,8 +38,8 @@ __all__ = ["deploy_local", "list_endpoints", "stop_endpoint", "get_endpoint", "p
 
 def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
     """Every endpoint with its true status: up (ready), unready, canary (a deploy is baking a canary), deploying (a
-    deploy, or the repair settling one, is under way), down
-    (processes gone), interrupted (a deploy was killed; `repair` settles it), untracked (a leftover proxy
+    deploy, or the repair settling one, is under way), stopping, down
+    (processes gone), interrupted (a deploy or a stop was killed; `repair` settles it), untracked (a leftover proxy
     answers), orphaned (processes of an endpoint with no record) or corrupt (the record cannot be read;
     `error` says why)."""
     out: list[dict] = []
@@ -62,6 +64,9 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
                             + restart_hint(rec))
         elif missing:  # it answers from memory: a restart or a repair after a crash would fail
             row["error"] = f"endpoint {name}: {status} from memory only; if a process of it stops, it {missing}"
+        elif status == "interrupted" and rec.get("stopping"):
+            row["error"] = (f"endpoint {name}: a stop of it was interrupted; `kubepipe endpoints stop {name}` (or "
+                            "`repair`) finishes it")
         elif status in ("interrupted", "untracked"):
             row["error"] = (f"endpoint {name}: " + ("a deploy was interrupted" if status == "interrupted" else
                             f"processes {extra} answer for it but are not recorded")
@@ -87,28 +92,14 @@ def _pids(rec: dict) -> dict:
 def stop_endpoint(name: str, state_dir: str = ".kubepipe") -> dict:
     """Stop everything of the endpoint (recorded, pending and untracked processes that are ours) and forget it.
 
+    The stop is recorded (`stopping`) before any process is signalled: a stop killed or interrupted halfway is
+    finished by the next stop, deploy or `repair`, not taken for a crash to start again.
     `left_running`: recorded pids that run but are not its processes (never signalled)."""
     with locked(state_dir, name):
-        f = record_file(state_dir, name)
         rec = read_record(state_dir, name)
-        leftovers = P.find_owned(f"{f}#", legacy_record=str(f))
-        if rec is None and not leftovers:
+        f = record_file(state_dir, name)
+        if rec is None and not P.find_owned(f"{f}#", legacy_record=str(f)):
             get_endpoint(name, state_dir)  # raises: no such endpoint
-        rec = rec or {}
-        sw = rec.get("switch") or {}
-        stopped, skipped, left = [], [], []
-        entries = [(rec.get("proxy"), P.PROXY_MODULE), (rec.get("backend"), P.SERVER_MODULE), (rec.get("canary"), None),
-                   *((e, None) for e in (*(rec.get("pending") or []), sw.get("to"), sw.get("from"), *leftovers))]
-        for entry, module in entries:
-            if not entry or not entry.get("pid") or entry["pid"] in stopped:
-                continue
-            pid = stop_process(entry, module, name)
-            if pid:
-                stopped.append(pid)
-            elif entry["pid"] not in skipped:
-                skipped.append(entry["pid"])  # gone already, or the pid now belongs to someone else
-                if P.foreign(entry):  # a reused pid, an edited record: left alone, and said
-                    left.append(entry["pid"])
-        f.unlink(missing_ok=True)
-        return {"name": name, "stopped": stopped, "not_ours_or_gone": [p for p in skipped if p not in stopped],
-                "left_running": [p for p in left if p not in stopped]}
+        if rec is not None:
+            write_record(state_dir, name, {**rec, "stopping": time.time()})  # intent first
+        return {"name": name, **stop_everything(state_dir, name, rec)}

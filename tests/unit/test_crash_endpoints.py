@@ -420,3 +420,30 @@ def test_a_deploy_under_way_is_deploying_not_interrupted(procs, tmp_path, capsys
     (row,) = list_endpoints(str(state))  # the lock let go with the intent still there: its deploy was killed
     assert row["status"] == "interrupted"
     assert row["error"] == f"endpoint {NAME}: a deploy was interrupted; run `kubepipe endpoints repair {NAME}`"
+
+
+def test_a_stop_killed_halfway_is_finished_by_repair_not_started_again(procs, tmp_path, capsys, monkeypatch):
+    """`kubepipe endpoints stop` killed (or Ctrl-C) after it stopped the proxy left a record of a `down` endpoint
+    ('`repair` starts it again'), and `kubepipe endpoints repair` started again the endpoint its user was stopping."""
+    state = tmp_path / ".kubepipe"
+    backend, backend_proc = _backend(procs, state, tmp_path)
+    port = P.free_port()
+    _record(state, port, backend=backend)
+    proxy, proxy_proc = _proxy(procs, state, tmp_path, port)
+    _record(state, port, backend=backend, proxy=proxy)
+    env = dict(os.environ, KUBEPIPE_FAILPOINT="stop.stopped-one")  # killed once it stopped the proxy
+    stopper = subprocess.run([sys.executable, "-c", "import sys; from kubepipe.components.serving.endpoints import "
+                              "stop_endpoint; stop_endpoint(sys.argv[1], sys.argv[2])", NAME, str(state)],
+                             env=env, start_new_session=True, capture_output=True, text=True, timeout=120)
+    assert stopper.returncode == -9, stopper.stderr
+    assert proxy_proc.wait(10) is not None and backend_proc.poll() is None
+    (row,) = list_endpoints(str(state))
+    assert row["status"] == "interrupted"
+    assert row["error"] == (f"endpoint {NAME}: a stop of it was interrupted; `kubepipe endpoints stop {NAME}` (or "
+                            "`repair`) finishes it")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "endpoints", "repair", "--format", "json")
+    assert code == 0, err
+    (item,) = json.loads(out)["items"]
+    assert item["actions"] == [f"finished an interrupted stop (pids {backend_proc.pid})"]
+    assert backend_proc.wait(10) is not None and list_endpoints(str(state)) == [] and P.port_free(port)

@@ -157,9 +157,9 @@ def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = ST
     """List local endpoints: URL, model, status and pids (proxy, backend, and a baking canary's).
 
     Status: up, unready, canary (a deploy is baking a canary beside it), deploying (a deploy, or the repair
-    settling one, is under way: wait for it), down (a process of it is gone:
-    `kubepipe endpoints repair` starts it again), interrupted (a deploy was killed: run `kubepipe endpoints
-    repair`), untracked (a leftover proxy answers), orphaned (processes with no record; `kubepipe endpoints
+    settling one, is under way: wait for it), stopping, down (a process of it is gone:
+    `kubepipe endpoints repair` starts it again), interrupted (a deploy or a stop was killed: run `kubepipe
+    endpoints repair`), untracked (a leftover proxy answers), orphaned (processes with no record; `kubepipe endpoints
     stop NAME` ends them) or corrupt. A model shown as `PATH (gone)` was deleted: the endpoint serves from
     memory, and cannot be started again should a process of it stop.
     """
@@ -183,7 +183,8 @@ def list_(home: Path = HOME, fmt: Format = FORMAT, state_dir: Optional[str] = ST
                    + (f", canary {r['pids']['canary']}" if r["pids"].get("canary") else "")) for r in rows])
 
 
-_COLORS = {"up": "green", "unready": "yellow", "deploying": "yellow", "interrupted": "yellow", "untracked": "yellow"}
+_COLORS = {"up": "green", "unready": "yellow", "deploying": "yellow", "stopping": "yellow", "interrupted": "yellow",
+           "untracked": "yellow"}
 
 
 @endpoints.command("stop")
