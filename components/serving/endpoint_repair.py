@@ -292,7 +292,10 @@ def model_gone(rec: dict) -> str | None:
 
 
 def restart_hint(rec: dict) -> str:
-    """What starts a `down` endpoint again: `repair`, unless its model folder is gone."""
+    """What to do about an endpoint whose processes stopped: `repair` starts it again, unless its model folder is gone
+    or they stopped because a stop of it was interrupted (then the stop is to be finished, not undone)."""
+    if rec.get("stopping"):
+        return (f"a stop of it was interrupted; `kubepipe endpoints stop {rec['name']}` (or `repair`) finishes it")
     missing = model_gone(rec)
     return f"it {missing}" if missing else f"`kubepipe endpoints repair {rec['name']}` starts it again"
 

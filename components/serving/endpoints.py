@@ -65,8 +65,7 @@ def list_endpoints(state_dir: str = ".kubepipe") -> list[dict]:
         elif missing:  # it answers from memory: a restart or a repair after a crash would fail
             row["error"] = f"endpoint {name}: {status} from memory only; if a process of it stops, it {missing}"
         elif status == "interrupted" and rec.get("stopping"):
-            row["error"] = (f"endpoint {name}: a stop of it was interrupted; `kubepipe endpoints stop {name}` (or "
-                            "`repair`) finishes it")
+            row["error"] = f"endpoint {name}: {restart_hint(rec)}"
         elif status in ("interrupted", "untracked"):
             row["error"] = (f"endpoint {name}: " + ("a deploy was interrupted" if status == "interrupted" else
                             f"processes {extra} answer for it but are not recorded")

@@ -442,6 +442,9 @@ def test_a_stop_killed_halfway_is_finished_by_repair_not_started_again(procs, tm
     assert row["error"] == (f"endpoint {NAME}: a stop of it was interrupted; `kubepipe endpoints stop {NAME}` (or "
                             "`repair`) finishes it")
     monkeypatch.chdir(tmp_path)
+    code, text = run_cli_text(capsys, "endpoints", "predict", NAME, "x")  # it said `repair` starts it again
+    assert code == 1 and text.strip().endswith(f"a stop of it was interrupted; `kubepipe endpoints stop {NAME}` (or "
+                                               "`repair`) finishes it"), text
     code, out, err = run_cli(capsys, "endpoints", "repair", "--format", "json")
     assert code == 0, err
     (item,) = json.loads(out)["items"]
