@@ -86,15 +86,28 @@ def answering_revision(value: str | None) -> tuple[str, int | None] | None:
     return role.strip(), version
 
 
-def _unavailable(name: str, port: int, err: Exception) -> str:
+def _unavailable(record: Path, port: int, err: Exception) -> str:
     """The 502 of a backend that did not answer, saying what to do (it said only 'backend ... unavailable')."""
     import httpx
 
+    name = record.stem
     if isinstance(err, httpx.ConnectError):  # it is gone: killed, or crashed
         return (f"endpoint {name}: its backend (127.0.0.1:{port}) is not running ({type(err).__name__}); "
-                f"`kubepipe endpoints repair {name}` starts it again")
+                f"{_restart_hint(record)}")
     return (f"endpoint {name}: its backend (127.0.0.1:{port}) did not answer ({type(err).__name__}); see its log "
             f"and `kubepipe endpoints list`")
+
+
+def _restart_hint(record: Path) -> str:
+    """What starts the endpoint's backend again (`repair`, unless its model folder is gone), as `endpoints list`
+    says it; the plain `repair` hint when the record does not say."""
+    from kubepipe.components.serving.endpoint_repair import restart_hint
+
+    try:
+        rec = json.loads(record.read_text(encoding="utf-8"))
+        return restart_hint({**rec, "name": record.stem, "model_dir": str(rec["model_dir"])})
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"`kubepipe endpoints repair {record.stem}` starts it again"
 
 
 async def _answer(send, status: int, error: str) -> None:
@@ -234,7 +247,7 @@ class ProxyApp:
                     self._observe(failed, 502, t0, scope["path"], b"")
         if resp is None:
             self._observe(port, 502, t0, scope["path"], b"")
-            return await _answer(send, 502, _unavailable(self.record.stem, port, err))
+            return await _answer(send, 502, _unavailable(self.record, port, err))
         self.served += 1
         self._observe(port, resp.status_code, t0, scope["path"], resp.content)
         # the bytes as the backend sent them: re-encoding httpx's decoded text as latin-1 failed on a UTF-8 value

@@ -81,6 +81,15 @@ def test_split_counts_each_revision_and_resets_when_the_backends_change(tmp_path
         canary.server_close()
 
 
+async def _predict_once(app):
+    app.client = httpx.AsyncClient(trust_env=False)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as c:
+            return await c.post("/v1/models/shop:predict", json={"instances": ["x"]})
+    finally:
+        await app.client.aclose()
+
+
 def test_a_backend_that_is_gone_is_a_502_saying_how_to_start_it_again(tmp_path):
     """It said only 'backend 127.0.0.1:PORT unavailable: ConnectError' (its endpoint listed as `down`)."""
     from kubepipe.components.serving.processes import free_port
@@ -90,19 +99,27 @@ def test_a_backend_that_is_gone_is_a_502_saying_how_to_start_it_again(tmp_path):
     rec = tmp_path / "shop.json"
     _record(rec, dead, None)
     app = ProxyApp(rec)
-
-    async def one():
-        app.client = httpx.AsyncClient(trust_env=False)
-        try:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://proxy") as c:
-                return await c.post("/v1/models/shop:predict", json={"instances": ["x"]})
-        finally:
-            await app.client.aclose()
-
-    r = asyncio.run(one())
+    r = asyncio.run(_predict_once(app))
     assert r.status_code == 502
     assert r.json() == {"error": f"endpoint shop: its backend (127.0.0.1:{dead}) is not running (ConnectError); "
                                  "`kubepipe endpoints repair shop` starts it again"}
+
+
+def test_a_backend_gone_with_its_model_folder_is_a_502_saying_it_cannot_be_started_again(tmp_path):
+    """The 502 said '`kubepipe endpoints repair shop` starts it again' when the repair could only fail: the model
+    folder the record names was deleted."""
+    from kubepipe.components.serving.processes import free_port
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    dead = free_port()
+    rec = tmp_path / "shop.json"
+    rec.write_text(json.dumps({"backend": {"port": dead}, "canary": None, "model_dir": str(tmp_path / "gone")}))
+    app = ProxyApp(rec)
+    r = asyncio.run(_predict_once(app))
+    assert r.status_code == 502
+    assert r.json() == {"error": f"endpoint shop: its backend (127.0.0.1:{dead}) is not running (ConnectError); it "
+                                 f"cannot be started again: its model {tmp_path / 'gone'} is gone; re-run its deploy "
+                                 "step, or `kubepipe endpoints stop shop`"}
 
 
 def test_refused_canary_is_its_failure_and_the_request_is_served_by_stable(tmp_path):
