@@ -219,7 +219,9 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
     "ready_url", "model_dir", "pids", "replaced", "smoke", "action": "started" | "replaced" | "unchanged" (the
     endpoint already served this version from this folder with these options: nothing restarted), "record",
     "champion", "repaired"}. Raises EndpointRolledBack when the new model did not get ready or failed
-    the smoke test (the old endpoint, if any, is untouched), PortInUse when the port is taken.
+    the smoke test (the old endpoint, if any, is untouched), PortInUse when the port is taken (found taken at
+    once, or taken while the new backend loaded: then rolled back), ConfigError naming an argument the deploy step's
+    rules refuse (`port`, `canary_percent`, `canary_analysis`, `max_batch_size`).
 
     `canary_analysis` (settings of `deploy.canary_analysis`): when an endpoint already serves, the
     new backend first takes `canary_percent` % of the traffic for `bake_s` seconds and is compared
