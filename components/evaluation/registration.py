@@ -86,6 +86,7 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
                          "passed are registered. Run this step under `when: ${steps.<evaluate>.outputs.passed} == true`")
     _require_evaluated_weights(model_dir, ev)
     name = model_name or ev.get("model_name") or ""
+    _require_gated_as(name, ev)
     meta = (ev.get("model") or {}).get("metadata") or {}
     if not code_version:
         from kubepipe import __version__
@@ -115,6 +116,17 @@ def register_challenger(model_dir: str, ev: dict, *, model_name: str, model_card
                             f"it with the champion of its evaluation; {exc}; run the pipeline again (its evaluate "
                             f"compares with the new champion), or `kubepipe models promote {name} {mv.version} "
                             "--reason ...`") from None
+
+
+def _require_gated_as(name: str, ev: dict) -> None:
+    """`kubepipe validate`'s rule at run time (a param may name the model): a gate that compared the model with
+    the champion of another name never compared it with `name`'s, so it would register (and promote) unchecked."""
+    gated = ev.get("model_name")
+    if ev.get("baseline") == "champion" and gated and gated != name:
+        raise ComponentError(f"register-model: the evaluation compared the model with the champion of `{gated}`, not "
+                             f"of `{name}`: it would be registered as `{name}` without being compared with its own "
+                             f"champion; give the evaluate and register-model steps the same model_name, or set "
+                             f"`baseline: none` on the evaluate step if this model is not gated against a champion")
 
 
 def _compared_with(ev: dict, name: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from cli_runner import run_cli
+from cli_runner import run_cli, run_cli_text
 
 import kubepipe
 from kubepipe.errors import ValidationError
@@ -182,7 +182,7 @@ steps:
 @pytest.mark.parametrize("name,evaluate_extra,register_extra,warned", [
     ("champ", "", "", True),                         # evaluate compares with a champion nothing sets
     ("champ", "", ", promote: true", False),         # register-model promotes it
-    ("other", "", ", promote: true", True),          # ... but another model
+    ("other", "", ", promote: true", False),         # ... but another model: an error (below), not this warning
     ("champ", ", baseline: none", "", False),        # no champion compared
     ("champ", ", label_column: y", "", True),        # (the label check below)
 ])
@@ -205,6 +205,9 @@ def test_a_champion_nothing_can_set_is_a_warning(tmp_path, name, evaluate_extra,
     if "label_column" in evaluate_extra:  # train-torch's default label is `label`
         (err,) = errors
         assert err.path == "steps.evaluate.with.label_column" and "trains on (`label`)" in err.message
+    elif name == "other":
+        (err,) = errors
+        assert err.path == "steps.register.with.model_name" and "without being compared with its own" in err.message
     else:
         assert errors == []
 
@@ -383,7 +386,7 @@ steps:
 
 @pytest.mark.parametrize("evaluate_extra, register_extra, champion", [
     (", model_name: idx", "", "idx"),          # nothing promotes `idx`
-    ("", ", promote: true", "rag"),            # the champion looked up is the pipeline's name, `idx` is promoted
+    ("", ", promote: true", None),             # the champion looked up is `rag`, `idx` is promoted: an error
     (", model_name: idx", ", promote: true", None),
     (", baseline: none", "", None)])
 def test_a_retrieval_champion_nothing_can_set_is_a_warning(evaluate_extra, register_extra, champion):
@@ -393,9 +396,60 @@ def test_a_retrieval_champion_nothing_can_set_is_a_warning(evaluate_extra, regis
     loaded = load_pipeline_text(RETRIEVAL_CHAMPION.format(evaluate_extra=evaluate_extra,
                                                           register_extra=register_extra), "r.yaml")
     refs = {n: s.component for n, s in loaded.spec.steps.items()}
-    _errors, warnings = pipeline_checks(loaded.spec, refs, loaded.locator.issue)
+    errors, warnings = pipeline_checks(loaded.spec, refs, loaded.locator.issue)
     assert [w.message.split(",")[0] for w in warnings] == \
         ([f"`evaluate` compares with the champion of `{champion}`"] if champion else [])
+    assert [e.path for e in errors] == (["steps.register.with.model_name"] if evaluate_extra == "" else [])
+
+
+GATED_AS_ANOTHER = """\
+apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {{name: shop}}
+steps:
+  load:
+    component: load-data
+    with: {{source: x.csv}}
+  train:
+    component: train-torch
+    inputs: {{dataset: "${{steps.load.outputs.dataset}}"}}
+  evaluate:
+    component: evaluate
+    inputs: {{model: "${{steps.train.outputs.model}}", holdout: "${{steps.load.outputs.dataset}}"}}
+    with: {{thresholds: {{f1_macro: {{min: 0.5}}}}{evaluate_extra}}}
+  register:
+    component: register-model
+    inputs: {{model: "${{steps.train.outputs.model}}", evaluation: "${{steps.evaluate.outputs.evaluation}}"}}
+    with: {{model_name: {name}, promote: true}}
+"""
+
+
+@pytest.mark.parametrize("evaluate_extra, name, refused", [
+    (", model_name: merchants-v2", "merchants", True),   # gated against v2's champion, promoted as merchants
+    ("", "merchants", True),                             # gated against the pipeline name's (`shop`) champion
+    (", model_name: merchants", "merchants", False),
+    ("", "shop", False),
+    (", model_name: other, baseline: none", "merchants", False),  # no champion compared: the name is unused
+])
+def test_registering_a_model_under_another_name_than_its_gate_compared_is_refused(tmp_path, capsys, evaluate_extra,
+                                                                                 name, refused):
+    # a user's pipeline whose evaluate and register-model steps named different models promoted every candidate
+    # with no champion comparison (the gate looked up a champion nothing set: a first run, every run), and
+    # validate only warned that the evaluate step's champion could not be set
+    path = tmp_path / "p.yaml"
+    path.write_text(GATED_AS_ANOTHER.format(evaluate_extra=evaluate_extra, name=name))
+    code, text = run_cli_text(capsys, "validate", path)
+    if not refused:
+        assert code == 0, text
+        assert "without being compared" not in text
+        return
+    assert code == 2, text
+    line = _line(path.read_text().splitlines(), f"model_name: {name}, promote")
+    assert f"p.yaml:{line}:" in text and "steps.register.with.model_name" in text
+    assert "without being compared with its own champion" in text
+    assert ("steps.evaluate.with.model_name" + ("" if "model_name" in evaluate_extra else
+                                                " (not set: the pipeline's name `shop`)")) in text
+    assert "write the same model_name in both steps" in text and "baseline: none" in text
 
 
 RAG_COLUMNS = """\

@@ -59,6 +59,22 @@ def test_register_model_promotes_only_over_the_champion_its_gate_compared_with(e
     assert again.version == 3 and reg.alias("clf", "champion").version == 3
 
 
+def test_register_model_refuses_a_name_other_than_the_one_its_gate_compared_with(env):
+    """A gate that compared the model with the champion of `clf` registered and promoted it as `clf-v2`, never
+    compared with `clf-v2`'s champion (validate refuses such a YAML; a param can still name the model at run time)."""
+    reg = Registry(env["reg"])
+    reg.promote("clf-v2", reg.register(env["good"], name="clf-v2").version, reason="the real champion")
+    ev = _eval(env, "weak", relative={"accuracy": {"max_regression": 0.0}})  # clf has no champion: a first run
+    assert ev["passed"] and ev["decision"].startswith("first-run:")
+    with pytest.raises(ComponentError) as err:
+        register_challenger(env["weak"], ev, model_name="clf-v2", registry_uri=env["reg"], promote=True)
+    assert str(err.value).startswith("register-model: the evaluation compared the model with the champion of `clf`, "
+                                     "not of `clf-v2`: it would be registered as `clf-v2` without being compared")
+    assert [v.version for v in reg.versions("clf-v2")] == [1] and reg.alias("clf-v2", "champion").version == 1
+    none = _eval(env, "weak", baseline="none")  # no champion compared: any name
+    assert register_challenger(env["weak"], none, model_name="clf-v2", registry_uri=env["reg"]).version == 2
+
+
 def test_first_run_then_champion_comparison_on_same_holdout(env):
     ev = _eval(env, "weak", relative={"accuracy": {"max_regression": 0.0}})
     assert ev["passed"] and ev["champion"] is None and ev["decision"].startswith("first-run: accuracy")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from kubepipe.arguments import param_hint
 from kubepipe.errors import Issue, UserError
@@ -79,7 +79,37 @@ class _Checks:
         return [n for n, ref in self.refs.items() if ref == component]
 
     # -- champion ----------------------------------------------------------------------------
-    def champion_can_be_set(self) -> None:
+    def registers_what_was_gated(self) -> set[str]:
+        """A register-model step names the model whose champion its evaluation was compared with: under another
+        name the version (and its promotion) was never compared with that model's champion. The evaluate steps
+        found, so that champion_can_be_set does not warn about them again."""
+        pipeline, found = self.spec.metadata.name, set[str]()
+        for n in self.of("register-model"):
+            src = self.upstream(n, "evaluation")
+            if src is None or self.refs.get(src.step) not in ("evaluate", "evaluate-retrieval"):
+                continue
+            if self.with_(src.step, "baseline", "champion") != "champion":
+                continue  # baseline: none compares with no champion, whatever the name
+            gated = self.with_(src.step, "model_name", "") or pipeline
+            registered = self.with_(n, "model_name", "") or pipeline
+            if _NO_VALUE in (gated, registered) or gated == registered:
+                continue
+            found.add(src.step)
+
+            def at(step: str, name: str) -> str:
+                given = "model_name" in self.spec.steps[step].with_
+                return f"steps.{step}.with.model_name" + ("" if given else f" (not set: the pipeline's name `{name}`)")
+            self.errors.append(self.issue(
+                ("steps", n, "with", "model_name") if "model_name" in self.spec.steps[n].with_ else ("steps", n),
+                f"`{n}` registers `{registered}` ({at(n, registered)}) with the evaluation of `{src.step}`, which "
+                f"compared the model with the champion of `{gated}` ({at(src.step, gated)}): `{registered}` would "
+                f"be registered{' and promoted' if self.with_(n, 'promote', False) is not False else ''} without "
+                f"being compared with its own champion",
+                hint=f"write the same model_name in both steps (the model this pipeline trains), or set `baseline: "
+                     f"none` on `{src.step}` if this model is not to be gated against a champion"))
+        return found
+
+    def champion_can_be_set(self, reported: Collection[str] = ()) -> None:
         pipeline = self.spec.metadata.name
         setters: set[str | None] = set()  # model names a step can promote; None = unknown until run time
         for n in self.of("deploy"):
@@ -92,7 +122,7 @@ class _Checks:
         if None in setters:
             return
         for n in self.of("evaluate") + self.of("evaluate-retrieval"):  # the same gate, the same champion rule
-            if self.with_(n, "baseline", "champion") != "champion":
+            if n in reported or self.with_(n, "baseline", "champion") != "champion":
                 continue
             name = self.with_(n, "model_name", "") or pipeline
             if name is _NO_VALUE or name in setters:
@@ -374,7 +404,7 @@ def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]
     """(errors, warnings) across the pipeline's steps; `refs` maps each step to its component ref;
     relative local sources are read from `base_dir` (the pipeline file's folder)."""
     checks = _Checks(spec, refs, issue, base_dir, target)
-    checks.champion_can_be_set()
+    checks.champion_can_be_set(checks.registers_what_was_gated())
     checks.deploy_has_a_version()
     passages_fit_the_encoder(checks)
     index_copies_sensitive_columns(checks)
