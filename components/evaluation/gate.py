@@ -28,7 +28,7 @@ from kubepipe.components.evaluation.serving_latency import latency_issues
 from kubepipe.components.kfp_values import as_kind
 
 __all__ = ["GateResult", "gate_issues", "decide", "TOL", "BASELINES", "BOUNDS", "RELATIVE", "SLICE_KEYS",
-           "threshold_issues", "absolute_checks", "unloadable_champion", "champion_of"]
+           "threshold_issues", "absolute_checks", "unloadable_champion", "champion_of", "undefined_reason"]
 
 TOL = 1e-9  # float noise: 0.9 computed as 0.8999999999 still meets `min: 0.9`
 BOUNDS = ("min", "max")
@@ -214,7 +214,8 @@ _UNDEFINED_PER_CLASS = {"precision": "the model predicted no `{label}` row", "re
                         "f1": "{rows} no `{label}` rows and the model predicted none"}
 
 
-def _undefined(metric: str, scope: str) -> str:
+def undefined_reason(metric: str, scope: str = "holdout") -> str:
+    """Why `metric` is NaN: 'undefined: the model predicted no `x` row' for a per-class one."""
     head, sep, label = str(metric).partition(":")
     if sep and head in _UNDEFINED_PER_CLASS:
         rows = "this window has" if scope == "live" else "the holdout has"
@@ -230,7 +231,7 @@ def _absolute(scope: str, metrics: dict, thresholds: dict) -> list[dict]:
         for op, b in bound.items():
             b = float(b)
             if value is None or not math.isfinite(value):
-                why = "not computed for this model/holdout" if value is None else _undefined(metric, scope)
+                why = "not computed for this model/holdout" if value is None else undefined_reason(metric, scope)
                 out.append({"scope": scope, "metric": metric, "value": None, "op": op, "bound": b, "passed": False,
                             "note": f"{prefix}{metric} is {why}"})
                 continue
@@ -253,7 +254,7 @@ def _relative(metrics: dict, champ: dict, relative: dict, champ_label: str, lowe
                                  if x is None or not math.isfinite(x))
             out.append({"scope": "relative", "metric": metric, "value": v, "champion": c, "op": kind, "bound": b,
                         "passed": False, "note": f"{metric} cannot be compared with {champ_label}: {metric} of "
-                                                 f"{whose} is {_undefined(metric, 'holdout')}"})
+                                                 f"{whose} is {undefined_reason(metric)}"})
             continue
         gain = (c - v) if metric in lower else (v - c)
         ok = gain >= b - TOL if kind == "min_improvement" else gain >= -b - TOL

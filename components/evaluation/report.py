@@ -59,21 +59,32 @@ def _confusion_svg(labels: list[str], cm: list[list[int]]) -> str:
 
 
 def _bars_svg(labels: list[str], metrics: dict) -> str:
+    from kubepipe.components.evaluation.gate import undefined_reason
+
     names, colors = ("precision", "recall", "f1"), ("#5b8def", "#f2a541", "#3aa675")
     bw, group = 10, 40
-    w, h = 60 + len(labels) * group, 200
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h + 70}' role='img'><title>Per-class precision, recall, F1</title>",
+    w, h = max(60 + len(labels) * group, 300), 200
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h + 84}' role='img'><title>Per-class precision, recall, F1</title>",
              f"<line x1='40' y1='{h}' x2='{w}' y2='{h}' stroke='#888'/><text x='36' y='{h}' font-size='10' text-anchor='end'>0</text>"
              f"<text x='36' y='14' font-size='10' text-anchor='end'>1</text>"]
+    undefined = False
     for i, lab in enumerate(labels):
         x0 = 44 + i * group
         for j, (m, c) in enumerate(zip(names, colors)):
-            v = metrics.get(f"{m}:{lab}") or 0.0
+            v = metrics.get(f"{m}:{lab}")
+            if not isinstance(v, (int, float)) or not math.isfinite(v):  # NaN drew y='nan' (no bar, or a 0 bar)
+                undefined = True
+                parts.append(f"<text x='{x0 + j * bw + bw / 2}' y='{h - 3}' font-size='10' text-anchor='middle' "
+                             f"fill='{c}'>–<title>{_e(lab)} {m}: {_e(undefined_reason(f'{m}:{lab}'))}</title></text>")
+                continue
             parts.append(f"<rect x='{x0 + j * bw}' y='{h - v * (h - 10)}' width='{bw - 1}' height='{v * (h - 10)}' fill='{c}'>"
                          f"<title>{_e(lab)} {m}: {v:.3f}</title></rect>")
         parts.append(f"<text x='{x0}' y='{h + 12}' font-size='10' transform='rotate(45 {x0} {h + 12})'>{_e(lab[:14])}</text>")
     for j, (m, c) in enumerate(zip(names, colors)):
         parts.append(f"<rect x='{44 + j * 80}' y='{h + 52}' width='10' height='10' fill='{c}'/><text x='{58 + j * 80}' y='{h + 61}' font-size='11'>{m}</text>")
+    if undefined:
+        parts.append(f"<text x='44' y='{h + 78}' font-size='11'>– undefined on this holdout: no bar (not a 0); hover it "
+                     "for why</text>")
     return "".join(parts) + "</svg>"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -399,6 +400,27 @@ def test_outputs_and_report(env, tmp_path):
         (tmp_path / "x.json").write_text(json.dumps({"a": 1}))
         read_evaluation(str(tmp_path / "x.json"))
     assert "<svg" in render_report({**ev, "roc": None, "pr": None})
+
+
+def test_an_undefined_per_class_score_is_drawn_as_missing_not_as_nan(env):
+    """A label the model never predicts and the holdout lacks has NaN precision, recall and f1 (sklearn's
+    zero_division=nan): its bars were drawn at y='nan' (a browser drops or misplaces them)."""
+    import xml.etree.ElementTree as ET
+
+    model = tabular_model(env["tmp"] / "three", w=4.0, labels=("no", "maybe", "yes"))  # `maybe` never wins
+    ev = evaluate_model(model, env["holdout"], thresholds=GATE, baseline="none")
+    assert all(math.isnan(ev["metrics"][f"{m}:maybe"]) for m in ("precision", "recall", "f1"))
+    html = render_report(ev)
+    svg = ET.fromstring(re.search(r"<svg[^>]*><title>Per-class precision.*?</svg>", html, re.S).group(0))
+    ns = "{http://www.w3.org/2000/svg}"
+    values = [v for el in svg.iter() for v in el.attrib.values()]
+    assert not [v for v in values if "nan" in v.lower()]
+    titles = [t.text for t in svg.iter(f"{ns}title")]
+    assert "maybe precision: undefined: the model predicted no `maybe` row" in titles
+    assert "maybe recall: undefined: the holdout has no `maybe` rows" in titles
+    assert not [t for t in titles if t.startswith("maybe ") and t[-1].isdigit()]  # no bar, not a 0 bar
+    assert sum(t.startswith("yes ") for t in titles) == 3  # the defined ones keep their bars
+    assert any((el.text or "").startswith("– undefined on this holdout") for el in svg.iter(f"{ns}text"))
 
 
 def test_the_evaluation_record_is_plain_json_and_an_undefined_metric_reads_back_as_nan(env, tmp_path):
