@@ -13,6 +13,8 @@ __all__ = ["validation_html"]
 def validation_html(outcome: ValidationOutcome, source: str = "") -> str:
     m = outcome.metrics
     verdict = badge("PASSED", "ok") if outcome.passed else badge("FAILED", "fail")
+    if outcome.unchecked:  # a pass on no values is no evidence about the data
+        verdict += f" <b>{esc(outcome.unchecked_text())}</b>"
     summary = tiles({
         "rows": m["rows"],
         "expectations": m["expectations_evaluated"],
@@ -22,7 +24,9 @@ def validation_html(outcome: ValidationOutcome, source: str = "") -> str:
     })
     rows = []
     for r in outcome.results:
-        if r.success:
+        if r.unchecked:
+            status = badge("no value checked", "warn")
+        elif r.success:
             status = badge("passed", "ok")
         else:
             status = badge("failed", "fail" if r.severity == "fail" else "warn")

@@ -46,9 +46,19 @@ class ExpectationResult:
         k = self.kwargs
         return str(k.get("column") or k.get("column_list") or f"{k.get('column_A', '')},{k.get('column_B', '')}".strip(",") or "(table)")
 
+    @property
+    def unchecked(self) -> bool:
+        """A per-value expectation that saw no value (0 rows, or every value null): GX passes it, having checked
+        nothing."""
+        return (self.success and self.unexpected_count is not None and self.rows is not None
+                and self.rows - self.nulls <= 0)
+
     def observed_text(self) -> str:
         if self.error:
             return self.error
+        if self.unchecked:
+            return ("no value checked: the data has 0 rows" if not self.rows
+                    else f"no value checked: all {self.rows} value(s) are null")
         if self.unexpected_count is not None:
             pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
             if pct and self.nulls and self.rows is not None:  # 3 of 8 checked values is not 3 of 10 rows
@@ -72,6 +82,10 @@ class ValidationOutcome:
         return not any(r.severity == "fail" for r in self.failed)
 
     @property
+    def unchecked(self) -> list[ExpectationResult]:
+        return [r for r in self.results if r.unchecked]
+
+    @property
     def metrics(self) -> dict:
         n, bad = len(self.results), len(self.failed)
         return {
@@ -80,8 +94,19 @@ class ValidationOutcome:
             "failed_fail": sum(r.severity == "fail" for r in self.failed),
             "failed_warn": sum(r.severity == "warn" for r in self.failed),
             "success_percent": round(100.0 * (n - bad) / n, 4) if n else 100.0,
+            "expectations_unchecked": len(self.unchecked),  # passed, having seen no value
             "rows": self.rows,
         }
+
+    def unchecked_text(self) -> str:
+        """'3 expectation(s) checked no value: the data has 0 rows' ('' when each saw values): what a pass that
+        checked nothing must say."""
+        found = self.unchecked
+        if not found:
+            return ""
+        why = "the data has 0 rows" if not self.rows else "their columns hold only nulls"
+        return (f"{len(found)} of {len(self.results)} expectation(s) checked no value ({why}): "
+                + ", ".join(f"{r.name} on `{r.column}`" for r in found[:3]) + (" ..." if len(found) > 3 else ""))
 
 
 def resolve_expectations(expectations: list | None, suite_path: str = "") -> list[ExpectationSpec]:
@@ -205,13 +230,15 @@ def raise_if_misconfigured(outcome: ValidationOutcome, source: str = "") -> None
 
 
 def warnings_summary(outcome: ValidationOutcome) -> str:
-    """One line naming each failed `warn` expectation ("" when none): what a run table shows."""
+    """One line naming each failed `warn` expectation, and those that checked no value ("" when none): what a run
+    table shows."""
     warns = [r for r in outcome.failed if r.severity == "warn"]
-    if not warns:
-        return ""
-    parts = [f"{r.name} on `{r.column}`: {r.observed_text()}" for r in warns[:3]]
-    more = f"; +{len(warns) - 3} more" if len(warns) > 3 else ""
-    return f"{len(warns)} warn-level expectation(s) failed: " + "; ".join(parts) + more
+    said = [outcome.unchecked_text()] if outcome.unchecked else []
+    if warns:
+        parts = [f"{r.name} on `{r.column}`: {r.observed_text()}" for r in warns[:3]]
+        more = f"; +{len(warns) - 3} more" if len(warns) > 3 else ""
+        said.insert(0, f"{len(warns)} warn-level expectation(s) failed: " + "; ".join(parts) + more)
+    return "; ".join(said)
 
 
 def _result(res, specs: list[ExpectationSpec], sample_n: int) -> ExpectationResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape as html_escape
 from pathlib import Path
 
 import pandas as pd
@@ -90,6 +91,24 @@ def test_warn_failures_do_not_stop_the_run_but_are_reported(tmp_path):
     html = step.html
     row = html[html.index("expect_column_values_to_be_between"):]
     assert 'class="b warn">failed' in row.split("</tr>")[0] and "unexpected" in row.split("</tr>")[0]
+
+
+def test_per_value_expectations_on_zero_rows_say_they_checked_no_value(tmp_path):
+    """A load-data window with `allow_empty` gives 0 rows; GX passes every per-value expectation on them (0 of 0
+    unexpected), and the report said `passed` for each, as if the data had been checked."""
+    step = Step(tmp_path, "merchants_train.csv")
+    write_dataset(pd.read_csv(DATA / "merchants_train.csv").iloc[:0], step.data, source="quiet window")
+    exps = [e for e in FLAGSHIP if not ({"expect_table_row_count_to_be_between", "expect_column_mean_to_be_between"}
+                                         & set(e))]
+    assert step.run(exps) is True  # allow_empty asked for a quiet window to pass
+    said = "5 of 6 expectation(s) checked no value (the data has 0 rows): expect_column_values_to_not_be_null on " \
+           "`description`, expect_column_values_to_match_regex on `description`, expect_column_values_to_be_in_set " \
+           "on `category` ..."
+    assert step.validation.metadata["warnings"] == said  # what the run table shows
+    assert step.metrics.metadata["expectations_unchecked"] == 5 and step.metrics.metadata["rows"] == 0
+    html = step.html
+    assert html.count('class="b warn">no value checked') == 5 and html.count('class="b ok">passed') == 1  # column exists
+    assert html.count("no value checked: the data has 0 rows") == 5 and html_escape(said) in html
 
 
 def test_gate_off_reports_passed_false_without_raising(tmp_path):
