@@ -469,3 +469,24 @@ def test_a_discrete_numeric_column_has_a_bucket_per_value_and_one_above():
     half = detect_drift(pd.DataFrame({"flag": [0] * 45 + [0.5] * 50 + [1] * 5}), ref)["columns"]["flag"]
     r, c = np.array([0.95, 1e-4, 0.05]), np.array([0.45, 0.5, 0.05])
     assert half["psi"] == pytest.approx(float(np.sum((c - r) * np.log(c / r))), abs=1e-6) and half["drifted"]
+
+
+@pytest.mark.parametrize("side", ["above", "below"])
+def test_a_continuous_column_shifted_past_the_reference_s_range_counts_in_the_open_end_bucket(side):
+    """Every current value above the reference's max (or below its min) must land in the open top (bottom) decile
+    bucket, not fall outside the bins: checked against the textbook PSI over reference deciles with open ends."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    ref = rng.normal(100.0, 10.0, size=2000)
+    shift = (ref.max() + 1 + rng.exponential(5.0, size=500)) if side == "above" else (ref.min() - 1 - rng.exponential(
+        5.0, size=500))
+    col = detect_drift(pd.DataFrame({"amount": shift}), pd.DataFrame({"amount": ref}))["columns"]["amount"]
+    edges = np.concatenate([[-np.inf], np.quantile(ref, np.linspace(0, 1, 11))[1:-1], [np.inf]])
+    r = np.histogram(ref, edges)[0] / len(ref)
+    c = np.histogram(shift, edges)[0] / len(shift)
+    assert c[-1 if side == "above" else 0] == 1.0
+    r, c = np.clip(r, 1e-4, None), np.clip(c, 1e-4, None)  # the documented floor of an empty bucket
+    assert col["psi"] == pytest.approx(float(np.sum((c - r) * np.log(c / r))), rel=1e-6)
+    assert col["ks_statistic"] == pytest.approx(stats.ks_2samp(shift, ref).statistic) == 1.0
+    assert col["drifted"] and col["current_mean"] == pytest.approx(shift.mean())
