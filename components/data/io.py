@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -14,7 +15,9 @@ from kubepipe.components.pii import redact_value
 from kubepipe.util import atomic_path, sha256_file
 
 __all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "require_text", "coerce_dtypes",
-           "DTYPE_KINDS", "id_text", "label_text", "whole_float_label", "as_label", "utc_timestamps"]
+           "DTYPE_KINDS", "id_text", "label_text", "labelled_rows", "whole_float_label", "as_label", "utc_timestamps"]
+
+log = logging.getLogger(__name__)
 
 # The dtype names a step may ask for, and the pandas kinds that satisfy each.
 DTYPE_KINDS = {"int": "iu", "float": "fiu", "number": "fiu", "bool": "b", "str": "OSU", "datetime": "M"}
@@ -101,6 +104,20 @@ def label_text(value) -> str | None:
     SQL source is no label, as a blank CSV cell (NaN) is not, never a class named ''."""
     text = id_text(value)
     return text if text is not None and text.strip() else None
+
+
+def labelled_rows(df, column: str, where: str) -> tuple[Any, int]:
+    """(the rows of `df` whose `column` holds a label, how many had none): the one rule for training, validation and
+    holdout rows. A row without a label (label_text: NaN, None, NA, a blank string) can neither teach nor score a
+    class: it is left out and counted (the caller says so when no row is left), never a class named ''."""
+    if column not in df.columns or not len(df):
+        return df, 0
+    keep = [label_text(v) is not None for v in df[column].tolist()]
+    dropped = len(keep) - sum(keep)
+    if not dropped:
+        return df, 0
+    log.warning("%s: dropping %d row(s) with no %r", where, dropped, column)
+    return df[keep], dropped
 
 
 def whole_float_label(label: str) -> str | None:

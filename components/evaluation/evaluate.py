@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
-from kubepipe.components.data.io import as_label, id_text, label_text, whole_float_label
+from kubepipe.components.data.io import as_label, id_text, label_text, labelled_rows, whole_float_label
 from kubepipe.components.errors import ComponentError, DataError, ModelError
 from kubepipe.components.evaluation.gate import champion_of, decide, gate_issues, unloadable_champion
 from kubepipe.components.evaluation.metric_names import (
@@ -234,6 +234,10 @@ def evaluate_model(
     if issues:  # a name no holdout can give this model would reject every run as "not computed"
         raise ComponentError(issues_text("evaluate", issues))
     label_column = label_column or trained_label_column(model, model_dir)
+    df, unlabelled = labelled_rows(df, label_column, "holdout")  # training's rule: a row without a label is left out
+    if unlabelled and not len(df):
+        raise DataError(f"holdout: label column `{label_column}` is empty in all {unlabelled} row(s): no row to "
+                        "score; set `label_column` to the column that holds the classes, or check the upstream step")
     labels = list(model.labels)
     positive = positive_index(labels, positive_label)
     inputs = model_inputs(model, df, what=f"model {model_dir}")  # a holdout the model cannot read is said first
@@ -265,6 +269,9 @@ def evaluate_model(
         first_run_hint=_near_champion(registry_uri, model_name) if baseline == "champion" and champion is None
         else "",
     )
+    if unlabelled:  # scored on fewer rows than the file holds: the decision says so
+        gate.decision += (f"; scored on {len(df)} labelled holdout row(s), {unlabelled} with no `{label_column}` "
+                          "left out")
     return {
         "model_name": model_name, "task": model.task, "labels": labels, "label_column": label_column,
         "metrics": scalar_metrics(metrics),
@@ -274,7 +281,7 @@ def evaluate_model(
         "slices": {"column": slices["column"], "metrics": slice_m} if slices else None,
         "champion": champion, "baseline": baseline, "serving": serving,
         "passed": gate.passed, "decision": gate.decision, "gate": gate.to_dict(), "audit": gate.audit,
-        "holdout": {"path": os.fspath(holdout_path), "rows": int(len(df))},
+        "holdout": {"path": os.fspath(holdout_path), "rows": int(len(df)), "unlabelled": unlabelled},
         "model": {"path": os.fspath(model_dir), "architecture": getattr(model, "architecture", ""),
                   "metadata": getattr(model, "metadata", {}) or {},
                   # register-model checks that it registers these weights (not another step's model)

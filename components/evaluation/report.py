@@ -106,6 +106,11 @@ def _curve_svg(title: str, xs: list, ys: list, xlabel: str, ylabel: str, diagona
     return "".join(parts)
 
 
+def _unlabelled(ev: dict) -> str:
+    n = ev["holdout"].get("unlabelled") or 0
+    return f" scored; {n} with no `{_e(ev.get('label_column', 'label'))}` left out" if n else ""
+
+
 def _serving_line(ev: dict) -> str:
     from kubepipe.components.evaluation.serving_latency import serving_note
 
@@ -139,7 +144,8 @@ def render_report(ev: dict) -> str:
            f"<style>{_CSS}</style></head><body>",
            f"<h1>Evaluation of {_e(ev.get('model_name') or ev['model']['path'])}</h1>",
            f"<p class='decision {ok}'><b>{'PASSED' if ev['passed'] else 'REJECTED'}</b> — {_e(ev['decision'])}</p>",
-           f"<p>{_e(ev['task'])} · {len(labels)} labels · holdout {_e(ev['holdout']['path'])} ({ev['holdout']['rows']} rows)"
+           f"<p>{_e(ev['task'])} · {len(labels)} labels · holdout {_e(ev['holdout']['path'])} ({ev['holdout']['rows']} rows"
+           f"{_unlabelled(ev)})"
            f" · baseline: {_e(ev['baseline'])}{' (champion v' + _e(champ['version']) + ', re-evaluated on this holdout)' if champ else ''}</p>"]
     if ev.get("audit"):
         out.append("<h2>Audit</h2>" + _table(["action", "by", "at", "reason"], [[a.get("action"), a.get("by"), a.get("at"), a.get("reason")] for a in ev["audit"]], 4))

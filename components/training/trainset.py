@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kubepipe.components.checks import did_you_mean
-from kubepipe.components.data.io import label_text, require_text
+from kubepipe.components.data.io import label_text, labelled_rows, require_text
 from kubepipe.components.data.padded import PADDED
 from kubepipe.components.errors import DataError, ModelError
 from kubepipe.components.training.config import TrainConfig
@@ -159,15 +159,11 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
     _require(train_df, cfg.label_column, where, "label")
     tabular = encoding == "tabular"
     columns = resolve_columns(train_df, cfg, tabular, where)
+    train_df, blank = labelled_rows(train_df, cfg.label_column, where)
+    if len(train_df) == 0:
+        raise DataError(f"{where}: label column {cfg.label_column!r} is empty in all {blank} row(s); set "
+                        "`label_column` to the column that holds the classes, or check the upstream step's output")
     y_all = _label_texts(train_df[cfg.label_column])
-    missing = np.array([t is None for t in y_all], dtype=bool)
-    if missing.any():  # NaN, None, or a blank string
-        log.warning("%s: dropping %d row(s) with no %r", where, int(missing.sum()), cfg.label_column)
-        train_df, y_all = train_df[~missing], y_all[~missing]
-        if len(train_df) == 0:
-            raise DataError(f"{where}: label column {cfg.label_column!r} is empty in all {int(missing.sum())} "
-                            "row(s); set `label_column` to the column that holds the classes, or check the upstream "
-                            "step's output")
     if not tabular:
         require_text(train_df[columns["text_column"]].tolist(), columns["text_column"], source=where,
                      hint="check the upstream step's output, or set `text_column` to the column that holds the text")
@@ -182,21 +178,19 @@ def prepare(train_df, val_df, cfg: TrainConfig, encoding: str, encoder_kwargs: d
         _require(val_df, cfg.label_column, val_where, "label")
         for col in columns.get("feature_columns", [columns.get("text_column")]):
             _require(val_df, col, val_where, "feature" if tabular else "text")
+        val_df, blank = labelled_rows(val_df, cfg.label_column, val_where)  # as the training rows
         val_labels = _label_texts(val_df[cfg.label_column])
         known = np.array([t in index for t in val_labels], dtype=bool)
-        blank = int(sum(t is None for t in val_labels))
-        if blank:  # as the training rows: not a label the training data lacks
-            log.warning("%s: dropping %d row(s) with no %r", val_where, blank, cfg.label_column)
-        unseen = sorted({t for t in val_labels if t is not None and t not in index})
+        unseen = sorted({t for t in val_labels if t not in index})
         if not known.any():  # it trained on, unsaid but for a warning, with no validation score at all
-            why = ("it has no rows" if not len(val_labels) else f"every row's {cfg.label_column!r} is empty"
+            why = ("it has no rows" if not blank and not unseen else f"every row's {cfg.label_column!r} is empty"
                    if not unseen else f"its labels {unseen[:5]}{' ...' if len(unseen) > 5 else ''} are none of "
                    f"the training data's {labels[:10]}{' ...' if len(labels) > 10 else ''}")
             raise DataError(f"{val_where}: no validation row to score: {why}; wire held-out rows of the training "
                             "classes as `validation`, or leave it out to hold out `validation_fraction` of the dataset")
         if unseen:
             log.warning("%s: ignoring %d row(s) whose label is not in the training data: %s", val_where,
-                        int((~known).sum()) - blank, unseen[:5])
+                        int((~known).sum()), unseen[:5])
         val_df = val_df[known]
         if not tabular:  # scored on no text, val_loss and the kept epoch were the label frequencies'
             require_text(val_df[columns["text_column"]].tolist(), columns["text_column"], source=val_where,

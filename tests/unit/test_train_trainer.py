@@ -267,10 +267,15 @@ def test_integer_labels_with_a_blank_cell_keep_their_names(tmp_path):
 
 def test_a_blank_label_is_no_label_not_a_class(tmp_path):
     """A label column of text with empty strings (a Parquet or SQL source; a CSV gives NaN) trained a class ''
-    that the model then predicted; the holdout's blanks were 'label(s) the model was not trained on: ['']'."""
+    that the model then predicted; the holdout's blanks were 'label(s) the model was not trained on: ['']'. Both
+    sides now leave such rows out by one rule (data.io.labelled_rows): training drops them, and so does the
+    holdout (it was refused: a holdout with some blank labels could not gate a model trained on such data)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
     from kubepipe.components.data.io import write_dataset
     from kubepipe.components.errors import DataError
     from kubepipe.components.evaluation.evaluate import evaluate_model
+    from kubepipe.components.training.artifact import load_model
 
     df = merchant_frame(200, seed=0)
     df.loc[:9, "category"] = ["", "  "] * 5
@@ -279,10 +284,20 @@ def test_a_blank_label_is_no_label_not_a_class(tmp_path):
     assert trained.labels == sorted(df["category"].iloc[10:].unique())
     trained.save(tmp_path / "m")
     holdout = merchant_frame(50, seed=1)
-    holdout.loc[:2, "category"] = ""
+    holdout.loc[:2, "category"] = ["", "  ", None]
     write_dataset(holdout, tmp_path / "h.parquet")
-    with pytest.raises(DataError, match=r"^holdout: label column `category` has 3 empty value\(s\); drop or fill"):
-        evaluate_model(tmp_path / "m", tmp_path / "h.parquet", thresholds={"accuracy": {"min": 0}}, baseline="none")
+    ev = evaluate_model(tmp_path / "m", tmp_path / "h.parquet", thresholds={"accuracy": {"min": 0}}, baseline="none")
+    assert ev["holdout"]["rows"] == 47 and ev["holdout"]["unlabelled"] == 3
+    assert ev["decision"].endswith("; scored on 47 labelled holdout row(s), 3 with no `category` left out")
+    labelled = holdout.iloc[3:]  # oracle: sklearn on the labelled rows alone
+    predicted = load_model(tmp_path / "m").predict(labelled["description"].tolist())
+    truth = labelled["category"].tolist()
+    assert ev["metrics"]["accuracy"] == pytest.approx(accuracy_score(truth, predicted))
+    assert ev["metrics"]["f1_macro"] == pytest.approx(f1_score(truth, predicted, average="macro", zero_division=0))
+    blank = holdout.assign(category="")
+    write_dataset(blank, tmp_path / "b.parquet")
+    with pytest.raises(DataError, match=r"^holdout: label column `category` is empty in all 50 row\(s\): no row to "):
+        evaluate_model(tmp_path / "m", tmp_path / "b.parquet", thresholds={"accuracy": {"min": 0}}, baseline="none")
 
 
 def test_evaluate_refuses_the_models_own_training_data_as_holdout(tmp_path):
