@@ -238,6 +238,7 @@ def evaluate_model(
     if unlabelled and not len(df):
         raise DataError(f"holdout: label column `{label_column}` is empty in all {unlabelled} row(s): no row to "
                         "score; set `label_column` to the column that holds the classes, or check the upstream step")
+    seen = _require_unseen_rows(model, df)
     labels = list(model.labels)
     positive = positive_index(labels, positive_label)
     inputs = model_inputs(model, df, what=f"model {model_dir}")  # a holdout the model cannot read is said first
@@ -281,7 +282,8 @@ def evaluate_model(
         "slices": {"column": slices["column"], "metrics": slice_m} if slices else None,
         "champion": champion, "baseline": baseline, "serving": serving,
         "passed": gate.passed, "decision": gate.decision, "gate": gate.to_dict(), "audit": gate.audit,
-        "holdout": {"path": os.fspath(holdout_path), "rows": int(len(df)), "unlabelled": unlabelled},
+        "holdout": {"path": os.fspath(holdout_path), "rows": int(len(df)), "unlabelled": unlabelled,
+                    "seen_rows": seen},
         "model": {"path": os.fspath(model_dir), "architecture": getattr(model, "architecture", ""),
                   "metadata": getattr(model, "metadata", {}) or {},
                   # register-model checks that it registers these weights (not another step's model)
@@ -304,6 +306,32 @@ def _require_unseen_holdout(model, holdout_path) -> None:
         if value == digest:
             raise DataError(f"holdout {holdout_path} is the model's {role} data (content hash {digest[:19]}...): the "
                             "gate would score rows the model learned from; wire a holdout it did not train on")
+
+
+_SEEN_SHARE, _SEEN_MIN = 0.5, 5  # half the rows the sketch tells apart, and enough of them not to be chance
+
+
+def _require_unseen_rows(model, df) -> dict:
+    """The holdout's rows against the sketches of the model's training and validation rows (data.row_sketch): the
+    training data re-saved (another column order, CRLF, quoting, CSV for Parquet) or a holdout drawn from it has
+    other bytes and the same rows. Refused when at least half of the holdout rows a sketch tells apart are the
+    model's; else {role: {checked, found, share}} for the record."""
+    from kubepipe.components.data.row_sketch import overlap
+
+    sketches = (getattr(model, "metadata", None) or {}).get("row_sketch") or {}
+    found = {}
+    for role in ("training", "validation"):
+        got = overlap(sketches[role], df) if isinstance(sketches.get(role), dict) else None
+        if got is None:  # an older model, or a holdout without the columns (model_inputs says so)
+            continue
+        found[role] = got
+        if got["found"] >= _SEEN_MIN and got["share"] >= _SEEN_SHARE:
+            raise DataError(f"holdout: about {got['share']:.0%} of its rows are rows of the model's {role} data "
+                            f"({got['found']} of the {got['checked']} holdout rows its sample of {role} rows tells "
+                            f"apart, compared by their values in {', '.join(sketches[role]['columns'])}, not by the "
+                            "file's bytes): the gate would score rows the model learned from; wire a holdout it "
+                            "did not train on")
+    return found
 
 
 def model_metric_issues(labels: list[str], thresholds=None, relative=None, slices=None, *,

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kubepipe.components.data.row_sketch import row_sketch
 from kubepipe.components.errors import DataError, ModelError
 from kubepipe.components.report_files import write_report
 from kubepipe.components.training.checkpoint import checkpoint_dir, remove_checkpoint
@@ -103,9 +104,15 @@ def train_torch_step(*, dataset, model, metrics, curve, validation=None, archite
     del teacher_model  # free its memory before saving
     res, fin = trained.result, trained.final
     source = (getattr(dataset, "metadata", None) or {}).get("source")
+    sketched = [*(trained.columns.get("feature_columns") or [trained.columns.get("text_column")]), cfg.label_column]
     out = trained.save(model.path, extra_metadata={"validation_data_hash": _hash(validation) if validation else None,
                                                     "run_id": ctx_run_id, "step": ctx_step,
                                                     "distillation": distilled,
+                                                    # evaluate finds these rows in a holdout, whatever its bytes
+                                                    "row_sketch": {"training": row_sketch(train_df, sketched,
+                                                                                          cfg.label_column),
+                                                                   "validation": None if val_df is None else
+                                                                   row_sketch(val_df, sketched, cfg.label_column)},
                                                     # drift monitors compare against exactly this data
                                                     "training_data": {"uri": getattr(dataset, "uri", None),
                                                                       "source": source,

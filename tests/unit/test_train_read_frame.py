@@ -84,7 +84,8 @@ def test_class_codes_01_and_1_stay_two_classes_through_training_and_evaluation(t
     words = {"01": "coffee espresso latte", "1": "train ticket rail", "02": "grocery milk bread", "2": "fuel petrol"}
     rows = "".join(f"{w} {i},{code}\n" for i in range(12) for code, w in words.items())
     (tmp_path / "train.csv").write_text("text,label\n" + rows)
-    (tmp_path / "holdout.csv").write_text("text,label\n" + rows)
+    held = "".join(f"{w} {i},{code}\n" for i in range(12, 18) for code, w in words.items())  # rows it did not see
+    (tmp_path / "holdout.csv").write_text("text,label\n" + held)
     out = {k: SimpleNamespace(path=str(tmp_path / k), metadata={}) for k in ("model", "curve")}
     train_torch_step(dataset=SimpleNamespace(path=str(tmp_path / "train.csv"), metadata={}), label_column="label",
                      text_column="text", epochs=8, learning_rate=0.05, validation_fraction=0.0,

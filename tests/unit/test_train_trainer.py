@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -327,6 +328,52 @@ def test_evaluate_refuses_the_models_own_training_data_as_holdout(tmp_path):
     folder.mkdir()
     write_dataset(merchant_frame(100, seed=9), folder / "part.parquet")
     assert evaluate_model(model.path, str(folder), **gate)["passed"]
+
+
+def test_evaluate_refuses_the_training_rows_re_saved_or_drawn_as_the_holdout(tmp_path):
+    """The check compared file bytes: the training rows re-saved (columns in another order, CRLF, every field
+    quoted, a trailing newline; or as a hand-made CSV) or a holdout drawn mostly from them passed as unseen data."""
+    import csv
+
+    from kfp.dsl import HTML, Dataset, Metrics, Model
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.errors import DataError
+    from kubepipe.components.evaluation.evaluate import evaluate_model
+
+    frame = merchant_frame(300, seed=8)
+    data = Dataset(name="dataset", uri=str(tmp_path / "train"))
+    write_dataset(frame, data)
+    model = Model(name="model", uri=str(tmp_path / "model"))
+    train_torch_step(dataset=data, model=model, metrics=Metrics(name="m", uri=str(tmp_path / "m")),
+                     curve=HTML(name="c", uri=str(tmp_path / "c.html")), label_column="category", epochs=1)
+    gate = {"thresholds": {"accuracy": {"min": 0.0}}, "baseline": "none"}
+    resaved = tmp_path / "resaved.csv"
+    frame[list(reversed(frame.columns))].to_csv(resaved, index=False, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    with resaved.open("a", newline="") as f:
+        f.write("\r\n")
+    fresh = merchant_frame(300, seed=9)
+    oracle = set(zip(frame["description"], frame["category"]))  # the share of rows the model trained on, counted
+    for name, holdout in (("resaved", str(resaved)), ("parquet", frame.sample(frac=1.0, random_state=1)),
+                          ("mostly", pd.concat([frame.iloc[:200], fresh.iloc[:100]]))):
+        path = holdout if isinstance(holdout, str) else str(tmp_path / f"{name}.parquet")
+        if not isinstance(holdout, str):
+            write_dataset(holdout, path)
+        with pytest.raises(DataError) as exc:
+            evaluate_model(model.path, path, **gate)
+        share = 1.0 if name != "mostly" else sum(r in oracle for r in zip(fresh["description"].iloc[:100],
+                                                                         fresh["category"].iloc[:100])) / 300 + 2 / 3
+        got = re.match(r"holdout: about (\d+)% of its rows are rows of the model's training data \((\d+) of the "
+                       r"(\d+) holdout rows", str(exc.value))
+        assert got, str(exc.value)
+        assert abs(int(got.group(1)) / 100 - share) <= 0.006  # 300 training rows: the sketch holds them all
+        assert "compared by their values in description, category, not by the file's bytes" in str(exc.value)
+    holdout = tmp_path / "fresh.parquet"
+    write_dataset(fresh, holdout)
+    ev = evaluate_model(model.path, str(holdout), **gate)  # a few rows in common by chance pass, and are counted
+    seen = ev["holdout"]["seen_rows"]["training"]
+    expected = sum(r in oracle for r in zip(fresh["description"], fresh["category"])) / len(fresh)
+    assert ev["passed"] and seen["checked"] == len(fresh) and seen["share"] == pytest.approx(expected)
 
 
 def test_the_step_logs_which_epoch_its_validation_scores_and_weights_are(tmp_path, monkeypatch):
