@@ -28,6 +28,11 @@ def _n(v) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
+def _rows(v) -> str:
+    """A count: the record's metrics are floats (scalar_metrics), and a slice read '10.0000' rows."""
+    return str(int(v)) if isinstance(v, (int, float)) and math.isfinite(v) else "–"
+
+
 def _table(head: list, rows: list[list], left: int = 1) -> str:
     th = "".join(f"<th class='l'>{_e(h)}</th>" if i < left else f"<th>{_e(h)}</th>" for i, h in enumerate(head))
     body = "".join("<tr>" + "".join(f"<td class='l'>{_e(c)}</td>" if i < left else f"<td>{_e(c)}</td>"
@@ -163,7 +168,7 @@ def render_report(ev: dict) -> str:
                 _curve_svg("Precision-recall curve", ev["pr"]["recall"], ev["pr"]["precision"], "recall", "precision", False)]
     if ev.get("slices") and ev["slices"].get("metrics"):
         col = ev["slices"]["column"]
-        srows = [[f"{col}={v}"] + ([_n(sm.get("n_examples")), _n(sm.get("accuracy")), _n(sm.get("f1_macro"))] if sm else ["skipped", "", ""])
+        srows = [[f"{col}={v}"] + ([_rows(sm.get("n_examples")), _n(sm.get("accuracy")), _n(sm.get("f1_macro"))] if sm else ["skipped", "", ""])
                  for v, sm in ev["slices"]["metrics"].items()]
         out += ["<h2>Slices</h2>", _table(["slice", "rows", "accuracy", "f1_macro"], srows)]
     out.append("</body></html>")

@@ -181,6 +181,8 @@ def test_slices_and_per_class_threshold(env):
                slices={"column": "region", "thresholds": {"accuracy": {"min": 0.99}}, "min_rows": 10})
     assert set(ev["slices"]["metrics"]) == {"north", "south"}
     assert not ev["passed"] and "[region=" in ev["decision"]
+    # the report's slice rows are counts (the record's metrics are floats: it read '100.0000' rows)
+    assert "<td class='l'>region=north</td><td>100</td>" in render_report(ev)
 
 
 def test_slices_of_an_int_column_with_blanks_are_named_as_its_values(env):
