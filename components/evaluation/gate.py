@@ -345,6 +345,8 @@ def decide(
         body = (body or "no absolute thresholds") + f"; no champion yet, absolute thresholds only{skipped}"
         if first_run_hint:
             body += f"; {first_run_hint}"
+    if passed and baseline == "none":  # register-model may promote it: say that nothing was compared
+        body += "; no champion comparison (baseline: none)"
     if measured:
         body += f"; {measured}"
     verdict = "reject" if not passed else ("first-run" if first_run else "promote")

@@ -185,7 +185,8 @@ def test_a_gate_whose_every_slice_was_skipped_checked_nothing_and_rejects():
         "other threshold applies; lower `min_rows`, or add `thresholds` on the whole holdout")
     r = decide({"accuracy": 0.5}, thresholds={"accuracy": {"min": 0.4}}, slices=slices,
                slice_metrics={"SE": None}, baseline="none")
-    assert r.passed and r.decision == "promote: accuracy 0.500 >= 0.400"  # the whole holdout was checked
+    assert r.passed and r.decision == ("promote: accuracy 0.500 >= 0.400; no champion comparison (baseline: "
+                                       "none)")  # the whole holdout was checked; register-model may promote it
     r = decide({"f1_macro": 0.9}, relative={"f1_macro": {"max_regression": 0.0}}, slices=slices,
                slice_metrics={"SE": None}, champion_metrics={"f1_macro": 0.8})
     assert r.passed  # the champion comparison gated it
@@ -239,7 +240,7 @@ def test_numbers_as_kfp_delivers_them_follow_the_one_rule():
 
     assert gate_issues(thresholds={"accuracy": {"min": "0.9"}}, relative={"f1_macro": {"max_regression": "0.01"}}) == []
     assert decide({"accuracy": 0.95}, thresholds={"accuracy": {"min": "0.9"}}, baseline="none").decision == \
-        "promote: accuracy 0.950 >= 0.900"
+        "promote: accuracy 0.950 >= 0.900; no champion comparison (baseline: none)"
     (high,) = gate_issues(thresholds={"accuracy": {"min": "high"}})
     assert high.message == "must be a number, got 'high'"
     settings = settings_of({"batch_size": 32.0, "requests": "200", "max_seconds": "2.5"})
