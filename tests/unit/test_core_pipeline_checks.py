@@ -362,6 +362,41 @@ def test_trigger_retrain_names_a_pipeline_the_target_can_start(tmp_path, target,
         assert "params={'training': 'gs://" in warned.hint
 
 
+@pytest.mark.parametrize("register_name, deploy_name, refused", [
+    ("merchants", "merchants-eu", True),
+    (None, "merchants", True),     # register-model's default name is the pipeline's, `shop`
+    ("merchants", "merchants", False),
+    (None, "shop", False),
+])
+def test_a_deploy_of_the_registered_version_under_another_model_name_is_refused(tmp_path, capsys, register_name,
+                                                                                deploy_name, refused):
+    # `version: ${steps.register.outputs.version}` is a number: under another model_name the deploy step served and
+    # promoted that model's version of the same number (or failed after training if it had none), never gated
+    register = f"{{model_name: {register_name}}}" if register_name else "{}"
+    path = tmp_path / "d.yaml"
+    path.write_text(GATED_AS_ANOTHER.format(evaluate_extra=", baseline: none", name="x").split("  register:")[0] + f"""\
+  register:
+    component: register-model
+    inputs: {{model: "${{steps.train.outputs.model}}", evaluation: "${{steps.evaluate.outputs.evaluation}}"}}
+    with: {register}
+  deploy:
+    component: deploy
+    inputs: {{model: "${{steps.train.outputs.model}}"}}
+    with: {{model_name: {deploy_name}, version: "${{steps.register.outputs.version}}"}}
+""")
+    code, text = run_cli_text(capsys, "validate", path)
+    if not refused:
+        assert code == 0, text
+        return
+    assert code == 2, text
+    line = _line(path.read_text().splitlines(), f"model_name: {deploy_name}, version")
+    assert f"d.yaml:{line}:" in text and "steps.deploy.with.model_name" in text
+    assert (f"but `register` registers that version number under `{register_name or 'shop'}` "
+            f"(steps.register.with.model_name{'' if register_name else ' (not set: the pipeline' + chr(39) + 's name `shop`)'})"
+            in text)
+    assert "a model the gate never scored; write the same model_name in both steps" in text
+
+
 RETRIEVAL_CHAMPION = """\
 apiVersion: kubepipe/v1
 kind: Pipeline

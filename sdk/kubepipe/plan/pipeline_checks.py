@@ -109,6 +109,27 @@ class _Checks:
                      f"none` on `{src.step}` if this model is not to be gated against a champion"))
         return found
 
+    def deploys_what_was_registered(self) -> None:
+        """`version: ${steps.R.outputs.version}` is a version number of the model register step R registered: a
+        deploy step naming another model served (and promoted) that model's version of the same number, never
+        gated."""
+        pipeline = self.spec.metadata.name
+        for n in self.of("deploy"):
+            src = self.upstream(n, "version")
+            if src is None or self.refs.get(src.step) != "register-model":
+                continue
+            registered, deployed = self.with_(src.step, "model_name", "") or pipeline, self.with_(n, "model_name")
+            if _NO_VALUE in (registered, deployed) or registered == deployed:
+                continue
+            given = "" if "model_name" in self.spec.steps[src.step].with_ else f" (not set: the pipeline's name `{pipeline}`)"
+            self.errors.append(self.issue(
+                ("steps", n, "with", "model_name"),
+                f"`{n}` deploys version ${{steps.{src.step}.outputs.version}} of `{deployed}` "
+                f"(steps.{n}.with.model_name), but `{src.step}` registers that version number under `{registered}` "
+                f"(steps.{src.step}.with.model_name{given}): it would serve and promote `{deployed}`'s version of "
+                "that number, a model the gate never scored",
+                hint="write the same model_name in both steps"))
+
     def champion_can_be_set(self, reported: Collection[str] = ()) -> None:
         pipeline = self.spec.metadata.name
         setters: set[str | None] = set()  # model names a step can promote; None = unknown until run time
@@ -406,6 +427,7 @@ def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]
     checks = _Checks(spec, refs, issue, base_dir, target)
     checks.champion_can_be_set(checks.registers_what_was_gated())
     checks.deploy_has_a_version()
+    checks.deploys_what_was_registered()
     passages_fit_the_encoder(checks)
     index_copies_sensitive_columns(checks)
     checks.index_deploys_as_it_is()
