@@ -391,9 +391,8 @@ def test_a_deploy_of_the_registered_version_under_another_model_name_is_refused(
     assert code == 2, text
     line = _line(path.read_text().splitlines(), f"model_name: {deploy_name}, version")
     assert f"d.yaml:{line}:" in text and "steps.deploy.with.model_name" in text
-    assert (f"but `register` registers that version number under `{register_name or 'shop'}` "
-            f"(steps.register.with.model_name{'' if register_name else ' (not set: the pipeline' + chr(39) + 's name `shop`)'})"
-            in text)
+    where = "steps.register.with.model_name" + ("" if register_name else " (not set: the pipeline's name `shop`)")
+    assert f"but `register` registers that version number under `{register_name or 'shop'}` ({where})" in text
     assert "a model the gate never scored; write the same model_name in both steps" in text
 
 
