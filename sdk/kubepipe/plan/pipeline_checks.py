@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Collection
+from typing import Any, Callable
 
 from kubepipe.arguments import param_hint
 from kubepipe.errors import Issue, UserError
 from kubepipe.plan.bindings import BindingError, parse_value
+from kubepipe.plan.champion_checks import champion_can_be_set, deploys_what_was_registered, registers_what_was_gated
 from kubepipe.plan.data_columns import file_columns
 from kubepipe.plan.gate_checks import tokens_need_text
 from kubepipe.plan.index_columns import index_copies_sensitive_columns
@@ -31,6 +32,8 @@ _NO_VALUE = object()
 
 
 class _Checks:
+    UNKNOWN = _NO_VALUE  # what value() and with_() give for a value only the run knows
+
     def __init__(self, spec: Any, refs: dict[str, str], issue: Callable[..., Issue], base_dir: Path | None = None,
                  target: str = "local"):
         self.spec, self.refs, self.issue, self.target = spec, refs, issue, target  # refs: step name -> component ref
@@ -78,87 +81,7 @@ class _Checks:
     def of(self, component: str) -> list[str]:
         return [n for n, ref in self.refs.items() if ref == component]
 
-    # -- champion ----------------------------------------------------------------------------
-    def registers_what_was_gated(self) -> set[str]:
-        """A register-model step names the model whose champion its evaluation was compared with: under another
-        name the version (and its promotion) was never compared with that model's champion. The evaluate steps
-        found, so that champion_can_be_set does not warn about them again."""
-        pipeline, found = self.spec.metadata.name, set[str]()
-        for n in self.of("register-model"):
-            src = self.upstream(n, "evaluation")
-            if src is None or self.refs.get(src.step) not in ("evaluate", "evaluate-retrieval"):
-                continue
-            if self.with_(src.step, "baseline", "champion") != "champion":
-                continue  # baseline: none compares with no champion, whatever the name
-            gated = self.with_(src.step, "model_name", "") or pipeline
-            registered = self.with_(n, "model_name", "") or pipeline
-            if _NO_VALUE in (gated, registered) or gated == registered:
-                continue
-            found.add(src.step)
-
-            def at(step: str, name: str) -> str:
-                given = "model_name" in self.spec.steps[step].with_
-                return f"steps.{step}.with.model_name" + ("" if given else f" (not set: the pipeline's name `{name}`)")
-            self.errors.append(self.issue(
-                ("steps", n, "with", "model_name") if "model_name" in self.spec.steps[n].with_ else ("steps", n),
-                f"`{n}` registers `{registered}` ({at(n, registered)}) with the evaluation of `{src.step}`, which "
-                f"compared the model with the champion of `{gated}` ({at(src.step, gated)}): `{registered}` would "
-                f"be registered{' and promoted' if self.with_(n, 'promote', False) is not False else ''} without "
-                f"being compared with its own champion",
-                hint=f"write the same model_name in both steps (the model this pipeline trains), or set `baseline: "
-                     f"none` on `{src.step}` if this model is not to be gated against a champion"))
-        return found
-
-    def deploys_what_was_registered(self) -> None:
-        """`version: ${steps.R.outputs.version}` is a version number of the model register step R registered: a
-        deploy step naming another model served (and promoted) that model's version of the same number, never
-        gated."""
-        pipeline = self.spec.metadata.name
-        for n in self.of("deploy"):
-            src = self.upstream(n, "version")
-            if src is None or self.refs.get(src.step) != "register-model":
-                continue
-            registered, deployed = self.with_(src.step, "model_name", "") or pipeline, self.with_(n, "model_name")
-            if _NO_VALUE in (registered, deployed) or registered == deployed:
-                continue
-            given = "" if "model_name" in self.spec.steps[src.step].with_ else f" (not set: the pipeline's name `{pipeline}`)"
-            self.errors.append(self.issue(
-                ("steps", n, "with", "model_name"),
-                f"`{n}` deploys version ${{steps.{src.step}.outputs.version}} of `{deployed}` "
-                f"(steps.{n}.with.model_name), but `{src.step}` registers that version number under `{registered}` "
-                f"(steps.{src.step}.with.model_name{given}): it would serve and promote `{deployed}`'s version of "
-                "that number, a model the gate never scored",
-                hint="write the same model_name in both steps"))
-
-    def champion_can_be_set(self, reported: Collection[str] = ()) -> None:
-        pipeline = self.spec.metadata.name
-        setters: set[str | None] = set()  # model names a step can promote; None = unknown until run time
-        for n in self.of("deploy"):
-            name = self.with_(n, "model_name")
-            setters.add(None if name is _NO_VALUE else name)
-        for n in self.of("register-model"):
-            if self.with_(n, "promote", False) is not False:
-                name = self.with_(n, "model_name", "") or pipeline
-                setters.add(None if name is _NO_VALUE else name)
-        if None in setters:
-            return
-        for n in self.of("evaluate") + self.of("evaluate-retrieval"):  # the same gate, the same champion rule
-            if n in reported or self.with_(n, "baseline", "champion") != "champion":
-                continue
-            name = self.with_(n, "model_name", "") or pipeline
-            if name is _NO_VALUE or name in setters:
-                continue
-            self.warnings.append(self.issue(
-                ("steps", n, "with", "baseline") if "baseline" in self.spec.steps[n].with_ else ("steps", n),
-                f"`{n}` compares with the champion of `{name}`, but nothing in this pipeline can set it (no deploy "
-                "step, no register-model with `promote: true` for that model): every run is a first run",
-                hint=("set `model_name` to the model this pipeline promotes ("
-                      + ", ".join(f"`{s}`" for s in sorted(map(str, setters))) + ")" if setters
-                      else "add `promote: true` to the register-model step")
-                + ", or set `baseline: none`; ignore this if another pipeline or `kubepipe models promote` sets the "
-                  "champion",
-                severity="warning"))
-
+    # -- champion (the rest: champion_checks.py) ---------------------------------------------
     def deploy_has_a_version(self) -> None:
         """A deploy step without `version` serves the version this run registered (components/deploy/target.py:
         resolve_version); with no register-model step for its model it failed after training."""
@@ -425,9 +348,9 @@ def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]
     """(errors, warnings) across the pipeline's steps; `refs` maps each step to its component ref;
     relative local sources are read from `base_dir` (the pipeline file's folder)."""
     checks = _Checks(spec, refs, issue, base_dir, target)
-    checks.champion_can_be_set(checks.registers_what_was_gated())
+    champion_can_be_set(checks, registers_what_was_gated(checks))
     checks.deploy_has_a_version()
-    checks.deploys_what_was_registered()
+    deploys_what_was_registered(checks)
     passages_fit_the_encoder(checks)
     index_copies_sensitive_columns(checks)
     checks.index_deploys_as_it_is()
