@@ -111,6 +111,19 @@ def test_per_value_expectations_on_zero_rows_say_they_checked_no_value(tmp_path)
     assert html.count("no value checked: the data has 0 rows") == 5 and html_escape(said) in html
 
 
+def test_a_per_value_expectation_on_a_column_of_nulls_says_it_checked_no_value():
+    from kubepipe.components.data.validate import resolve_expectations, validate_frame, warnings_summary
+
+    df = pd.DataFrame({"a": [float("nan")] * 10, "b": list(range(10))})
+    out = validate_frame(df, resolve_expectations([
+        {"expect_column_values_to_be_between": {"column": "a", "min_value": 0, "max_value": 1}},
+        {"expect_column_values_to_be_between": {"column": "b", "min_value": 0, "max_value": 100}}]))
+    assert [r.observed_text() for r in out.results] == ["no value checked: all 10 value(s) are null",
+                                                        "0 unexpected (0.00%)"]
+    assert warnings_summary(out) == ("1 of 2 expectation(s) checked no value (their columns hold only nulls): "
+                                     "expect_column_values_to_be_between on `a`")
+
+
 def test_gate_off_reports_passed_false_without_raising(tmp_path):
     step = Step(tmp_path, "merchants_bad.csv")
     assert step.run(FLAGSHIP, gate=False) is False
