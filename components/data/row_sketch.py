@@ -2,10 +2,11 @@
 
 Comparing files' bytes missed the training data re-saved (another column order, CRLF, quoting, a trailing
 newline, CSV instead of Parquet) and a holdout drawn from the training rows. Each row of the columns a model reads
-and its label is hashed from its parsed values (data.io's id/label text rule: 3.0 is 3), so the file's format does
-not matter. The sketch keeps the K smallest distinct row hashes (a bottom-K sample of the training rows): a holdout
-row whose hash is at most the sketch's largest is known exactly to be a training row or not, so the share of those
-holdout rows that are estimates, without bias, the share of the holdout the model trained on.
+and its label is hashed from its parsed values (data.io's id/label text rule: 3.0 is 3; floats to 12 significant
+digits, as a re-saved CSV may read back 1 ulp off), so the file's format does not matter. The sketch keeps the K
+smallest distinct row hashes (a bottom-K sample of the training rows): a holdout row whose hash is at most the
+sketch's largest is known exactly to be a training row or not, so the share of those holdout rows that are
+estimates, without bias, the share of the holdout the model trained on.
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ from kubepipe.components.data.io import id_text, label_text
 __all__ = ["SKETCH_ROWS", "row_sketch", "overlap"]
 
 SKETCH_ROWS = 1024  # ~20 KB of hex in the model's metadata; a holdout of 1% of the rows still meets ~10 of them
-_BASIS = "blake2b-64 of the row's values as text (id_text; label_text for the label)"
+_BASIS = "blake2b-64 of the row's values as text (floats to 12 digits, else id_text; label_text for the label)"
+
+
+def _cell(value) -> str:
+    if isinstance(value, float) and value == value:  # 12 digits: a CSV parser's reading may be 1 ulp off
+        return format(value, ".12g")
+    return id_text(value) or ""
 
 
 def _row_hashes(df, columns: list[str], label_column: str) -> list[int]:
-    texts = [[(label_text(v) if c == label_column else id_text(v)) or "" for v in df[c].tolist()] for c in columns]
+    texts = [[label_text(v) or "" for v in df[c].tolist()] if c == label_column else [_cell(v) for v in df[c].tolist()]
+             for c in columns]
     return [int.from_bytes(hashlib.blake2b("\x1f".join(row).encode("utf-8", "surrogatepass"), digest_size=8)
                            .digest(), "big") for row in zip(*texts)]
 
