@@ -21,6 +21,7 @@ def validation_html(outcome: ValidationOutcome, source: str = "") -> str:
         "failed (fail)": m["failed_fail"],
         "failed (warn)": m["failed_warn"],
         "success %": f"{m['success_percent']:.1f}",
+        **({"checked no value": m["expectations_unchecked"]} if m["expectations_unchecked"] else {}),
     })
     rows = []
     for r in outcome.results:

@@ -109,6 +109,7 @@ def test_per_value_expectations_on_zero_rows_say_they_checked_no_value(tmp_path)
     html = step.html
     assert html.count('class="b warn">no value checked') == 5 and html.count('class="b ok">passed') == 1  # column exists
     assert html.count("no value checked: the data has 0 rows") == 5 and html_escape(said) in html
+    assert '<div class="tile"><b>5</b>checked no value</div>' in html  # beside `success %` 100.0
 
 
 def test_a_per_value_expectation_on_a_column_of_nulls_says_it_checked_no_value():
