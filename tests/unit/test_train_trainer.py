@@ -376,6 +376,28 @@ def test_evaluate_refuses_the_training_rows_re_saved_or_drawn_as_the_holdout(tmp
     assert ev["passed"] and seen["checked"] == len(fresh) and seen["share"] == pytest.approx(expected)
 
 
+def test_evaluate_refuses_the_validation_rows_re_saved_as_the_holdout(tmp_path):
+    """Early stopping chose the kept epoch on the `validation` rows: gating on them again (re-saved, so other
+    bytes) scores the model on the rows it was selected on."""
+    from kfp.dsl import HTML, Dataset, Metrics, Model
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.errors import DataError
+    from kubepipe.components.evaluation.evaluate import evaluate_model
+
+    data, validation = (Dataset(name=n, uri=str(tmp_path / n)) for n in ("dataset", "validation"))
+    write_dataset(merchant_frame(200, seed=8), data)
+    held = merchant_frame(80, seed=5)
+    write_dataset(held, validation)
+    model = Model(name="model", uri=str(tmp_path / "model"))
+    train_torch_step(dataset=data, validation=validation, model=model, label_column="category", epochs=1,
+                     metrics=Metrics(name="m", uri=str(tmp_path / "m")), curve=HTML(name="c", uri=str(tmp_path / "c")))
+    held.sample(frac=1.0, random_state=2).to_csv(tmp_path / "holdout.csv", index=False)
+    with pytest.raises(DataError, match=r"^holdout: about 100% of its rows are rows of the model's validation data"):
+        evaluate_model(model.path, str(tmp_path / "holdout.csv"), thresholds={"accuracy": {"min": 0}},
+                       baseline="none")
+
+
 def test_evaluate_refuses_tabular_training_rows_re_saved_with_other_float_text(tmp_path):
     """A tabular model's rows written back with 17 significant digits read back 1 ulp off in pandas' CSV parser for
     some values: compared as exact floats, 41% of a re-saved copy of the fraud training data passed as unseen."""
