@@ -116,6 +116,13 @@ def _unlabelled(ev: dict) -> str:
     return f" scored; {n} with no `{_e(ev.get('label_column', 'label'))}` left out" if n else ""
 
 
+def _seen(ev: dict) -> str:
+    """Holdout rows that are rows the model trained on (data.row_sketch; a share of half or more was refused)."""
+    parts = [f"{got['found']} of {got['checked']} rows checked are {role} rows ({got['share']:.0%})"
+             for role, got in (ev["holdout"].get("seen_rows") or {}).items() if got.get("found")]
+    return f" · {_e('; '.join(parts))}" if parts else ""
+
+
 def _serving_line(ev: dict) -> str:
     from kubepipe.components.evaluation.serving_latency import serving_note
 
@@ -150,7 +157,7 @@ def render_report(ev: dict) -> str:
            f"<h1>Evaluation of {_e(ev.get('model_name') or ev['model']['path'])}</h1>",
            f"<p class='decision {ok}'><b>{'PASSED' if ev['passed'] else 'REJECTED'}</b> — {_e(ev['decision'])}</p>",
            f"<p>{_e(ev['task'])} · {len(labels)} labels · holdout {_e(ev['holdout']['path'])} ({ev['holdout']['rows']} rows"
-           f"{_unlabelled(ev)})"
+           f"{_unlabelled(ev)}){_seen(ev)}"
            f" · baseline: {_e(ev['baseline'])}{' (champion v' + _e(champ['version']) + ', re-evaluated on this holdout)' if champ else ''}</p>"]
     if ev.get("audit"):
         out.append("<h2>Audit</h2>" + _table(["action", "by", "at", "reason"], [[a.get("action"), a.get("by"), a.get("at"), a.get("reason")] for a in ev["audit"]], 4))

@@ -374,6 +374,10 @@ def test_evaluate_refuses_the_training_rows_re_saved_or_drawn_as_the_holdout(tmp
     seen = ev["holdout"]["seen_rows"]["training"]
     expected = sum(r in oracle for r in zip(fresh["description"], fresh["category"])) / len(fresh)
     assert ev["passed"] and seen["checked"] == len(fresh) and seen["share"] == pytest.approx(expected)
+    if seen["found"]:  # the report says what was found
+        from kubepipe.components.evaluation.report import render_report
+
+        assert f"{seen['found']} of 300 rows checked are training rows ({expected:.0%})" in render_report(ev)
 
 
 def test_evaluate_refuses_the_validation_rows_re_saved_as_the_holdout(tmp_path):
