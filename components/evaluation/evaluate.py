@@ -41,8 +41,9 @@ def label_indices(df, label_column: str, labels: list[str], *, where: str = "hol
                         + (f"; {hint}" if hint else "; set `label_column` on the evaluate step"))
     as_str = [label_text(v) for v in df[label_column].tolist()]  # the trainer's rule: 3.0 is the label `3`
     empty = sum(v is None for v in as_str)  # NaN, None or a blank string
-    if empty:
-        raise DataError(f"{where}: label column `{label_column}` has {empty} empty value(s); drop or fill them upstream")
+    if empty:  # a precondition (the indices are by row): evaluate_model leaves such rows out first, as training does
+        raise DataError(f"{where}: label column `{label_column}` has {empty} empty value(s); leave those rows out "
+                        "first (data.io.labelled_rows, the rule training and evaluate follow)")
     texts = [v for v in as_str if v is not None]  # all of them: none is empty
     index = {lab: i for i, lab in enumerate(labels)}
     # a model trained before labels followed id_text's rule (a champion) names the class `3` as '3.0'
