@@ -40,14 +40,22 @@ def row_sketch(df, columns: list[str], label_column: str) -> dict | None:
     column is missing."""
     if not len(df) or any(c not in df.columns for c in columns):
         return None
-    distinct = sorted(set(_row_hashes(df, columns, label_column)))
+    from collections import Counter
+
+    counts = Counter(_row_hashes(df, columns, label_column))
+    distinct = sorted(counts)
+    # the share of rows whose values another row repeats: about the share of a holdout drawn from the same data that
+    # a training set holds by chance (a few binary features: nearly all), so `overlap` can tell a copy from that
+    repeated = sum(n for n in counts.values() if n > 1) / len(df)
     return {"columns": list(columns), "label_column": label_column, "basis": _BASIS,
-            "complete": len(distinct) <= SKETCH_ROWS, "hashes": [f"{h:016x}" for h in distinct[:SKETCH_ROWS]]}
+            "complete": len(distinct) <= SKETCH_ROWS, "hashes": [f"{h:016x}" for h in distinct[:SKETCH_ROWS]],
+            "rows": int(len(df)), "repeated_share": round(repeated, 6)}
 
 
 def overlap(sketch: dict[str, Any], df) -> dict | None:
     """How many of `df`'s rows the sketch can tell apart (`checked`) and how many of those are the sketch's rows
-    (`found`), with `share` = found / checked; None when `df` lacks a sketched column or the sketch is of
+    (`found`), with `share` = found / checked and `by_chance`, the share expected of other rows of the same data
+    (the sketched rows' own repeats); None when `df` lacks a sketched column or the sketch is of
     another basis."""
     columns = list(sketch.get("columns") or [])
     if (sketch.get("basis") != _BASIS or not columns or not sketch.get("hashes")
@@ -60,4 +68,5 @@ def overlap(sketch: dict[str, Any], df) -> dict | None:
         if top is None or h <= top:
             checked += 1
             found += h in known
-    return {"checked": checked, "found": found, "share": found / checked if checked else 0.0}
+    return {"checked": checked, "found": found, "share": found / checked if checked else 0.0,
+            "by_chance": float(sketch.get("repeated_share") or 0.0)}  # a sketch without it: written before

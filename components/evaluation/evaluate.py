@@ -309,14 +309,17 @@ def _require_unseen_holdout(model, holdout_path) -> None:
                             "gate would score rows the model learned from; wire a holdout it did not train on")
 
 
-_SEEN_SHARE, _SEEN_MIN = 0.5, 5  # half the rows the sketch tells apart, and enough of them not to be chance
+# Half the rows the sketch tells apart, enough of them not to be chance, and well above the share rows of the same
+# data share by chance (a table of a few binary features repeats nearly every row: a fair split overlaps ~100%)
+_SEEN_SHARE, _SEEN_MIN, _SEEN_ABOVE_CHANCE = 0.5, 5, 0.3
 
 
 def _require_unseen_rows(model, df) -> dict:
     """The holdout's rows against the sketches of the model's training and validation rows (data.row_sketch): the
     training data re-saved (another column order, CRLF, quoting, CSV for Parquet) or a holdout drawn from it has
     other bytes and the same rows. Refused when at least half of the holdout rows a sketch tells apart are the
-    model's; else {role: {checked, found, share}} for the record."""
+    model's, beyond what rows of the same data share by chance; else {role: {checked, found, share, by_chance}} for
+    the record."""
     from kubepipe.components.data.row_sketch import overlap
 
     sketches = (getattr(model, "metadata", None) or {}).get("row_sketch") or {}
@@ -326,7 +329,7 @@ def _require_unseen_rows(model, df) -> dict:
         if got is None:  # an older model, or a holdout without the columns (model_inputs says so)
             continue
         found[role] = got
-        if got["found"] >= _SEEN_MIN and got["share"] >= _SEEN_SHARE:
+        if got["found"] >= _SEEN_MIN and got["share"] >= max(_SEEN_SHARE, got["by_chance"] + _SEEN_ABOVE_CHANCE):
             raise DataError(f"holdout: about {got['share']:.0%} of its rows are rows of the model's {role} data "
                             f"({got['found']} of the {got['checked']} holdout rows its sample of {role} rows tells "
                             f"apart, compared by their values in {', '.join(sketches[role]['columns'])}, not by the "

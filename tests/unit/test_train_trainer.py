@@ -446,3 +446,29 @@ def test_the_step_logs_which_epoch_its_validation_scores_and_weights_are(tmp_pat
                      ctx_state_dir=str(tmp_path / "s"), **out)
     assert (logged["best_epoch"], logged["kept_epoch"], logged["val_f1_macro"]) == (1, 3, 0.4)
     assert "<th>kept epoch (its weights)</th><td>3</td>" in (tmp_path / "curve.html").read_text()
+
+
+def test_evaluate_takes_a_fair_holdout_of_data_whose_rows_repeat(tmp_path):
+    """A table of a few binary features repeats nearly every row, so a fair split's holdout rows are nearly all
+    training rows by their values: the row check refused every such holdout. The training rows' own repeats say
+    how much overlap chance gives; a copy of them is still refused where they repeat little."""
+    from types import SimpleNamespace
+
+    from kubepipe.components.evaluation.evaluate import evaluate_model
+
+    rng = np.random.default_rng(3)
+
+    def table(n):
+        a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
+        return pd.DataFrame({"a": a.astype(float), "b": b.astype(float), "y": (a ^ b).astype(int)})
+
+    table(400).to_csv(tmp_path / "train.csv", index=False)
+    out = {k: SimpleNamespace(path=str(tmp_path / k), metadata={}) for k in ("model", "curve")}
+    train_torch_step(dataset=SimpleNamespace(path=str(tmp_path / "train.csv"), metadata={}), architecture="tabular-mlp",
+                     label_column="y", feature_columns=["a", "b"], epochs=1,
+                     metrics=SimpleNamespace(log_metric=lambda k, v: None), ctx_state_dir=str(tmp_path / "s"), **out)
+    table(200).to_csv(tmp_path / "holdout.csv", index=False)
+    ev = evaluate_model(out["model"].path, str(tmp_path / "holdout.csv"), baseline="none",
+                        thresholds={"accuracy": {"min": 0}})
+    seen = ev["holdout"]["seen_rows"]["training"]
+    assert seen["share"] == 1.0 and seen["by_chance"] == 1.0  # four distinct rows, each repeated ~100 times
