@@ -286,7 +286,8 @@ def evaluate_model(
         "holdout": {"path": os.fspath(holdout_path), "rows": int(len(df)), "unlabelled": unlabelled,
                     "seen_rows": seen},
         "model": {"path": os.fspath(model_dir), "architecture": getattr(model, "architecture", ""),
-                  "metadata": getattr(model, "metadata", {}) or {},
+                  # less the row sketch (~20 KB of hashes, read from the model itself)
+                  "metadata": {k: v for k, v in (getattr(model, "metadata", {}) or {}).items() if k != "row_sketch"},
                   # register-model checks that it registers these weights (not another step's model)
                   "weights_sha256": (getattr(model, "spec", None) or {}).get("weights_sha256")},
     }

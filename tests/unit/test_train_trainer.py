@@ -472,3 +472,4 @@ def test_evaluate_takes_a_fair_holdout_of_data_whose_rows_repeat(tmp_path):
                         thresholds={"accuracy": {"min": 0}})
     seen = ev["holdout"]["seen_rows"]["training"]
     assert seen["share"] == 1.0 and seen["by_chance"] == 1.0  # four distinct rows, each repeated ~100 times
+    assert "row_sketch" not in ev["model"]["metadata"] and "data_hash" in ev["model"]["metadata"]  # not copied on
