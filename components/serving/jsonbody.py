@@ -10,9 +10,11 @@ import json
 import re
 from typing import Any
 
-__all__ = ["load_json", "why_not_json", "json_type", "as_sent", "writable", "clean", "SURROGATE"]
+__all__ = ["load_json", "why_not_json", "json_type", "as_sent", "writable", "clean", "SURROGATE", "duplicate_key"]
 
 SURROGATE = re.compile("[\ud800-\udfff]")  # a lone UTF-16 surrogate: no character, and no encoder takes it
+# A member's end: its key's closing quote, JSON whitespace, the colon. Inside a string only `\":` matches it.
+_KEY_END = re.compile(rb'"[ \t\n\r]*:')
 
 
 def load_json(data: str | bytes) -> Any:
@@ -78,3 +80,65 @@ def clean(text: str) -> bool:
     """No lone UTF-16 surrogate (`"\\ud800"` in JSON, which Python's json reads into a str no encoder takes: the
     model's UTF-8 encoding of the text raised, a 500). ASCII text, the usual, is not searched."""
     return text.isascii() or not SURROGATE.search(text)
+
+
+def duplicate_key(raw: bytes, parsed: Any) -> str | None:
+    """The place (`instances`, `instances[0].amount`) of the first key that an object of the JSON text `raw` has
+    twice, or None. JSON parsers keep the last value (`parsed` is what one read): `{"instances": [a],
+    "instances": [b]}` was answered for b alone, and a feature given twice took its second value, silently. Cheap
+    where no key is lost: every member has a colon, so a body with no more colons than `parsed` has members has
+    lost none; only a body with colons inside its strings is read again, keeping every key."""
+    members = _members(parsed)
+    if raw.count(b":") <= members or len(_KEY_END.findall(raw)) <= members:
+        return None
+    try:
+        kept = json.loads(raw, object_pairs_hook=_keep_twice)
+    except (ValueError, RecursionError):
+        return None  # not JSON the parser that read `parsed` takes: its own error is the client's answer
+    return _first_twice(kept)
+
+
+class _Twice(dict):
+    """An object that had `key` twice (the last value kept, as parsers do)."""
+
+    key = ""
+
+
+def _keep_twice(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    twice, seen = _Twice(obj), set()
+    for key, _ in pairs:
+        if key in seen:
+            twice.key = key
+            break
+        seen.add(key)
+    return twice
+
+
+def _members(value: Any) -> int:
+    """The keys of every object in a parsed JSON value."""
+    n, stack = 0, [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            n += len(v)
+            stack.extend(x for x in v.values() if isinstance(x, (dict, list)))
+        elif isinstance(v, list):
+            stack.extend(x for x in v if isinstance(x, (dict, list)))
+    return n
+
+
+def _first_twice(value: Any) -> str | None:
+    """The place of the first key twice, in document order (an object before what it holds)."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        v, where = stack.pop()
+        if isinstance(v, _Twice):
+            return f"{where}.{v.key}" if where else v.key
+        if isinstance(v, dict):
+            stack.extend((x, f"{where}.{k}" if where else k) for k, x in reversed(v.items()))
+        elif isinstance(v, list):
+            stack.extend((x, f"{where}[{i}]") for i, x in reversed(list(enumerate(v))))
+    return None

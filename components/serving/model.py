@@ -23,6 +23,7 @@ from kubepipe.components.serving.parity import softmax
 from kubepipe.components.serving.guard import REQUEST_ID, SMOKE, client_id_ok, watch_while_queued
 from kubepipe.components.serving.payloads import (TABULAR, BadRequest, InputSpec, Parsed, answered_error,
                                                   input_spec_of, parse_v1, parse_v2)
+from kubepipe.components.serving.routes import V1_BODY
 from kubepipe.components.serving.runtime import OnnxRunner, TorchRunner, build_runner
 
 __all__ = ["ServedModel"]
@@ -227,7 +228,7 @@ class ServedModel(Model):
     async def preprocess(self, payload, headers=None):
         if isinstance(payload, InferRequest):
             return payload, parse_v2(payload.inputs, self.spec, payload.request_outputs, payload.parameters)
-        return None, parse_v1(payload, self.spec)
+        return None, parse_v1(payload, self.spec, raw=V1_BODY.get())
 
     def validate(self, payload):
         return payload  # preprocess already validated, naming the field at fault

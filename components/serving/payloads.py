@@ -22,12 +22,13 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Sequence, cast
 
-from kubepipe.components.serving.jsonbody import SURROGATE, as_sent, clean, json_type, load_json, why_not_json, writable
+from kubepipe.components.serving.jsonbody import (SURROGATE, as_sent, clean, duplicate_key, json_type, load_json,
+                                                  why_not_json, writable)
 from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "answered_error", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of",
            "v2_input_name", "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields", "v2_shape",
-           "why_not_json", "as_sent", "check_size", "one_input"]
+           "why_not_json", "as_sent", "check_size", "one_input", "unique_keys"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
@@ -163,15 +164,25 @@ def known_fields(body: dict, fields: tuple, takes: str, where: str = "") -> None
                              + (f"; {hint}" if hint else ""))
 
 
+def unique_keys(raw: bytes | None, body: Any) -> None:
+    """A 400 naming a key that an object of the body `raw` (read as `body`) has twice: the parser kept the last value
+    and dropped the other, unsaid (the client meant one of them, or both)."""
+    where = duplicate_key(raw, body) if raw else None
+    if where is not None:
+        raise BadRequest(where, "this key appears twice in one object, and JSON keeps only the last value; send each "
+                         "key once")
+
+
 def one_input(inputs: Sequence[Any]) -> None:
     if len(inputs) != 1:  # every model here takes one input tensor
         raise BadRequest("inputs", f"expected one input tensor, got {len(inputs) or 'none'}")
 
 
 def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str = V1_TAKES,
-             noun: tuple[str, str] = ("instance", "instances")) -> Parsed:
+             noun: tuple[str, str] = ("instance", "instances"), raw: bytes | None = None) -> Parsed:
     """Validate a V1 predict body; `fields` are the top-level keys this kind of model takes (`takes` says so),
-    `noun` what its items are called (a :retrieve body's `queries` are queries)."""
+    `noun` what its items are called (a :retrieve body's `queries` are queries), `raw` the body as it came (its
+    keys are checked once each)."""
     if isinstance(body, (bytes, str)):  # kserve passes non-JSON content types through undecoded
         try:
             body = load_json(body)
@@ -182,6 +193,7 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
             raise BadRequest("body", why_not_json(exc)) from None
     if not isinstance(body, dict):
         raise BadRequest("body", f'expected a JSON object like {{"instances": [...]}}, got {json_type(body)}')
+    unique_keys(raw, body)
     if "instances" not in body:
         hint = " (V2 bodies go to /v2/models/NAME/infer)" if "inputs" in body else ""
         raise BadRequest("instances", f"missing field; send {{\"instances\": [...]}}{hint}")

@@ -22,6 +22,7 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse,
 from kubepipe.components.errors import ModelError
 from kubepipe.components.serving.batcher import waits_on_device
 from kubepipe.components.serving.model import ServedModel
+from kubepipe.components.serving.routes import V1_BODY
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.serving.payloads import (
     BadRequest, InputSpec, as_sent, json_type, known_fields, parse_v1, parse_v2,
@@ -163,7 +164,7 @@ class ServedRetriever(ServedModel):
             except ValueError:
                 pass  # parse_v1 names the problem
         parsed = parse_v1(payload, self.spec, PREDICT_FIELDS,
-                          ":predict body of a retriever takes `instances` and `top_k`")
+                          ":predict body of a retriever takes `instances` and `top_k`", raw=V1_BODY.get())
         k = request_top_k(payload.get("parameters"), "parameters", payload.get("top_k"))
         require_text(parsed.items, lambda i: f"instances[{i}]")
         parsed.items = [(t, k) for t in parsed.items]

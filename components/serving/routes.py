@@ -32,7 +32,12 @@ Every client error is a 4xx `{"error": "<field>: <what>", "field": "<field>"}`.
 # No `from __future__ import annotations`: FastAPI reads the route parameters' annotations at run
 # time, and `Request` / `Response` are imported inside install().
 
-__all__ = ["install", "HeadAsGet"]
+import contextvars
+
+__all__ = ["install", "HeadAsGet", "V1_BODY"]
+
+# A V1 predict's body as it came: kserve hands the model the parsed JSON, whose objects keep one value per key
+V1_BODY: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("kubepipe_v1_body", default=None)
 
 POST_ONLY = ("/v1/models/{model_name}:predict", "/v1/models/{model_name}:explain",
              "/v1/models/{model_name}:retrieve", "/v2/models/{model_name}/infer",
@@ -104,7 +109,8 @@ def install(app, model, dataplane, repository) -> None:
 
     from kubepipe.components.serving import metrics
     from kubepipe.components.serving.binary import HEADER, split_binary_request
-    from kubepipe.components.serving.payloads import BadRequest, answered_error, json_type, why_not_json
+    from kubepipe.components.serving.payloads import (BadRequest, answered_error, json_type, unique_keys,
+                                                      why_not_json)
     from kubepipe.components.serving.v2body import (check_v2_counts, check_v2_fields, check_v2_model_name,
                                                     check_v2_shapes)
 
@@ -168,7 +174,11 @@ def install(app, model, dataplane, repository) -> None:
     app.add_exception_handler(InvalidInput, invalid_input)
     app.add_exception_handler(StarletteHTTPException, not_routed)
 
-    v2 = V2Endpoints(dataplane, repository)
+    v1, v2 = V1Endpoints(dataplane, repository), V2Endpoints(dataplane, repository)
+
+    async def predict(model_name: str, request: Request):
+        V1_BODY.set(await request.body())  # read once: kserve's handler gets the same bytes from the request
+        return await v1.predict(model_name, request)
 
     async def infer(request: Request, raw_response: Response, model_name: str):
         if model_name != model.name:  # as V1's: the URL first (its body was checked, a 400 counted against this model)
@@ -186,6 +196,7 @@ def install(app, model, dataplane, repository) -> None:
                 except orjson.JSONDecodeError as exc:
                     raise BadRequest("body", f"{why_not_json(exc, body)}; send a JSON body, or the binary tensor "
                                      f"extension with an {HEADER} header") from None
+                unique_keys(body, data)
                 check_v2_counts(data)
                 check_v2_fields(data)
                 check_v2_model_name(data, model_name)
@@ -247,6 +258,7 @@ def install(app, model, dataplane, repository) -> None:
                 body = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
                 raise BadRequest("body", why_not_json(exc, raw)) from None
+            unique_keys(raw, body)
             texts, one = queries_of(body, model.spec)
             k = top_k_of(body.get("top_k"))
         except BadRequest as exc:
@@ -289,9 +301,9 @@ def install(app, model, dataplane, repository) -> None:
     # The predict routes first: each request walks the routes until one matches, twice (the router and
     # kserve's timing middleware, which names the route). kserve's V1 predict, behind our routes and
     # inside its included router, cost ~50 route checks a request: ~8% of a flagship request's server
-    # CPU at one connection. The same kserve handler, registered first.
-    app.add_api_route("/v1/models/{model_name}:predict", V1Endpoints(dataplane, repository).predict,
-                      methods=["POST"], response_model=None, include_in_schema=False)
+    # CPU at one connection. kserve's handler (through `predict`, which keeps the body as it came), registered first.
+    app.add_api_route("/v1/models/{model_name}:predict", predict, methods=["POST"], response_model=None,
+                      include_in_schema=False)
     # kserve's routes of the same paths document them: one operation id each (GET /openapi.json warned, in the log)
     app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"], response_model=None,
                       include_in_schema=False)
