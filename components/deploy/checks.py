@@ -102,11 +102,11 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
     if smoke is not None and not isinstance(smoke, list):
         issues.append(CheckIssue(("smoke_inputs",), f"must be a list of model inputs, got {type(smoke).__name__}",
                                  'e.g. smoke_inputs: ["STARBUCKS 1234", "UBER TRIP"]'))
-    elif smoke:  # a retriever answers 400 to a blank query (the deploy then rolls back); no model is tested by it
+    elif smoke:  # every server answers 400 to a blank text (the deploy then rolls back); no model is tested by it
         for i, text in enumerate(smoke):
             if isinstance(text, str) and "${" not in text and is_blank(text):
-                issues.append(CheckIssue(("smoke_inputs", i), f"is blank ({text!r}): it tests nothing, and a "
-                                         "retrieval index's server refuses an empty query (400), rolling the "
+                issues.append(CheckIssue(("smoke_inputs", i), f"is blank ({text!r}): it tests nothing, and the "
+                                         "model server refuses an empty text or query (400), rolling the "
                                          "deploy back", 'give a real input, e.g. "STARBUCKS 1234", or remove it'))
             elif isinstance(text, str) and "${" not in text:
                 issues += _served_text_issue(i, text)

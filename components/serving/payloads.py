@@ -22,6 +22,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Sequence, cast
 
+from kubepipe.components.checks import is_blank
 from kubepipe.components.serving.jsonbody import (SURROGATE, as_sent, clean, duplicate_key, json_type, load_json,
                                                   why_not_json, writable)
 from kubepipe.util import did_you_mean
@@ -108,11 +109,21 @@ def check_size(field_name: str, n: int, spec: InputSpec, noun: tuple[str, str] =
                          "per request (split it into several requests)", status=413)
 
 
-def _text(value: Any, where: str, spec: InputSpec) -> str:
+def _blank(text: str) -> bool:
+    """Nothing to read in `text` (checks.is_blank); a text that starts with a letter or digit is not, at once."""
+    return not text[:1].isalnum() and is_blank(text)
+
+
+def _text(value: Any, where: str, spec: InputSpec, noun: str = "instance") -> str:
     if not isinstance(value, str):
         raise BadRequest(where, f"expected a string, got {json_type(value)}")
     if len(value) > spec.max_text_length:
         raise BadRequest(where, f"the text has {len(value)} characters; the limit is {spec.max_text_length}")
+    if _blank(value):  # answered as the empty input: one confident label for every blank text
+        said = ("the query is empty; send the text to search for" if noun == "query" else
+                "the text is empty (nothing but whitespace or invisible characters), and a model has nothing to "
+                "classify in it; send the text, or leave the row out")
+        raise BadRequest(where, said)
     if not clean(value):
         found = SURROGATE.search(value)
         at = found.start() if found is not None else 0  # clean() found one
@@ -210,7 +221,7 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
     items: list[list[float]] | list[str]
     if spec.task == TABULAR:
         items = [_row(v, f"instances[{i}]", spec) for i, v in enumerate(inst)]
-    elif all(type(v) is str and len(v) <= spec.max_text_length and clean(v) for v in inst):
+    elif all(type(v) is str and len(v) <= spec.max_text_length and clean(v) and not _blank(v) for v in inst):
         items = list(inst)  # the usual body, accepted without naming each instance's place
     else:
         texts: list[str] = []
@@ -218,9 +229,9 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
             if isinstance(v, dict):
                 if spec.text_column not in v:
                     raise BadRequest(f"instances[{i}].{spec.text_column}", "missing text field")
-                texts.append(_text(v[spec.text_column], f"instances[{i}].{spec.text_column}", spec))
+                texts.append(_text(v[spec.text_column], f"instances[{i}].{spec.text_column}", spec, noun[0]))
             else:
-                texts.append(_text(v, f"instances[{i}]", spec))
+                texts.append(_text(v, f"instances[{i}]", spec, noun[0]))
         items = texts
     return Parsed(items=items, n=len(items), return_probabilities=rp)
 
@@ -332,6 +343,6 @@ def parse_v2(inputs: Sequence[Any], spec: InputSpec, outputs: Sequence[Any] | No
             raise BadRequest(f"{where}.shape", f"expected [n] or [n, 1] for text, got {shape}")
         check_size(f"{where}.shape[0]", shape[0], spec, noun)
         flat = _v2_elements(data, shape, where, "strings")
-        items = [_text(v.decode("utf-8", "replace") if isinstance(v, bytes) else v, f"{where}.data[{i}]", spec)
-                 for i, v in enumerate(flat)]
+        items = [_text(v.decode("utf-8", "replace") if isinstance(v, bytes) else v, f"{where}.data[{i}]", spec,
+                       noun[0]) for i, v in enumerate(flat)]
     return Parsed(items=items, n=len(items), input_name=str(inp.name))

@@ -29,7 +29,7 @@ from kubepipe.components.serving.payloads import (
 )
 
 __all__ = ["ServedRetriever", "RETRIEVAL", "V2_RETRIEVAL_OUTPUTS", "DEFAULT_TOP_K", "top_k_of", "request_top_k",
-           "queries_of", "require_text"]
+           "queries_of"]
 
 RETRIEVAL = "retrieval"
 V2_RETRIEVAL_OUTPUTS = ("ids", "scores", "records")
@@ -87,19 +87,7 @@ def queries_of(body, spec: InputSpec) -> tuple[list[str], bool]:
         field = ("query" if exc.field.startswith("instances[0]") else exc.field) if one else \
             exc.field.replace("instances", "queries", 1)
         raise BadRequest(field, exc.message, exc.status) from None
-    require_text(texts, lambda i: "query" if one else f"queries[{i}]")
     return texts, one
-
-
-def require_text(texts: list[str], field) -> None:
-    """An empty (or blank: retrieval.chunking.is_blank) query is a 400 naming `field(i)`: it has nothing to
-    search for, and its 'hits' would be the passages nearest to the encoder's empty-input vector, with
-    confident-looking scores."""
-    from kubepipe.components.retrieval.chunking import is_blank
-
-    for i, t in enumerate(texts):
-        if is_blank(t):
-            raise BadRequest(field(i), "the query is empty; send the text to search for")
 
 
 class ServedRetriever(ServedModel):
@@ -155,7 +143,6 @@ class ServedRetriever(ServedModel):
                 if "top_k" in (inp.parameters or {}):  # it was ignored: the default 10 hits
                     raise BadRequest(f"inputs[{i}].parameters.top_k", "top_k is a parameter of the request, not of "
                                      "an input: move it to the body's `parameters`")
-            require_text(parsed.items, lambda i: f"inputs[0].data[{i}]")
             parsed.items = [(t, k) for t in parsed.items]
             return payload, parsed
         if isinstance(payload, (bytes, str)):  # kserve passes non-JSON content types through undecoded
@@ -164,9 +151,9 @@ class ServedRetriever(ServedModel):
             except ValueError:
                 pass  # parse_v1 names the problem
         parsed = parse_v1(payload, self.spec, PREDICT_FIELDS,
-                          ":predict body of a retriever takes `instances` and `top_k`", raw=V1_BODY.get())
+                          ":predict body of a retriever takes `instances` and `top_k`", ("query", "queries"),
+                          raw=V1_BODY.get())
         k = request_top_k(payload.get("parameters"), "parameters", payload.get("top_k"))
-        require_text(parsed.items, lambda i: f"instances[{i}]")
         parsed.items = [(t, k) for t in parsed.items]
         return None, parsed
 

@@ -67,3 +67,29 @@ def test_keys_once_each_are_answered_whatever_colons_the_texts_hold(served):
     r = _post(served["text"], "/v1/models/merchant:predict", json.dumps({"instances": texts}).encode())
     assert r.status_code == 200, r.text
     assert [p["label"] for p in r.json()["predictions"]] == served["models"]["text"].predict(texts)
+
+
+EMPTY = ("the text is empty (nothing but whitespace or invisible characters), and a model has nothing to classify in "
+         "it; send the text, or leave the row out")
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/v1/models/merchant:predict", {"instances": ["STARBUCKS 1234", ""]}, "instances[1]"),
+    ("/v1/models/merchant:predict", {"instances": ["   \t\n"]}, "instances[0]"),
+    ("/v1/models/merchant:predict", {"instances": ["SHELL", "\u200b\u00a0"]}, "instances[1]"),
+    ("/v1/models/merchant:predict", {"instances": [{"description": " "}]}, "instances[0].description"),
+    ("/v2/models/merchant/infer", {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES",
+                                               "data": ["UBER TRIP", " "]}]}, "inputs[0].data[1]"),
+])
+def test_a_blank_text_is_a_400_naming_it(served, path, body, field):
+    # before: 200 with a confident label for the all-padding input (every blank text got the same one)
+    r = httpx.post(served["text"] + path, json=body, timeout=30)
+    assert r.status_code == 400, r.text
+    assert r.json() == {"field": field, "error": f"{field}: {EMPTY}"}
+
+
+def test_texts_with_spaces_around_them_are_answered_as_the_model_does(served):
+    texts = [" STARBUCKS 1234 ", "\tSHELL OIL", "7-ELEVEN"]
+    r = httpx.post(served["text"] + "/v1/models/merchant:predict", json={"instances": texts}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert [p["label"] for p in r.json()["predictions"]] == served["models"]["text"].predict(texts)

@@ -485,7 +485,7 @@ def test_blank_smoke_inputs_are_refused_at_their_index():
     got = _paths(check({"model_name": "m", "smoke_inputs": ["STARBUCKS 1234", "  ", "\u200b", "${params.q}"]}))
     assert set(got) == {("smoke_inputs", 1), ("smoke_inputs", 2)}
     assert got[("smoke_inputs", 1)].severity == "error" and "is blank ('  ')" in got[("smoke_inputs", 1)].message
-    assert "refuses an empty query (400)" in got[("smoke_inputs", 1)].message
+    assert "refuses an empty text or query (400)" in got[("smoke_inputs", 1)].message
     assert "give a real input" in got[("smoke_inputs", 1)].hint
 
 
