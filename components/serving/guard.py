@@ -6,6 +6,9 @@
 - **Content-Encoding.** A POST whose body is compressed (`Content-Encoding: gzip`, tritonclient's
   `request_compression_algorithm`) gets 415 naming the header, before its body is read: read as
   it came, it was called malformed JSON that `is not valid UTF-8: surrogates not allowed`.
+- **Transfer-Encoding.** A POST sent with a transfer coding other than chunked (`gzip, chunked`) gets 400 naming
+  the header, before its body is read: uvicorn removes the chunking alone, and the gzip bytes underneath were
+  called a body that `is not UTF-8 text`. Not RFC 9112's 501: a client's choice is no server error.
 - **Client disconnects** while the body is still arriving end the request with one log line,
   not a traceback and not a 500. A client that disconnects while its request waits in the batcher's
   queue (it timed out, or went away) cancels the request: it leaves the queue unrun (under overload its
@@ -126,11 +129,12 @@ def _header(scope, name: bytes) -> bytes | None:
     return None
 
 
-def _coding(scope) -> bytes | None:
-    """The body's Content-Encoding, every header of it (`identity` and then `gzip` in two headers is a gzip body: the
-    first alone read it as plain), when it is other than identity; None for a body as it came."""
-    said = b", ".join(value for key, value in scope["headers"] if key == b"content-encoding")
-    return said if any(c.strip().lower() not in (b"", b"identity") for c in said.split(b",")) else None
+def _coded(scope, header: bytes, plain: tuple[bytes, ...]) -> bytes | None:
+    """The request's codings in `header`, every header of it (`identity` and then `gzip` in two Content-Encoding
+    headers is a gzip body: the first alone read it as plain), when one is not in `plain`; None for a body as it
+    came (Content-Encoding: identity; Transfer-Encoding: chunked, which uvicorn removes)."""
+    said = b", ".join(value for key, value in scope["headers"] if key == header)
+    return said if any(c.strip().lower() not in plain for c in said.split(b",")) else None
 
 
 def _protocol(path: str) -> str:
@@ -166,9 +170,18 @@ class RequestGuard:
         size = int(length) if length and length.isdigit() else None
         if size is not None and size > self.max_body_bytes:
             return await self._too_large(scope, send, str(size))
-        coding = _coding(scope)
+        coding = _coded(scope, b"content-encoding", (b"", b"identity"))
         if coding is not None:
-            return await self._compressed(scope, send, coding.decode("latin-1"))
+            return await self._bad_coding(scope, send, 415, "Content-Encoding", f"the body is sent as "
+                                          f"{coding.decode('latin-1')!r}, which this server does not decode; send it "
+                                          "uncompressed (tritonclient: leave request_compression_algorithm unset)",
+                                          [(b"accept-encoding", b"identity")])
+        coding = _coded(scope, b"transfer-encoding", (b"", b"chunked", b"identity"))
+        if coding is not None:
+            return await self._bad_coding(scope, send, 400, "Transfer-Encoding", f"the body is sent as "
+                                          f"{coding.decode('latin-1')!r}; this server removes chunked alone and "
+                                          "decodes no other transfer coding: send the body as it is (chunked, or "
+                                          "with a Content-Length)")
         state = _State()
         if size is None:  # chunked: count as it arrives (uvicorn holds a Content-Length body to its length)
             receive = _counting(receive, state, self.max_body_bytes)
@@ -217,12 +230,11 @@ class RequestGuard:
         self.model.metrics.count(_protocol(scope["path"]), "too_large")
         await refuse_too_large(send, size, self.max_body_bytes)
 
-
-    async def _compressed(self, scope, send, coding: str) -> None:
+    async def _bad_coding(self, scope, send, status: int, field: str, message: str,
+                          headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+        """A body in a coding this server does not decode, refused before it is read."""
         self.model.metrics.count(_protocol(scope["path"]), "bad_request")
-        await _refuse(send, 415, "Content-Encoding", f"the body is sent as {coding!r}, which this server does not "
-                      "decode; send it uncompressed (tritonclient: leave request_compression_algorithm unset)",
-                      [(b"accept-encoding", b"identity")])
+        await _refuse(send, status, field, message, headers)
 
 
 async def refuse_too_large(send, size: str, limit: int) -> None:

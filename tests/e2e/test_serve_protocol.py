@@ -4,7 +4,9 @@ httpx will not send); oracle: the model itself (load_model().predict) where a bo
 
 from __future__ import annotations
 
+import gzip
 import json
+import socket
 
 import pytest
 
@@ -93,3 +95,66 @@ def test_texts_with_spaces_around_them_are_answered_as_the_model_does(served):
     r = httpx.post(served["text"] + "/v1/models/merchant:predict", json={"instances": texts}, timeout=30)
     assert r.status_code == 200, r.text
     assert [p["label"] for p in r.json()["predictions"]] == served["models"]["text"].predict(texts)
+
+
+def _exchange(base: str, request: bytes, timeout: float = 30) -> tuple[int, dict, bytes]:
+    """Send `request` as it is on a fresh connection; (status, headers, body) of the answer, read until the server
+    closes or the body is complete."""
+    host, port = base.split("//", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 1 << 30
+
+
+def _chunked(body: bytes) -> bytes:
+    return b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+
+PREDICT = b"POST /v1/models/merchant:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+
+
+@pytest.mark.parametrize("headers, said", [
+    (b"Transfer-Encoding: gzip, chunked\r\n", "gzip, chunked"),
+    (b"Transfer-Encoding: deflate, chunked\r\n", "deflate, chunked"),
+    (b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", "gzip, chunked"),  # two headers, one list
+])
+def test_a_transfer_coding_other_than_chunked_is_a_400_naming_it_before_the_body_is_read(served, headers, said):
+    # before: uvicorn took the chunking off, and the gzip bytes were 'body: the body is not UTF-8 text'
+    status, got, body = _exchange(served["text"], PREDICT + headers + b"\r\n")  # no body sent: nothing waits for it
+    assert (status, got["connection"]) == (400, "close")
+    assert json.loads(body) == {"field": "Transfer-Encoding", "error": f"Transfer-Encoding: the body is sent as "
+                                f"'{said}'; this server removes chunked alone and decodes no other transfer coding: "
+                                "send the body as it is (chunked, or with a Content-Length)"}
+    gz = gzip.compress(b'{"instances": ["STARBUCKS"]}')
+    assert _exchange(served["text"], PREDICT + headers + b"\r\n" + _chunked(gz))[0] == 400
+
+
+def test_a_chunked_body_is_answered_as_the_model_does(served):
+    status, _, body = _exchange(served["text"], PREDICT + b"Transfer-Encoding: chunked\r\n\r\n"
+                                + _chunked(b'{"instances": ["STARBUCKS 1234"]}'))
+    assert status == 200
+    assert [p["label"] for p in json.loads(body)["predictions"]] == served["models"]["text"].predict(["STARBUCKS 1234"])
+
+
+@pytest.mark.parametrize("headers", [b"Transfer-Encoding: chunked, gzip\r\n", b"Transfer-Encoding: gzip\r\n",
+                                     b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+                                     b"Content-Length: 5\r\nContent-Length: 6\r\n", b"Content-Length: -1\r\n"])
+def test_framing_the_http_parser_refuses_is_a_400_not_a_hang(served, headers):
+    status, got, _ = _exchange(served["text"], PREDICT + headers + b"\r\n" + _chunked(b"{}"), timeout=30)
+    assert (status, got.get("connection")) == (400, "close")
