@@ -29,7 +29,7 @@ from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "answered_error", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of",
            "v2_input_name", "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields", "v2_shape",
-           "why_not_json", "as_sent", "check_size", "one_input", "unique_keys"]
+           "why_not_json", "as_sent", "check_size", "one_input", "unique_keys", "event_data"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
@@ -184,6 +184,22 @@ def unique_keys(raw: bytes | None, body: Any) -> None:
                          "key once")
 
 
+def event_data(body: Any) -> Any:
+    """The V1 body inside a structured-mode CloudEvent (`{"specversion": "1.0", ..., "data": {"instances": ...}}`)
+    that kserve left wrapped: it unwraps only events with a `time`, which CloudEvents makes optional, and the
+    envelope was refused as `instances: missing field`. Any other body as it is."""
+    if not (isinstance(body, dict) and "specversion" in body and "instances" not in body):
+        return body
+    if "data_base64" in body:
+        raise BadRequest("data_base64", "this server reads a structured CloudEvent's body as JSON in `data`; put the "
+                         "JSON there, or send the event in binary mode (its attributes as ce-* headers, the JSON as "
+                         "the body)", status=415)
+    if "data" not in body:
+        raise BadRequest("data", 'missing field: a structured CloudEvent carries the request in `data` ({"instances": '
+                         '[...]})')
+    return body["data"]
+
+
 def one_input(inputs: Sequence[Any]) -> None:
     if len(inputs) != 1:  # every model here takes one input tensor
         raise BadRequest("inputs", f"expected one input tensor, got {len(inputs) or 'none'}")
@@ -202,9 +218,10 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
                 raise BadRequest("body", 'expected a JSON object like {"instances": [...]}, got a string') from None
             # as with Content-Type: application/json (routes.py): the type is not the fault, the body is read anyway
             raise BadRequest("body", why_not_json(exc)) from None
+    unique_keys(raw, body)
+    body = event_data(body)
     if not isinstance(body, dict):
         raise BadRequest("body", f'expected a JSON object like {{"instances": [...]}}, got {json_type(body)}')
-    unique_keys(raw, body)
     if "instances" not in body:
         hint = " (V2 bodies go to /v2/models/NAME/infer)" if "inputs" in body else ""
         raise BadRequest("instances", f"missing field; send {{\"instances\": [...]}}{hint}")

@@ -25,7 +25,7 @@ from kubepipe.components.serving.model import ServedModel
 from kubepipe.components.serving.routes import V1_BODY
 from kubepipe.components.checks import did_you_mean
 from kubepipe.components.serving.payloads import (
-    BadRequest, InputSpec, as_sent, json_type, known_fields, parse_v1, parse_v2,
+    BadRequest, InputSpec, as_sent, event_data, json_type, known_fields, parse_v1, parse_v2,
 )
 
 __all__ = ["ServedRetriever", "RETRIEVAL", "V2_RETRIEVAL_OUTPUTS", "DEFAULT_TOP_K", "top_k_of", "request_top_k",
@@ -150,6 +150,7 @@ class ServedRetriever(ServedModel):
                 payload = json.loads(payload)
             except ValueError:
                 pass  # parse_v1 names the problem
+        payload = event_data(payload)
         parsed = parse_v1(payload, self.spec, PREDICT_FIELDS,
                           ":predict body of a retriever takes `instances` and `top_k`", ("query", "queries"),
                           raw=V1_BODY.get())

@@ -112,7 +112,7 @@ def install(app, model, dataplane, repository) -> None:
     from kubepipe.components.serving.payloads import (BadRequest, answered_error, json_type, unique_keys,
                                                       why_not_json)
     from kubepipe.components.serving.v2body import (check_v2_counts, check_v2_fields, check_v2_model_name,
-                                                    check_v2_shapes)
+                                                    check_v2_not_event, check_v2_shapes)
 
     def ORJSONResponse(content, status_code: int = 200) -> Response:  # noqa: N802 - FastAPI's deprecates its own
         return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
@@ -197,6 +197,7 @@ def install(app, model, dataplane, repository) -> None:
                     raise BadRequest("body", f"{why_not_json(exc, body)}; send a JSON body, or the binary tensor "
                                      f"extension with an {HEADER} header") from None
                 unique_keys(body, data)
+                check_v2_not_event(data, request.headers.get("content-type"))
                 check_v2_counts(data)
                 check_v2_fields(data)
                 check_v2_model_name(data, model_name)

@@ -158,3 +158,48 @@ def test_a_chunked_body_is_answered_as_the_model_does(served):
 def test_framing_the_http_parser_refuses_is_a_400_not_a_hang(served, headers):
     status, got, _ = _exchange(served["text"], PREDICT + headers + b"\r\n" + _chunked(b"{}"), timeout=30)
     assert (status, got.get("connection")) == (400, "close")
+
+
+CE_HEADERS = {"ce-specversion": "1.0", "ce-id": "req-1", "ce-source": "tests/e2e", "ce-type": "predict",
+              "content-type": "application/json"}
+STRUCTURED = {"content-type": "application/cloudevents+json"}
+EVENT = {"specversion": "1.0", "id": "req-1", "source": "tests/e2e", "type": "predict",
+         "datacontenttype": "application/json"}
+TEXTS = ["STARBUCKS 1234", "SHELL OIL 5744"]
+
+
+def test_a_binary_mode_cloudevent_is_answered_as_one_on_v1_and_v2(served):
+    labels = served["models"]["text"].predict(TEXTS)
+    r = _post(served["text"], "/v1/models/merchant:predict", json.dumps({"instances": TEXTS}).encode(), CE_HEADERS)
+    assert r.status_code == 200 and r.headers["ce-specversion"] == "1.0" and r.headers["ce-source"]
+    assert [p["label"] for p in r.json()["predictions"]] == labels
+    v2 = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": TEXTS}]}
+    r = _post(served["text"], "/v2/models/merchant/infer", json.dumps(v2).encode(), CE_HEADERS)
+    assert r.status_code == 200 and r.headers["ce-specversion"] == "1.0"
+    assert {o["name"]: o["data"] for o in r.json()["outputs"]}["label"] == labels
+
+
+@pytest.mark.parametrize("attributes", [{"time": "2026-12-04T12:00:00Z"}, {}], ids=["with time", "without time"])
+def test_a_structured_cloudevent_on_v1_has_its_data_answered(served, attributes):
+    # before, without `time` (an optional attribute): 400 'instances: missing field' (kserve unwraps only with it)
+    event = {**EVENT, **attributes, "data": {"instances": TEXTS}}
+    r = _post(served["text"], "/v1/models/merchant:predict", json.dumps(event).encode(), STRUCTURED)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/cloudevents+json" and r.json()["specversion"] == "1.0"
+    assert [p["label"] for p in r.json()["data"]["predictions"]] == served["models"]["text"].predict(TEXTS)
+
+
+def test_a_structured_cloudevent_this_server_cannot_read_is_a_4xx_saying_what_to_send(served):
+    encoded = {**EVENT, "data_base64": "eyJpbnN0YW5jZXMiOiBbIngiXX0="}
+    r = _post(served["text"], "/v1/models/merchant:predict", json.dumps(encoded).encode(), STRUCTURED)
+    assert r.status_code == 415 and r.json()["field"] == "data_base64"
+    assert "put the JSON there, or send the event in binary mode (its attributes as ce-* headers" in r.json()["error"]
+    r = _post(served["text"], "/v1/models/merchant:predict", json.dumps(EVENT).encode(), STRUCTURED)
+    assert r.status_code == 400 and r.json()["field"] == "data"
+    v2 = {**EVENT, "data": {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}}
+    for headers in (STRUCTURED, JSON):  # before: 400 'specversion: unknown field'
+        r = _post(served["text"], "/v2/models/merchant/infer", json.dumps(v2).encode(), headers)
+        assert r.status_code == 415 and r.json() == {
+            "field": "Content-Type", "error": "Content-Type: a structured-mode CloudEvent is not read on V2 (/infer); "
+            "send it in binary mode (its attributes as ce-* headers, the V2 JSON as the body), or send the V2 JSON "
+            "alone"}
