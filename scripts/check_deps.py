@@ -5,7 +5,8 @@
 What it checks (exit 1 and one line per problem, file:line first):
 1. each import (module level or lazy, inside a function or a try) resolves to a distribution that
    core or an extra declares: PyYAML for `yaml`, google-cloud-aiplatform for `google.cloud.aiplatform`;
-2. each declared distribution is imported somewhere, or NOT_IMPORTED says why it is declared;
+2. each declared distribution is imported somewhere, or NOT_IMPORTED names the distribution that loads it, which
+   does not require it itself;
 3. kubepipe.extras.EXTRAS (what a missing extra's pip hint is built from) lists, for each extra,
    exactly the distributions that extra declares, so the hint and pyproject.toml cannot drift.
 
@@ -27,14 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = (ROOT / "sdk", ROOT / "components")
 FIRST_PARTY = {"kubepipe"}
-# Declared but never imported by name, and why.
+# Declared but never imported by name: the installed distribution that loads it, and why. The loader must not
+# require it itself (then declaring it here adds nothing: filelock, which torch requires, was declared for a lock
+# kubepipe no longer takes).
 NOT_IMPORTED = {
-    "s3fs": "fsspec loads it for s3:// and minio:// URLs",
-    "orjson": "fastapi's ORJSONResponse (serving/server.py) needs it",
-    "onnx": "torch.onnx.export(dynamo=True) (serving/onnx_export.py) needs it",
-    "onnxscript": "torch.onnx.export(dynamo=True) (serving/onnx_export.py) needs it",
-    "filelock": "not imported since endpoint locks became kubepipe.util.locked; still declared in [serve] until "
-                "dropping it is decided on its own",
+    "s3fs": ("fsspec", "fsspec loads it for s3:// and minio:// URLs"),
+    "orjson": ("fastapi", "fastapi's ORJSONResponse (kserve's V1 answers) needs it"),
+    "onnx": ("torch", "torch.onnx.export(dynamo=True) (serving/onnx_export.py) needs it"),
+    "onnxscript": ("torch", "torch.onnx.export(dynamo=True) (serving/onnx_export.py) needs it"),
 }
 # Declared with an environment marker, so EXTRAS (checked up front) leaves them out.
 OPTIONAL = {"uvloop": "serve uses it when present; not on Windows"}
@@ -140,8 +141,9 @@ class Owners:
 
 
 def problems(sources=SOURCES, pyproject: Path = ROOT / "pyproject.toml", extras_table=None,
-             owners: Owners | None = None) -> list[str]:
+             owners: Owners | None = None, not_imported=None) -> list[str]:
     """Every problem found, one line each; [] when the declaration is honest."""
+    not_imported = NOT_IMPORTED if not_imported is None else not_imported
     core, extras = declared(pyproject)
     if extras_table is None:
         from kubepipe.extras import EXTRAS as extras_table  # the installed (editable) kubepipe
@@ -160,9 +162,13 @@ def problems(sources=SOURCES, pyproject: Path = ROOT / "pyproject.toml", extras_
         if dist not in core and dist not in any_extra:
             out.append(f"{site}: `{shown}` comes from {dist}, which pyproject.toml does not declare; "
                        "add it to the extra whose feature needs it (or to dependencies if core needs it)")
-    for dist in sorted((core | any_extra) - used - set(NOT_IMPORTED)):
+    for dist in sorted((core | any_extra) - used - set(not_imported)):
         out.append(f"pyproject.toml: {dist} is declared but nothing in sdk/ or components/ imports it; "
-                   "remove it, or say why in NOT_IMPORTED (scripts/check_deps.py)")
+                   "remove it, or name what loads it in NOT_IMPORTED (scripts/check_deps.py)")
+    for dist, (loader, _why) in sorted(not_imported.items()):
+        if dist in (core | any_extra) and dist in _required_by(loader):
+            out.append(f"pyproject.toml: {dist} is declared for {loader} to load, but {loader} requires it itself; "
+                       "remove it")
     table_extras = set(extras_table)
     real = {e for e, reqs in extras.items() if e not in IGNORED_EXTRAS and not _only_aliases(pyproject, e)}
     if table_extras != real:
@@ -184,6 +190,17 @@ def problems(sources=SOURCES, pyproject: Path = ROOT / "pyproject.toml", extras_
             out.append(f"kubepipe/extras.py: the `{extra}` extra declares {dist}, but EXTRAS[{extra!r}] "
                        "does not list its import name (a missing one would get no pip hint)")
     return out
+
+
+def _required_by(dist: str) -> set[str]:
+    """The distributions `dist` requires whatever extras it is installed with (none when it is not installed)."""
+    from packaging.requirements import Requirement
+
+    try:
+        reqs = metadata.requires(dist) or []
+    except metadata.PackageNotFoundError:
+        return set()
+    return {norm(r.name) for r in map(Requirement, reqs) if r.marker is None or r.marker.evaluate({"extra": ""})}
 
 
 def _only_aliases(pyproject: Path, extra: str) -> bool:

@@ -21,7 +21,7 @@ __all__ = ["EXTRAS", "MissingExtra", "missing_modules", "require", "missing_extr
 EXTRAS: dict[str, tuple[str, ...]] = {
     "local": ("pandas", "pyarrow", "great_expectations", "scipy", "numpy", "torch", "safetensors"),
     "serve": ("kserve", "fastapi", "starlette", "uvicorn", "prometheus_client", "orjson", "torch", "safetensors",
-              "numpy", "httpx", "kubernetes", "jsonschema", "onnx", "onnxruntime", "onnxscript", "filelock", "pyarrow"),
+              "numpy", "httpx", "kubernetes", "jsonschema", "onnx", "onnxruntime", "onnxscript", "pyarrow"),
     "vertex": ("google.cloud.aiplatform", "google.api_core", "google.cloud.storage", "gcsfs"),
     "gcs": ("gcsfs",),
     "s3": ("s3fs",),

@@ -136,3 +136,14 @@ def test_fastapi_is_bounded_inside_the_range_kserve_declares():
     assert all(Version(s.version) >= max(uppers) for s in theirs if s.operator == "<"), (ours, theirs)
     assert all(Version(s.version) >= Version(t.version) for s in ours if s.operator == ">="
                for t in theirs if t.operator == ">="), (ours, theirs)  # nor below kserve's floor
+
+
+def test_a_distribution_declared_for_another_to_load_is_not_one_that_requires_it_anyway(tmp_path, owners):
+    # filelock stayed in [serve] after the endpoint lock stopped importing it: torch, which loads it, requires it
+    text = (ROOT / "pyproject.toml").read_text().replace("serve = [", 'serve = [\n  "filelock>=3.12",', 1)
+    (tmp_path / "pyproject.toml").write_text(text)
+    found = check_deps.problems(pyproject=tmp_path / "pyproject.toml", owners=owners,
+                                extras_table={**EXTRAS, "serve": (*EXTRAS["serve"], "filelock")},
+                                not_imported={**check_deps.NOT_IMPORTED, "filelock": ("torch", "endpoint locks")})
+    assert found == ["pyproject.toml: filelock is declared for torch to load, but torch requires it itself; remove it"]
+    assert "filelock" not in check_deps.declared()[1]["serve"] and "filelock" not in EXTRAS["serve"]

@@ -137,14 +137,14 @@ def test_an_extra_missing_deep_in_a_command_names_the_command(capsys, monkeypatc
 
     import kubepipe.components.serving.endpoints as endpoints
 
-    def lacks_filelock(*args, **kwargs):
-        raise ModuleNotFoundError("No module named 'filelock'", name="filelock")
+    def lacks_httpx(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'httpx'", name="httpx")
 
-    monkeypatch.setattr(endpoints, "repair_endpoints", lacks_filelock)
-    monkeypatch.setattr(extras, "_installed", lambda module: module != "filelock")
+    monkeypatch.setattr(endpoints, "repair_endpoints", lacks_httpx)
+    monkeypatch.setattr(extras, "_installed", lambda module: module != "httpx")
     code, _, err = run_cli(capsys, "endpoints", "repair", "--home", tmp_path)
-    # was: 'this command needs filelock, ...'
-    assert code == 2 and err.startswith("error: `kubepipe endpoints repair` needs filelock, which this install lacks; "
+    # was: 'this command needs httpx, ...'
+    assert code == 2 and err.startswith("error: `kubepipe endpoints repair` needs httpx, which this install lacks; "
                                         "install it with: pip install 'kubepipe[serve]'"), err
 
 
