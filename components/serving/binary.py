@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import struct
 from kubepipe.components.serving.payloads import (BadRequest, InputSpec, as_sent, check_size, json_type, load_json,
-                                                   v2_shape)
+                                                  unique_keys, v2_shape)
 from kubepipe.components.serving.v2body import check_v2_counts, check_v2_fields, check_v2_shapes
 from kubepipe.util import whole_number
 
@@ -47,6 +47,7 @@ def split_binary_request(body: bytes, value: str, spec: InputSpec | None = None,
         raise BadRequest("body", f"the first {n} bytes ({HEADER}) are not a JSON header: {exc}") from None
     if not isinstance(head, dict):
         raise BadRequest("body", f"the JSON header must be an object with `inputs`, got {json_type(head)}")
+    unique_keys(body[:n], head)
     if spec is not None:
         check_v2_counts(head)
     check_v2_fields(head)

@@ -203,3 +203,18 @@ def test_a_structured_cloudevent_this_server_cannot_read_is_a_4xx_saying_what_to
             "field": "Content-Type", "error": "Content-Type: a structured-mode CloudEvent is not read on V2 (/infer); "
             "send it in binary mode (its attributes as ce-* headers, the V2 JSON as the body), or send the V2 JSON "
             "alone"}
+
+
+def test_a_key_twice_in_a_binary_extension_header_is_a_400_naming_it(served):
+    # before: `outputs` twice was answered with the second list's outputs alone
+    text = b"STARBUCKS 1234"
+    tensor = len(text).to_bytes(4, "little") + text
+    head = (b'{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": %d}}], '
+            b'"outputs": [{"name": "label"}], "outputs": [{"name": "probabilities"}]}' % len(tensor))
+    r = _post(served["text"], "/v2/models/merchant/infer", head + tensor,
+              {"Inference-Header-Content-Length": str(len(head))})
+    assert r.status_code == 400 and r.json()["field"] == "outputs", r.text
+    fixed = head.replace(b', "outputs": [{"name": "probabilities"}]', b"")
+    r = _post(served["text"], "/v2/models/merchant/infer", fixed + tensor,
+              {"Inference-Header-Content-Length": str(len(fixed))})
+    assert r.status_code == 200 and r.json()["outputs"][0]["data"] == served["models"]["text"].predict([text.decode()])
