@@ -109,8 +109,8 @@ def install(app, model, dataplane, repository) -> None:
 
     from kubepipe.components.serving import metrics
     from kubepipe.components.serving.binary import HEADER, split_binary_request
-    from kubepipe.components.serving.payloads import (BadRequest, answered_error, json_type, unique_keys,
-                                                      why_not_json)
+    from kubepipe.components.serving.payloads import (BadRequest, answered_error, check_binary_event, json_type,
+                                                      unique_keys, why_not_json)
     from kubepipe.components.serving.v2body import (check_v2_counts, check_v2_fields, check_v2_model_name,
                                                     check_v2_not_event, check_v2_shapes)
 
@@ -177,7 +177,13 @@ def install(app, model, dataplane, repository) -> None:
     v1, v2 = V1Endpoints(dataplane, repository), V2Endpoints(dataplane, repository)
 
     async def predict(model_name: str, request: Request):
-        V1_BODY.set(await request.body())  # read once: kserve's handler gets the same bytes from the request
+        body = await request.body()  # read once: kserve's handler gets the same bytes from the request
+        V1_BODY.set(body)
+        try:
+            check_binary_event(request.headers, body)
+        except BadRequest as exc:
+            count(request, exc.status)
+            raise
         return await v1.predict(model_name, request)
 
     async def infer(request: Request, raw_response: Response, model_name: str):

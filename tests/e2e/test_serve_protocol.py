@@ -218,3 +218,15 @@ def test_a_key_twice_in_a_binary_extension_header_is_a_400_naming_it(served):
     r = _post(served["text"], "/v2/models/merchant/infer", fixed + tensor,
               {"Inference-Header-Content-Length": str(len(fixed))})
     assert r.status_code == 200 and r.json()["outputs"][0]["data"] == served["models"]["text"].predict([text.decode()])
+
+
+def test_a_binary_mode_cloudevent_kserve_cannot_decode_is_a_400_not_a_500(served):
+    # before: 500 "AttributeError : 'dict' object has no attribute 'decode'" (and 'NoneType' for an empty body)
+    path = "/v1/models/merchant:predict"
+    r = _post(served["text"], path, b'{"instances": ["x"]}', {**CE_HEADERS, "ce-contenttype": "application/json"})
+    assert r.status_code == 400 and r.json()["field"] == "ce-contenttype", r.text
+    assert r.json()["error"].endswith("in binary mode the Content-Type header says the data's type: drop "
+                                      "ce-contenttype")
+    r = _post(served["text"], path, b"", CE_HEADERS)
+    assert r.status_code == 400 and r.json() == {"field": "body", "error": "body: the body is empty; a binary-mode "
+                                                 'CloudEvent carries the request as its body ({"instances": [...]})'}
