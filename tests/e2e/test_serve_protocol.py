@@ -230,3 +230,13 @@ def test_a_binary_mode_cloudevent_kserve_cannot_decode_is_a_400_not_a_500(served
     r = _post(served["text"], path, b"", CE_HEADERS)
     assert r.status_code == 400 and r.json() == {"field": "body", "error": "body: the body is empty; a binary-mode "
                                                  'CloudEvent carries the request as its body ({"instances": [...]})'}
+
+
+@pytest.mark.parametrize("body", [b"null", b"[]", json.dumps({**EVENT, "data": {"instances": TEXTS}}).encode()])
+def test_ce_headers_beside_a_structured_content_type_are_a_400_saying_to_send_one_mode(served, body):
+    # before: 500 "AttributeError : 'NoneType' object has no attribute 'keys'" ('list', 'str' ... 'decode')
+    r = _post(served["text"], "/v1/models/merchant:predict", body, {**CE_HEADERS, **STRUCTURED})
+    assert r.status_code == 400 and r.json() == {"field": "Content-Type", "error": (
+        "Content-Type: ce-* headers make this a binary-mode CloudEvent, and Content-Type application/cloudevents+json "
+        "a structured-mode one; send one: the ce-* headers with the request's own type (application/json), or the "
+        "whole event as the body without them")}
