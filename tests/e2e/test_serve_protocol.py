@@ -9,6 +9,8 @@ import json
 import socket
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.slow
 httpx = pytest.importorskip("httpx")
@@ -240,3 +242,62 @@ def test_ce_headers_beside_a_structured_content_type_are_a_400_saying_to_send_on
         "Content-Type: ce-* headers make this a binary-mode CloudEvent, and Content-Type application/cloudevents+json "
         "a structured-mode one; send one: the ce-* headers with the request's own type (application/json), or the "
         "whole event as the body without them")}
+
+
+_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-2**66, 2**66), st.floats(allow_nan=False), st.text(max_size=12))
+_KEYS = st.sampled_from(["instances", "inputs", "outputs", "parameters", "return_probabilities", "id", "model_name",
+                         "name", "shape", "datatype", "data", "description", "amount", "hour", "is_online",
+                         "specversion", "binary_data", "binary_data_output", "top_k", "query"])
+_BODY = st.recursive(_LEAF, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                     st.dictionaries(_KEYS, inner, max_size=5)), max_leaves=16)
+_EVENT = st.sampled_from([{}, CE_HEADERS])  # binary mode or not
+_HEADERS = st.builds(lambda event, more: {**event, **more}, _EVENT, st.dictionaries(
+    st.sampled_from(["content-type", "ce-specversion", "ce-contenttype", "ce-datacontenttype", "ce-time",
+                     "inference-header-content-length", "x-request-id"]),
+    st.one_of(st.sampled_from(["application/json", "application/cloudevents+json", "text/plain", "1.0", "0.3", "0", "-1",
+                               "9"]), st.text(alphabet="abc019;=/-", max_size=10)), max_size=4))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(kind=st.sampled_from(["text", "tab"]), route=st.sampled_from([":predict", "/infer", ":retrieve"]), body=_BODY,
+       headers=_HEADERS, cut=st.sampled_from([None, None, 0, 5, 20]), junk=st.binary(max_size=16))
+def test_no_body_header_or_content_type_gets_a_5xx(served, kind, route, body, headers, cut, junk):
+    """Bounded fuzz of the request path: whatever the body, headers and content type, a client error is a 4xx
+    {"error", "field"?} and never a 500 (or a dropped connection)."""
+    name = "merchant" if kind == "text" else "risk"
+    path = f"/v2/models/{name}/infer" if route == "/infer" else f"/v1/models/{name}{route}"
+    raw = json.dumps(body).encode()
+    raw = raw[:cut] if cut is not None else raw + (junk if "inference-header-content-length" in headers else b"")
+    r = _post(served[kind], path, raw, headers)
+    assert r.status_code < 500, (path, raw, headers, r.text)
+    if r.status_code >= 400:
+        assert isinstance(r.json().get("error"), str), (path, raw, headers, r.text)
+
+
+def test_concurrent_requests_sharing_passes_get_their_own_rows_in_order(served):
+    """Requests batched into one pass are answered with their own rows, in their order, none cut off: 120 requests of
+    1-12 texts each, 32 at a time, on V1 and V2, against the model's own predictions."""
+    import asyncio
+    import random
+
+    rng = random.Random(7)
+    words = ["STARBUCKS", "SHELL", "OIL", "UBER", "TRIP", "AMZN", "MKTP", "WALMART", "CINEMA", "HOTEL", "1234", "CVS"]
+    batches = [[" ".join(rng.choices(words, k=rng.randint(1, 4))) for _ in range(rng.randint(1, 12))]
+               for _ in range(120)]
+
+    async def ask(client, i, texts):
+        if i % 2:
+            r = await client.post("/v1/models/merchant:predict", json={"instances": texts})
+            return [p["label"] for p in r.json()["predictions"]]
+        body = {"inputs": [{"name": "text", "shape": [len(texts)], "datatype": "BYTES", "data": texts}]}
+        r = await client.post("/v2/models/merchant/infer", json=body)
+        return {o["name"]: o["data"] for o in r.json()["outputs"]}["label"]
+
+    async def main():
+        async with httpx.AsyncClient(base_url=served["text"], timeout=60,
+                                     limits=httpx.Limits(max_connections=32)) as client:
+            return await asyncio.gather(*(ask(client, i, texts) for i, texts in enumerate(batches)))
+
+    answers = asyncio.run(main())
+    model = served["models"]["text"]
+    assert [a == model.predict(texts) for a, texts in zip(answers, batches)] == [True] * len(batches)
