@@ -70,7 +70,7 @@ def test_flagship_demo(in_demo):
     assert first.ok and res.decisions[0].startswith("first-run:")
     assert first.step("deploy").outputs["action"] == "promoted"
     # the guardrail probed the trained model before register/deploy (a PAN in a probe is no violation)
-    assert first.step("guardrail").outputs["decision"] == "pass: 6 probe(s), no violation"
+    assert first.step("guardrail").outputs["decision"] == "pass: 5 probe(s), no violation"
     assert res.champion_versions[0] == 1
 
     labels = {text: label for text, label, _ in res.predictions}
