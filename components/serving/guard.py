@@ -44,7 +44,8 @@ from typing import Callable, Sequence
 from kubepipe.components.serving import memory
 
 __all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "SMOKE", "SMOKE_HEADER", "BodyTooLarge", "new_request_id",
-           "client_id_ok", "refuse_too_large", "max_body_bytes", "KEEP_ALIVE_S", "watch_while_queued"]
+           "client_id_ok", "refuse_too_large", "refuse_coding", "max_body_bytes", "KEEP_ALIVE_S",
+           "watch_while_queued"]
 
 log = logging.getLogger("kubepipe.serve")
 SAMPLED: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_log_sampled", default=False)
@@ -170,18 +171,9 @@ class RequestGuard:
         size = int(length) if length and length.isdigit() else None
         if size is not None and size > self.max_body_bytes:
             return await self._too_large(scope, send, str(size))
-        coding = _coded(scope, b"content-encoding", (b"", b"identity"))
-        if coding is not None:
-            return await self._bad_coding(scope, send, 415, "Content-Encoding", f"the body is sent as "
-                                          f"{coding.decode('latin-1')!r}, which this server does not decode; send it "
-                                          "uncompressed (tritonclient: leave request_compression_algorithm unset)",
-                                          [(b"accept-encoding", b"identity")])
-        coding = _coded(scope, b"transfer-encoding", (b"", b"chunked", b"identity"))
-        if coding is not None:
-            return await self._bad_coding(scope, send, 400, "Transfer-Encoding", f"the body is sent as "
-                                          f"{coding.decode('latin-1')!r}; this server removes chunked alone and "
-                                          "decodes no other transfer coding: send the body as it is (chunked, or "
-                                          "with a Content-Length)")
+        if await refuse_coding(scope, send):
+            self.model.metrics.count(_protocol(scope["path"]), "bad_request")
+            return
         state = _State()
         if size is None:  # chunked: count as it arrives (uvicorn holds a Content-Length body to its length)
             receive = _counting(receive, state, self.max_body_bytes)
@@ -230,11 +222,24 @@ class RequestGuard:
         self.model.metrics.count(_protocol(scope["path"]), "too_large")
         await refuse_too_large(send, size, self.max_body_bytes)
 
-    async def _bad_coding(self, scope, send, status: int, field: str, message: str,
-                          headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
-        """A body in a coding this server does not decode, refused before it is read."""
-        self.model.metrics.count(_protocol(scope["path"]), "bad_request")
-        await _refuse(send, status, field, message, headers)
+
+async def refuse_coding(scope, send) -> bool:
+    """Answer a POST whose body is in a coding this server does not decode, before the body is read: 415 naming
+    Content-Encoding, 400 naming Transfer-Encoding. False (nothing sent) for a body as it came. The endpoint proxy
+    answers the same: it drops Transfer-Encoding as hop-by-hop, and its backend read the gzip bytes as the body."""
+    coding = _coded(scope, b"content-encoding", (b"", b"identity"))
+    if coding is not None:
+        await _refuse(send, 415, "Content-Encoding", f"the body is sent as {coding.decode('latin-1')!r}, which this "
+                      "server does not decode; send it uncompressed (tritonclient: leave request_compression_algorithm "
+                      "unset)", [(b"accept-encoding", b"identity")])
+        return True
+    coding = _coded(scope, b"transfer-encoding", (b"", b"chunked", b"identity"))
+    if coding is not None:
+        await _refuse(send, 400, "Transfer-Encoding", f"the body is sent as {coding.decode('latin-1')!r}; this server "
+                      "removes chunked alone and decodes no other transfer coding: send the body as it is (chunked, "
+                      "or with a Content-Length)")
+        return True
+    return False
 
 
 async def refuse_too_large(send, size: str, limit: int) -> None:

@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from kubepipe.components.serving.guard import BodyTooLarge, max_body_bytes, refuse_too_large
+from kubepipe.components.serving.guard import BodyTooLarge, max_body_bytes, refuse_coding, refuse_too_large
 from kubepipe.components.serving.revision_stats import RevisionStats, predicted_labels
 
 __all__ = ["ProxyApp", "main", "POOL_KEEP_ALIVE_S", "retryable", "REVISION_HEADER", "answering_revision"]
@@ -205,6 +205,8 @@ class ProxyApp:
         length = next((v for k, v in scope["headers"] if k.lower() == b"content-length"), b"")
         if length.isdigit() and int(length) > self.max_body:
             return await refuse_too_large(send, length.decode(), self.max_body)
+        if scope["method"] == "POST" and await refuse_coding(scope, send):
+            return
         try:
             body = await self._read_body(receive)
         except BodyTooLarge:

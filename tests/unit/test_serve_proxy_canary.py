@@ -572,3 +572,45 @@ def test_an_asterisk_request_target_is_a_400_not_a_500_and_a_traceback(tmp_path)
     assert sent[0]["status"] == 400
     assert json.loads(sent[1]["body"]) == {"error": "request target '*': the endpoint answers paths only, e.g. "
                                                     "/v2/models/shop/ready"}
+
+
+@pytest.mark.parametrize("coding", [b"gzip, chunked", b"deflate, chunked"])
+def test_a_transfer_coding_other_than_chunked_is_the_backend_s_400_not_forwarded_as_the_body(tmp_path, coding):
+    """The proxy drops Transfer-Encoding (hop-by-hop) and forwarded the gzip bytes underneath as a plain body: the
+    backend answered 'body: the body is not UTF-8 text', naming no header. It answers as the backend's guard does."""
+    import gzip
+
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    stable = _backend(200, "fuel")
+    rec = tmp_path / "shop.json"
+    _record(rec, stable.server_address[1], None)
+    app = ProxyApp(rec)
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": gzip.compress(b'{"instances": ["x"]}'), "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    async def one():
+        app.client = httpx.AsyncClient(trust_env=False)
+        try:
+            await app({"type": "http", "method": "POST", "path": "/v1/models/shop:predict", "query_string": b"",
+                       "raw_path": b"/v1/models/shop:predict", "headers": [(b"transfer-encoding", coding)]},
+                      receive, send)
+        finally:
+            await app.client.aclose()
+
+    try:
+        asyncio.run(one())
+    finally:
+        stable.shutdown()
+        stable.server_close()
+    assert sent[0]["status"] == 400
+    said = coding.decode()
+    assert json.loads(sent[1]["body"]) == {
+        "field": "Transfer-Encoding", "error": f"Transfer-Encoding: the body is sent as '{said}'; this server removes "
+        "chunked alone and decodes no other transfer coding: send the body as it is (chunked, or with a "
+        "Content-Length)"}
