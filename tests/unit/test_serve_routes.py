@@ -519,3 +519,29 @@ def test_a_cloudevent_s_unknown_specversion_names_its_header(client):
                                                  "specversion 9.9; send 1.0 (or 0.3), the versions CloudEvents has"}
     r = client.post("/v1/models/m:predict", json={"instances": ["x"]}, headers={**headers, "ce-specversion": "1.0"})
     assert r.status_code == 200
+
+
+def test_a_key_twice_in_a_retrieve_body_is_a_400_naming_it():
+    """`{"query": "a", "query": "b"}` searched for b alone (the parser keeps the last value)."""
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+
+    from kubepipe.components.serving.payloads import InputSpec
+
+    model, asked = _model(), []
+    model.spec = InputSpec(task="text-retrieval")
+
+    async def retrieve(texts, k):
+        asked.append(texts)
+        return [[] for _ in texts]
+
+    model.retrieve, model.departed_current = retrieve, lambda: None
+    app, repository = FastAPI(), ModelRepository()
+    repository.update(model)
+    routes.install(app, model, DataPlane(repository), repository)
+    client = TestClient(app)
+    r = client.post("/v1/models/m:retrieve", content=b'{"query": "coffee", "query": "fuel"}')
+    assert r.status_code == 400 and r.json() == {"field": "query", "error": "query: this key appears twice in one "
+                                                 "object, and JSON keeps only the last value; send each key once"}
+    assert client.post("/v1/models/m:retrieve", content=b'{"query": "coffee"}').status_code == 200
+    assert asked == [["coffee"]]
