@@ -533,7 +533,7 @@ def test_sampled_access_log_in_a_rotated_file(models, tmp_path):
     text = "".join(f.read_text() for f in files)
     assert len(files) >= 3 and all(f.stat().st_size <= 4200 + 400 for f in files)  # rotated at ~4 KiB
     access = len(re.findall(r'"POST /v1/models/logged(?::|%3A)predict HTTP/1.1" 200', text))
-    trace = len(re.findall(r"kserve\.trace .*kserve\.io\.kserve\.protocol\.rest\.v1_endpoints\.predict: ", text))
+    trace = len(re.findall(r"kserve\.trace .*kserve\.io\.kubepipe\.components\.serving\.routes\.predict: ", text))
     assert access == 25  # one in 4 of 100 consecutive requests, whatever came before
     assert trace == 2 * access  # a sampled request logs all its lines
     assert out.read_text().strip() == ""  # nothing on stdout/stderr: it all went to the file
