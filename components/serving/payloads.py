@@ -29,8 +29,7 @@ from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "answered_error", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of",
            "v2_input_name", "V2_OUTPUTS", "V1_FIELDS", "load_json", "json_type", "known_fields", "v2_shape",
-           "why_not_json", "as_sent", "check_size", "one_input", "unique_keys", "event_data",
-           "check_binary_event"]
+           "why_not_json", "as_sent", "check_size", "one_input", "unique_keys", "event_data"]
 
 TEXT = "text-classification"
 TABULAR = "tabular-classification"
@@ -199,29 +198,6 @@ def event_data(body: Any) -> Any:
         raise BadRequest("data", 'missing field: a structured CloudEvent carries the request in `data` ({"instances": '
                          '[...]})')
     return body["data"]
-
-
-CE_REQUIRED = ("ce-specversion", "ce-id", "ce-source", "ce-type")  # all four: kserve reads a binary-mode event
-
-
-def check_binary_event(headers: Any, body: bytes) -> None:
-    """A binary-mode CloudEvent on V1 (`headers` hold the four required ce-* attributes) that kserve's decoding fails
-    on with a 500 (AttributeError: 'dict' / 'NoneType' object has no attribute 'decode'): an empty body, a
-    `ce-contenttype` header (CloudEvents 0.2's attribute), which makes it parse the data and then decode the dict,
-    or a structured-mode Content-Type beside the ce-* headers."""
-    if not all(h in headers for h in CE_REQUIRED):
-        return
-    if headers.get("content-type", "").split(";", 1)[0].strip().lower().startswith("application/cloudevents"):
-        # the CloudEvents SDK then reads the body as a whole event, and kserve failed on every body (a 500)
-        raise BadRequest("Content-Type", "ce-* headers make this a binary-mode CloudEvent, and Content-Type "
-                         f"{headers['content-type']} a structured-mode one; send one: the ce-* headers with the "
-                         "request's own type (application/json), or the whole event as the body without them")
-    if "ce-contenttype" in headers:
-        raise BadRequest("ce-contenttype", "not an attribute of CloudEvents 0.3 or 1.0, the versions read here (0.2 "
-                         "had it); in binary mode the Content-Type header says the data's type: drop ce-contenttype")
-    if not body:
-        raise BadRequest("body", 'the body is empty; a binary-mode CloudEvent carries the request as its body '
-                         '({"instances": [...]})')
 
 
 def one_input(inputs: Sequence[Any]) -> None:

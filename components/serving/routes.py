@@ -109,10 +109,10 @@ def install(app, model, dataplane, repository) -> None:
 
     from kubepipe.components.serving import metrics
     from kubepipe.components.serving.binary import HEADER, split_binary_request
-    from kubepipe.components.serving.payloads import (BadRequest, answered_error, check_binary_event, json_type,
-                                                      unique_keys, why_not_json)
+    from kubepipe.components.serving.cloudevents import check_binary_event, check_v2_not_event
+    from kubepipe.components.serving.payloads import BadRequest, answered_error, json_type, unique_keys, why_not_json
     from kubepipe.components.serving.v2body import (check_v2_counts, check_v2_fields, check_v2_model_name,
-                                                    check_v2_not_event, check_v2_shapes)
+                                                    check_v2_shapes)
 
     def ORJSONResponse(content, status_code: int = 200) -> Response:  # noqa: N802 - FastAPI's deprecates its own
         return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")

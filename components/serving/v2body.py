@@ -11,8 +11,7 @@ from typing import Any
 
 from kubepipe.components.serving.payloads import BadRequest, as_sent, json_type, known_fields, one_input, v2_shape
 
-__all__ = ["check_v2_fields", "check_v2_counts", "check_v2_model_name", "check_v2_shapes", "check_v2_not_event",
-           "V2_MAX_OUTPUTS"]
+__all__ = ["check_v2_fields", "check_v2_counts", "check_v2_model_name", "check_v2_shapes", "V2_MAX_OUTPUTS"]
 
 # The V2 protocol's $inference_request, $request_input and $request_output; kserve's own client adds `model_name`
 V2_FIELDS = ("id", "parameters", "inputs", "outputs", "model_name")
@@ -85,14 +84,3 @@ def check_v2_shapes(body: Any) -> None:
             raise BadRequest(f"inputs[{i}].datatype", "FP16 data cannot be sent as JSON numbers, and no model "
                              "here takes FP16; send the datatype GET /v2/models/NAME lists (a tabular model: FP32)")
 
-
-def check_v2_not_event(body: Any, content_type: str | None) -> None:
-    """A structured-mode CloudEvent (`Content-Type: application/cloudevents+json`, or its envelope's `specversion`):
-    415, as KServe's V2 protocol reads none (its envelope's fields were refused one by one, `specversion: unknown
-    field`). Binary mode, the attributes as ce-* headers and the V2 JSON as the body, is read as any V2 body."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media == "application/cloudevents+json" or (isinstance(body, dict) and "specversion" in body
-                                                    and "inputs" not in body):
-        raise BadRequest("Content-Type", "a structured-mode CloudEvent is not read on V2 (/infer); send it in binary "
-                         "mode (its attributes as ce-* headers, the V2 JSON as the body), or send the V2 JSON alone",
-                         status=415)
