@@ -539,9 +539,8 @@ def test_each_answer_names_the_revision_that_gave_it(tmp_path):
             srv.server_close()
 
 
-def test_an_asterisk_request_target_is_a_400_not_a_500_and_a_traceback(tmp_path):
-    """`OPTIONS * HTTP/1.1` (asterisk-form, as HTTP allows it) was put after the backend's address, httpx refused
-    the URL ('Invalid port'), and the client got a bare 500 while the proxy logged a traceback."""
+def _one_request(tmp_path, scope: dict, body: bytes = b"") -> list[dict]:
+    """The ASGI messages the proxy sends for one request (`scope`, `body`) with a backend on loopback."""
     from kubepipe.components.serving.proxy import ProxyApp
 
     stable = _backend(200, "fuel")
@@ -551,7 +550,7 @@ def test_an_asterisk_request_target_is_a_400_not_a_500_and_a_traceback(tmp_path)
     sent: list[dict] = []
 
     async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message):
         sent.append(message)
@@ -559,8 +558,7 @@ def test_an_asterisk_request_target_is_a_400_not_a_500_and_a_traceback(tmp_path)
     async def one():
         app.client = httpx.AsyncClient(trust_env=False)
         try:
-            await app({"type": "http", "method": "OPTIONS", "path": "*", "raw_path": b"*", "query_string": b"",
-                       "headers": []}, receive, send)
+            await app({"type": "http", "query_string": b"", **scope}, receive, send)
         finally:
             await app.client.aclose()
 
@@ -569,6 +567,13 @@ def test_an_asterisk_request_target_is_a_400_not_a_500_and_a_traceback(tmp_path)
     finally:
         stable.shutdown()
         stable.server_close()
+    return sent
+
+
+def test_an_asterisk_request_target_is_a_400_not_a_500_and_a_traceback(tmp_path):
+    """`OPTIONS * HTTP/1.1` (asterisk-form, as HTTP allows it) was put after the backend's address, httpx refused
+    the URL ('Invalid port'), and the client got a bare 500 while the proxy logged a traceback."""
+    sent = _one_request(tmp_path, {"method": "OPTIONS", "path": "*", "raw_path": b"*", "headers": []})
     assert sent[0]["status"] == 400
     assert json.loads(sent[1]["body"]) == {"error": "request target '*': the endpoint answers paths only, e.g. "
                                                     "/v2/models/shop/ready"}
@@ -580,34 +585,9 @@ def test_a_transfer_coding_other_than_chunked_is_the_backend_s_400_not_forwarded
     backend answered 'body: the body is not UTF-8 text', naming no header. It answers as the backend's guard does."""
     import gzip
 
-    from kubepipe.components.serving.proxy import ProxyApp
-
-    stable = _backend(200, "fuel")
-    rec = tmp_path / "shop.json"
-    _record(rec, stable.server_address[1], None)
-    app = ProxyApp(rec)
-    sent: list[dict] = []
-
-    async def receive():
-        return {"type": "http.request", "body": gzip.compress(b'{"instances": ["x"]}'), "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    async def one():
-        app.client = httpx.AsyncClient(trust_env=False)
-        try:
-            await app({"type": "http", "method": "POST", "path": "/v1/models/shop:predict", "query_string": b"",
-                       "raw_path": b"/v1/models/shop:predict", "headers": [(b"transfer-encoding", coding)]},
-                      receive, send)
-        finally:
-            await app.client.aclose()
-
-    try:
-        asyncio.run(one())
-    finally:
-        stable.shutdown()
-        stable.server_close()
+    sent = _one_request(tmp_path, {"method": "POST", "path": "/v1/models/shop:predict",
+                                   "raw_path": b"/v1/models/shop:predict", "headers": [(b"transfer-encoding", coding)]},
+                        gzip.compress(b'{"instances": ["x"]}'))
     assert sent[0]["status"] == 400
     said = coding.decode()
     assert json.loads(sent[1]["body"]) == {
