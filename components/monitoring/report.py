@@ -112,7 +112,7 @@ def _decision(decision: dict | None, pipeline: str) -> str:
     if not decision:
         return "<h2>Decision</h2><p>none recorded by this run (no trigger-retrain step ran)</p>"
     kinds = {"started": "fail", "starting": "fail", "paused": "fail", "cooldown": "warn", "pending": "warn",
-             "backoff": "warn", "no-traffic": "warn"}
+             "running": "warn", "backoff": "warn", "no-traffic": "warn"}
     kind = kinds.get(str(decision.get("action")), "ok")
     run = f" (run <code>{esc(decision['run_id'])}</code>)" if decision.get("run_id") else ""
     return (f"<h2>Decision</h2><p>{badge(decision.get('action', '?'), kind)} {esc(decision.get('reason', ''))}{run}"

@@ -35,10 +35,10 @@ def trigger_retrain(
         cooldown_hours: No new run while one started within this many hours: a finite number >= 0 (infinity is
             refused from Python as in YAML, which cannot store it; to stop retraining, remove the step).
         params: Params of the training pipeline's run.
-        reason: Recorded with every decision (started, cooldown, pending, backoff, paused; after the no-drift or
-            no-traffic text), followed by what was detected in parentheses (default: that alone); at most 1000
-            characters (validate refuses a longer one, one computed at run time is cut with a marker); one line: a
-            newline or other control character is recorded escaped (`\\n`).
+        reason: Recorded with every decision (started, cooldown, pending, running, backoff, paused; after the
+            no-drift or no-traffic text), followed by what was detected in parentheses (default: that alone); at most
+            1000 characters (validate refuses a longer one, one computed at run time is cut with a marker); one line:
+            a newline or other control character is recorded escaped (`\\n`).
         quality_dropped: Live quality fell below its threshold (`${steps.live.outputs.quality_dropped}`):
             retrains like drift does, with the same cooldown.
         max_failures: After this many failed retrains in a row the trigger is paused (decision `paused`) until
@@ -51,8 +51,9 @@ def trigger_retrain(
         triggered: Whether a run was started (local: queued for `kubepipe scheduler`, which starts it).
         run_id: The started run's id; local: the request's id, which `kubepipe runs show` opens ("" when none).
         decision: What was decided and why, e.g. "cooldown: drift detected, but a retrain started at ..." or
-            "pending: ..." (a retrain requested earlier still waits for `kubepipe scheduler`), "backoff: ..." or
-            "paused: ..." (after failed retrains).
+            "pending: ..." (a retrain requested earlier still waits for `kubepipe scheduler`), "running: ..." (past
+            the cooldown, the last retrain has not ended: none is started beside it), "backoff: ..." or "paused: ..."
+            (after failed retrains).
     """
     from collections import namedtuple
 

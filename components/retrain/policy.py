@@ -25,8 +25,8 @@ from typing import Any, Callable
 
 from kubepipe.components.retrain.decisions import ATTEMPTS, WHO, pipeline_file, queue_dir, same_pipeline, state_fs
 
-__all__ = ["MAX_FAILURES", "ATTEMPTS", "failures_in_a_row", "outcome_of", "resume_command", "backoff_hours",
-           "parse_time", "wait_from", "resume"]
+__all__ = ["MAX_FAILURES", "ATTEMPTS", "failures_in_a_row", "outcome_of", "still_running", "resume_command",
+           "backoff_hours", "parse_time", "wait_from", "resume"]
 
 MAX_FAILURES = 3
 
@@ -38,15 +38,34 @@ def outcome_of(state_dir: str, request: object, seen: dict | None = None, who: s
         return None
     if seen is not None and request in seen:
         return seen[request]
-    fs, qdir = state_fs(queue_dir(state_dir), who)
-    try:
-        outcome = json.loads(fs.cat_file(f"{qdir}/done/{request}.json")).get("outcome")
-    except (OSError, ValueError, AttributeError):  # not taken yet, or no outcome yet
-        outcome = None
+    outcome = (_taken(state_dir, request, who) or {}).get("outcome")
     ended = outcome if isinstance(outcome, dict) and outcome.get("state") not in (None, "running") else None
     if seen is not None:
         seen[request] = ended
     return ended
+
+
+def _taken(state_dir: str, request: str, who: str) -> dict | None:
+    """The request `kubepipe scheduler` took (`queue/done/<id>.json`); None while it waits, or cannot be read."""
+    fs, qdir = state_fs(queue_dir(state_dir), who)
+    try:
+        data = json.loads(fs.cat_file(f"{qdir}/done/{request}.json"))
+    except (OSError, ValueError):  # not taken yet, or being written
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def still_running(state_dir: str, request: object, remote: Callable[[object], dict | None] | None = None) -> bool:
+    """Whether the retrain `request` started and has not ended: kubeflow / vertex, its service says it runs (one
+    that cannot be read does not hold); local, `kubepipe scheduler` took its request and wrote no end into it yet (a
+    scheduler killed meanwhile writes `abandoned` when it starts again)."""
+    if remote is not None:
+        return (remote(request) or {}).get("state") == "running"
+    if not isinstance(request, str) or not request:
+        return False
+    taken = _taken(state_dir, request, WHO)
+    outcome = (taken or {}).get("outcome")
+    return taken is not None and (not isinstance(outcome, dict) or outcome.get("state") in (None, "running"))
 
 
 def failures_in_a_row(state_dir: str, lines: list[dict], pipeline: str, target: str,

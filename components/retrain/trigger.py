@@ -44,7 +44,7 @@ from kubepipe.components.retrain.decisions import (append_decision, deciding, lo
                                                     read_triggers, require_pipeline, same_pipeline, state_fs,
                                                     time_problem)
 from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, failures_in_a_row, outcome_of,
-                                                parse_time, resume_command, wait_from)
+                                                parse_time, resume_command, still_running, wait_from)
 from kubepipe.components.retrain.local_queue import queue_local, request_id
 from kubepipe.components.retrain.remote import remote_outcomes
 from kubepipe.util import utc_text
@@ -60,8 +60,8 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
                        state_dir: str = ".kubepipe/state", source_pipeline: str = "", source_run_id: str = "",
                        source_step: str = "", reason: str = "", now: dt.datetime | None = None,
                        starter: Callable[..., str] | None = None) -> dict:
-    """Decide and (maybe) start; returns the recorded line (action: started | cooldown | pending | backoff | paused |
-    no-drift | no-traffic); `policy` says what failed retrains change. `no_traffic` (detect-drift's "no traffic in
+    """Decide and (maybe) start; returns the recorded line (action: started | cooldown | pending | running | backoff |
+    paused | no-drift | no-traffic); `policy` says what failed retrains change. `no_traffic` (detect-drift's "no traffic in
     window <from>..<to>") is recorded as such: the window had no requests, so nothing was measured."""
     require_pipeline(pipeline)
     problem = cooldown_problem(cooldown_hours)  # as validate checks the step's `with:`
@@ -168,6 +168,14 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
                       reason=f"{why}, but the retrain requested at "
                              f"{waiting[0]['time']} ({waiting[0]['run_id']}) has not started yet; `kubepipe "
                              f"scheduler` starts it (is it running?){failed}")
+        append_decision(state_dir, pipeline, record)
+        return record
+    if started and still_running(state_dir, started[-1].get("run_id"), remote):  # past the cooldown, not ended:
+        # a second run beside it trains on the same data; the first decision after it ended starts one if still due
+        record.update(action="running", run_id=None, last_run_id=started[-1].get("run_id"),
+                      reason=f"{why}, but the retrain started at {started[-1]['time']} ({started[-1].get('run_id')}) "
+                             f"is still running; the first decision after it ends starts the next one (cancel it "
+                             f"if it is stuck)")
         append_decision(state_dir, pipeline, record)
         return record
     start = starter or _start_on_target

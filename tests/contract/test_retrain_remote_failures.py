@@ -62,13 +62,36 @@ def test_a_kubeflow_retrain_run_still_running_or_unreadable_is_no_failure(kfp, t
     kubeflow.submit(PipelinePackage.from_ir(open(ADD).read()), kfp.profile, params={"a": 1, "b": 2})
     kfp.fail_task = "train"
     first = decide(kfp, tmp_path, 0, max_failures=1)
-    assert decide(kfp, tmp_path, 2, max_failures=1)["action"] == "started"  # its first read: PENDING
+    held = decide(kfp, tmp_path, 2, max_failures=1)  # its first read: PENDING, still running: no failure
+    assert held["action"] == "running" and held["failures"] == 0
+    kfp.forbid = f"/runs/{first['run_id']}"  # no access to read the run: counted as created, as before
+    assert decide(kfp, tmp_path, 3, max_failures=1)["action"] == "started"
     lines = read_triggers(str(tmp_path), "add-numbers")
     assert lines[-1]["failures"] == 0 and lines[-1]["run_id"] != first["run_id"]
-    kfp.forbid = f"/runs/{lines[-1]['run_id']}"  # no access to read the run: counted as created, as before
+    kfp.forbid = f"/runs/{lines[-1]['run_id']}"
     assert failures_in_a_row("", lines, "add-numbers", "kubeflow",
                              remote=remote_outcomes("kubeflow", kfp.profile, {}))[0] == 0
     assert f"cannot read how retrain run {lines[-1]['run_id']} ended" in caplog.text
+
+
+def test_a_retrain_run_still_running_past_the_cooldown_holds_the_next_drift_and_starts_none_beside_it(kfp, tmp_path):
+    """A training run longer than the cooldown (or stuck) is still RUNNING when the monitor sees the drift again:
+    a second run was started beside it on the same data. The decision now says `running`, names the run, and the
+    first decision after the run ended starts the next retrain."""
+    kubeflow.submit(PipelinePackage.from_ir(open(ADD).read()), kfp.profile, params={"a": 1, "b": 2})
+    first = decide(kfp, tmp_path, 0)
+    kfp.runs[first["run_id"]]["_polls"] = 1  # the next read: RUNNING
+    held = decide(kfp, tmp_path, 2, starter=lambda **kw: pytest.fail("a second retrain beside a running one"))
+    assert held["action"] == "running" and held["run_id"] is None and held["last_run_id"] == first["run_id"]
+    assert held["failures"] == 0
+    assert held["reason"].startswith(f"drift detected, but the retrain started at {first['time']} "
+                                     f"({first['run_id']}) is still running")
+    runs_before = len(kfp.runs)
+    kfp.runs[first["run_id"]]["_polls"] = 2  # the next read: SUCCEEDED
+    after = decide(kfp, tmp_path, 3)
+    assert after["action"] == "started" and after["run_id"] != first["run_id"] and len(kfp.runs) == runs_before + 1
+    assert [r["action"] for r in read_triggers(str(tmp_path), "add-numbers")] == [
+        "starting", "started", "running", "starting", "started"]
 
 
 def test_a_vertex_retrain_job_that_failed_is_counted(tmp_path, monkeypatch):

@@ -34,6 +34,11 @@ def queued(state: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(queue_dir(str(state))).glob("*.json"))]
 
 
+def ended(done: Path) -> None:
+    """What `kubepipe scheduler` writes into a request it took once its run ended (one without: still running)."""
+    done.write_text(json.dumps({**json.loads(done.read_text()), "outcome": {"state": "succeeded", "run_id": "r"}}))
+
+
 def test_drift_starts_the_training_pipeline_through_the_local_scheduler(tmp_path):
     home = tmp_path / ".kubepipe"
     state = home / "state"
@@ -86,7 +91,8 @@ def test_second_drift_inside_the_cooldown_starts_nothing(tmp_path):
     done = Path(queue_dir(str(tmp_path))) / "done"
     done.mkdir()
     for p in Path(queue_dir(str(tmp_path))).glob("*.json"):
-        p.replace(done / p.name)  # the scheduler took it (one still waiting: `pending`, below)
+        p.replace(done / p.name)  # the scheduler took it (one still waiting: `pending`, below), and it ended
+        ended(done / p.name)
     third = trigger_retraining(drift_detected=True, pipeline="train.yaml", cooldown_hours=24, state_dir=str(tmp_path),
                                source_run_id="m3", now=NOW + dt.timedelta(hours=25))
     assert third["action"] == "started" and third["run_id"] != first["run_id"]
@@ -336,7 +342,8 @@ def test_a_decision_reads_only_the_unlogged_requests_of_its_own_pipeline(tmp_pat
                            source_run_id=f"m{i}", now=NOW + dt.timedelta(days=2 * i))
         done.mkdir(exist_ok=True)
         for p in Path(queue_dir(str(tmp_path))).glob("*.json"):
-            p.replace(done / p.name)  # what the scheduler does once it starts them
+            p.replace(done / p.name)  # what the scheduler does once it starts them, and once the run ended
+            ended(done / p.name)
     (done / "retrain-other-0123456789ab.json").write_text(json.dumps(
         {"id": "retrain-other-0123456789ab", "pipeline": "/x/other.yaml", "requested_at": "2026-05-01T00:00:00Z"}))
     reads, real = [], local.LocalFileSystem.cat_file
@@ -1036,3 +1043,37 @@ def test_a_retrain_cancelled_by_stopping_the_scheduler_holds_no_cooldown_and_is_
     assert again.triggered is True and again.decision == "started: drift detected", again.decision
     [line] = [r for r in read_triggers(str(home / "state"), "pipelines/train.yaml") if r["run_id"] == again.run_id]
     assert line["failures"] == 0
+
+
+def test_a_drift_while_the_last_retrain_still_runs_past_the_cooldown_queues_no_second_one(tmp_path):
+    """A training run longer than the cooldown: the next drift queued a second retrain, which the scheduler ran
+    right after the first on the same data. The decision is now `running`, naming the run; once it ended, the next
+    drift starts one."""
+    home = tmp_path / ".kubepipe"
+    kw = dict(drift_detected=True, pipeline="pipelines/train.yaml", ctx_target="local",
+              ctx_state_dir=str(home / "state"), cooldown_hours=0.5)
+    gate, calls = threading.Event(), []
+
+    def run(path, params):
+        calls.append(path)
+        gate.wait(10)
+        return "r"
+
+    first = trigger_retrain.python_func(**kw, ctx_run_id="m1")
+    sched = LocalScheduler(home, launcher=CallableLauncher(run))
+    assert sched.tick(NOW) == [f"retrain:{tmp_path / 'pipelines' / 'train.yaml'}"]  # taken, in flight
+    at = read_triggers(str(home / "state"), "pipelines/train.yaml")[-1]["time"]
+    later = dt.datetime.fromisoformat(at.replace("Z", "+00:00")) + dt.timedelta(hours=1)
+    held = trigger_retraining(drift_detected=True, pipeline="pipelines/train.yaml", state_dir=str(home / "state"),
+                              cooldown_hours=0.5, source_run_id="m2", now=later)
+    assert held["action"] == "running" and held["last_run_id"] == first.run_id and held["run_id"] is None
+    assert held["reason"] == (f"drift detected, but the retrain started at {at} ({first.run_id}) is still running; "
+                              "the first decision after it ends starts the next one (cancel it if it is stuck)")
+    assert queued(home / "state") == []  # nothing waits behind it
+    gate.set()
+    sched.drain()
+    sched.tick(NOW)
+    after = trigger_retraining(drift_detected=True, pipeline="pipelines/train.yaml", state_dir=str(home / "state"),
+                               cooldown_hours=0.5, source_run_id="m3", now=later)
+    assert after["action"] == "started" and after["run_id"] != first.run_id and len(queued(home / "state")) == 1
+    assert calls == [str(tmp_path / "pipelines" / "train.yaml")]
