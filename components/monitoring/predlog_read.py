@@ -2,7 +2,8 @@
 
 Only committed parts are read (`part-*.parquet`; a writer's temp files start with `.`), and only
 the hour partitions that overlap the window are opened. A part that cannot be read (copied in by
-hand, damaged at rest) is skipped with a warning and counted, never half-read.
+hand, damaged at rest) is skipped with a warning and counted, never half-read. A window without `as_of` ends at
+the newest request logged by now: rows stamped later (a server's clock ahead) are left out and counted.
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
     if not parts:
         raise DataError(f"{source}: no prediction log of model `{model}` under {sink}; deploy it with "
                         "`serving: {log: {sample: 0.1}}` and send it traffic (or set `predictions_uri`)")
+    now, ahead = pd.Timestamp.now(tz="UTC"), []
+    if window and not as_of:  # to the newest request logged by now: one pod's clock ahead ended the window
+        by_now = [(h, p) for h, p in parts if pd.Timestamp(h) <= now]
+        if by_now:  # all ahead: the reader's clock is behind, and the newest request ends the window as before
+            parts, ahead = by_now, parts[len(by_now):]
     if window:
         span = parse_window(window)
         end = _as_of(as_of, None) if as_of else pd.Timestamp(parts[-1][0] + dt.timedelta(hours=1))
@@ -110,8 +116,45 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         raise DataError(f"{source}: {_mismatch(tables, read)}; move that part out of {sink} or rewrite it "
                         "with the log's types") from None
+    if window and not as_of:
+        df = _by_now(df, now, source, _rows(fs, ahead))
     df.attrs["parts"], df.attrs["skipped_parts"] = len(tables), len(skipped)
     return df.sort_values(["timestamp", "request_id", "instance"], kind="stable").reset_index(drop=True)
+
+
+def _by_now(df, now, source: str, later: int):
+    """The rows logged by `now`, where a window ends at the newest request: a row stamped later (a server whose clock
+    runs ahead; `later` rows of hours not yet come were not read) is left out, counted in `attrs["future_rows"]` and
+    said. With every row read ahead, all are kept."""
+    import pandas as pd
+
+    ahead = (pd.to_datetime(df["timestamp"], utc=True) > now).to_numpy()
+    if ahead.all():
+        ahead[:] = False
+    n = int(ahead.sum()) + later
+    if not n:
+        return df
+    kept = df[~ahead]
+    kept.attrs["future_rows"] = n
+    log.warning("%s: %d logged row(s) are stamped after now (%s) and left out of the window that ends at the newest "
+                "request (a server's clock ahead?); give `as_of` to choose the window's end", source, n,
+                now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return kept
+
+
+def _rows(fs, parts: list[tuple[dt.datetime, str]]) -> int:
+    """How many rows `parts` hold (their footers; an unreadable one counts 0)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 0
+    for _, path in parts:
+        try:
+            with fs.open(path, "rb") as fh:
+                n += pq.read_metadata(fh).num_rows
+        except (OSError, pa.ArrowException):
+            continue
+    return n
 
 
 def _mismatch(tables: list, paths: list[str]) -> str:

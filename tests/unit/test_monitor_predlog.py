@@ -312,3 +312,26 @@ def test_drift_and_live_quality_read_the_masked_log(tmp_path):
     assert report["columns"]["description"]["kind"] == "text" and report["drift_detected"] is False
     labels = pd.DataFrame({"request_id": [f"r{i}" for i in range(60)], "label": ["fuel"] * 60})
     assert len(join_labels(log_df, labels)) == 60  # request ids are logged as sent: delayed labels still join
+
+
+def test_a_window_to_the_newest_request_leaves_out_requests_stamped_in_the_future(tmp_path, caplog):
+    """One pod whose clock ran 3 days ahead logged a request in an hour not yet come; `as_of` empty (the window ends
+    at the newest request) made the window that request alone, and the day's traffic was never looked at."""
+    from kubepipe.components.data.load import load
+
+    now = time.time()
+    plog, drops, written = _log(tmp_path / "log", flush_s=60)
+    plog.start()
+    for i in range(40):
+        plog.offer(_rec(f"r{i}", now - 3 * 3600 + i * 60, ["SHELL OIL 57442"]))
+    plog.offer(_rec("skewed", now + 3 * 86400, ["UBER TRIP"]))
+    plog.offer(_rec("ahead", now + 120, ["UBER TRIP"]))  # in this hour's part, or the next one's
+    plog.close()
+    df = load("predictions:merchant", predictions_uri=str(tmp_path / "log"), window="24h")
+    assert sorted(df["request_id"]) == sorted(f"r{i}" for i in range(40))
+    assert df.attrs["future_rows"] == 2
+    assert "2 logged row(s) are stamped after now" in caplog.text and "(a server's clock ahead?)" in caplog.text
+    # the scheduled window ends where it is told: nothing changes there
+    end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3 * 86400 + 60))
+    ahead = load("predictions:merchant", predictions_uri=str(tmp_path / "log"), window="24h", as_of=end)
+    assert ahead["request_id"].tolist() == ["skewed"] and "future_rows" not in ahead.attrs
