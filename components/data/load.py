@@ -96,10 +96,13 @@ def load_to_artifact(artifact: Any, source: str, **kwargs) -> dict:
     window = {k: kwargs[k] for k in ("time_column", "window", "as_of") if kwargs.get(k)}
     if window and hasattr(artifact, "metadata"):
         artifact.metadata["window"] = window
-    if df.attrs.get("window_range"):  # the bounds it covered, said by a monitor whose window had no traffic
-        meta["window_range"] = df.attrs["window_range"]
-        if hasattr(artifact, "metadata"):
-            artifact.metadata["window_range"] = df.attrs["window_range"]
+    # the bounds it covered (said by a monitor whose window had no traffic), and a prediction log's parts it could
+    # not read (damaged, or removed by retention meanwhile) and rows stamped after now: the window is not whole
+    for key in ("window_range", "skipped_parts", "future_rows"):
+        if df.attrs.get(key):
+            meta[key] = df.attrs[key]
+            if hasattr(artifact, "metadata"):
+                artifact.metadata[key] = df.attrs[key]
     return meta
 
 

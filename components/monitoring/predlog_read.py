@@ -106,6 +106,9 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
             with fs.open(path, "rb") as fh:
                 tables.append(pq.read_table(fh))
             read.append(path)
+        except FileNotFoundError:  # listed, then deleted: the window is read without it
+            log.warning("prediction log: skipping part %s: it was removed after it was listed (retention?)", path)
+            skipped.append(path)
         except (OSError, pa.ArrowException) as exc:
             log.warning("prediction log: skipping unreadable part %s (%s)", path, exc)
             skipped.append(path)

@@ -335,3 +335,33 @@ def test_a_window_to_the_newest_request_leaves_out_requests_stamped_in_the_futur
     end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3 * 86400 + 60))
     ahead = load("predictions:merchant", predictions_uri=str(tmp_path / "log"), window="24h", as_of=end)
     assert ahead["request_id"].tolist() == ["skewed"] and "future_rows" not in ahead.attrs
+
+
+def test_a_part_deleted_by_retention_while_the_window_is_read_is_said_in_the_dataset_s_metadata(tmp_path, monkeypatch,
+                                                                                               caplog):
+    """Retention removed a part between the listing and its read: the window was read without it and only the step's
+    log said 'unreadable part'; the Dataset (what monitor-report and a person read) looked whole."""
+    from fsspec.implementations.local import LocalFileSystem
+    from kfp.dsl import Dataset
+
+    from kubepipe.components.data.load import load_to_artifact
+
+    plog, _, _ = _log(tmp_path / "log")
+    plog.start()
+    plog.offer(_rec("r1", T0, ["A"]))
+    plog.offer(_rec("r2", T0 + 4, ["B"]))  # the next hour: a part of its own
+    plog.close()
+    listed = LocalFileSystem.glob
+
+    def retention_meanwhile(self, path, *a, **kw):  # the real listing, then the oldest part goes
+        found = listed(self, path, *a, **kw)
+        if "part-" in str(path) and found:
+            (tmp_path / str(sorted(found)[0]).split(str(tmp_path), 1)[1].lstrip("/")).unlink()
+        return found
+
+    monkeypatch.setattr(LocalFileSystem, "glob", retention_meanwhile)
+    art = Dataset(name="recent", uri=str(tmp_path / "recent"))
+    meta = load_to_artifact(art, "predictions:merchant", predictions_uri=str(tmp_path / "log"), window="24h",
+                            as_of="2026-03-16T12:00:00Z")
+    assert meta["rows"] == 1 and meta["skipped_parts"] == 1 and art.metadata["skipped_parts"] == 1
+    assert "was removed after it was listed (retention?)" in caplog.text
