@@ -57,7 +57,8 @@ def load_data(
             such as epoch seconds are refused, not guessed).
         window: Keep the rows in this window, ending at `as_of`: a number and s, m, h, d or w (`7d`).
         as_of: End of the window (ISO timestamp, UTC unless it has an offset; bind the scheduled
-            time); empty: the latest timestamp in the data, so reruns see the same rows.
+            time); empty: the latest timestamp in the data, so reruns see the same rows (of a prediction log,
+            the latest not after now: rows a server's clock stamped ahead are left out).
         sample_fraction: Keep this fraction of the rows (seeded, source order kept); 0: all.
         sample_n: Keep this many rows (seeded); 0: all. Set this or `sample_fraction`, not both.
         seed: Seed of the sampling.
@@ -70,7 +71,8 @@ def load_data(
 
     Returns:
         dataset: The rows as one Parquet file; its metadata has rows, columns, content_hash, source (and
-            `window_range`, {from, to}, for a window).
+            `window_range`, {from, to}, for a window; of a prediction log's window, `skipped_parts` it could not
+            read and `future_rows` stamped after now, left out, when there are any).
     """
     from kubepipe.components.data.load import load_to_artifact
     from kubepipe.components.errors import fail_fast
