@@ -16,7 +16,7 @@ from kubepipe.errors import UserError
 from kubepipe.labels import gcp_id, gcp_label, gcp_labels, ir_labels, run_labels
 from kubepipe.util import normal_uri, uri_scheme
 
-__all__ = ["start_kfp", "start_vertex", "remote_outcome", "remote_outcomes"]
+__all__ = ["start_kfp", "start_vertex", "remote_outcome", "remote_outcomes", "run_of_start"]
 
 
 # Artifact Registry's KFP repositories: https://<region>-kfp.pkg.dev/<project>/<repo>/<package>/<tag or version>
@@ -79,6 +79,33 @@ def _slug(text: str, n: int = 40) -> str:
     return gcp_id(text.rsplit("/", 1)[-1], n)
 
 
+def _run_name(target: str, pipeline: str, key: str) -> str:
+    """The name a retrain's start gives its run (KFP display name, Vertex job id): a retried start finds it."""
+    return f"retrain-{_slug(pipeline, 30 if target == 'vertex' else 40)}-{key}"
+
+
+def run_of_start(target: str, pipeline: str, key: object, profile: dict, client=None) -> str | None:
+    """The run the start of `key` created, where its step was killed before recording it (a `starting` line never
+    settled); None: none, or KFP cannot be read. Vertex: the job id the start gives (its state says if it exists)."""
+    import logging
+
+    from kubepipe.clients import eq_filter, kfp_client, kfp_namespace, quiet
+
+    if not isinstance(key, str) or not key:
+        return None
+    if target == "vertex":
+        return _run_name(target, pipeline, key)
+    try:
+        client = client or kfp_client(profile, where="ctx_profile")
+        with quiet():
+            runs = client.list_runs(filter=eq_filter("display_name", _run_name(target, pipeline, key)),
+                                    namespace=kfp_namespace(profile, client), page_size=1).runs or []
+    except Exception as exc:  # noqa: BLE001 - as remote_outcome: a run that cannot be read holds nothing up
+        logging.getLogger(__name__).warning("trigger-retrain: cannot look up the run of an unfinished start (%s)", exc)
+        return None
+    return runs[0].run_id if runs else None
+
+
 def start_kfp(pipeline: str, params: dict, profile: dict, key: str, client=None) -> str:
     from kubepipe.clients import api_errors, kfp_client, service_name
 
@@ -91,7 +118,7 @@ def _start_kfp(client, pipeline: str, params: dict, profile: dict, key: str) -> 
     from kubepipe.clients import eq_filter, kfp_namespace, quiet
 
     ns = kfp_namespace(profile, client)
-    run_name = f"retrain-{_slug(pipeline)}-{key}"
+    run_name = _run_name("kubeflow", pipeline, key)
     with quiet():
         existing = client.list_runs(filter=eq_filter("display_name", run_name), namespace=ns, page_size=1).runs or []
         if existing:  # the step was retried after the run was created
@@ -130,7 +157,7 @@ def start_vertex(pipeline: str, params: dict, profile: dict, key: str, credentia
         raise ComponentError(f"trigger-retrain: on vertex `pipeline` must be a compiled template (gs://.../x.yaml or "
                              f"an Artifact Registry URL), got {pipeline!r}")
     vertex_init(profile, credentials=credentials, where="ctx_profile")
-    job_id = f"retrain-{_slug(pipeline, 30)}-{key}"
+    job_id = _run_name("vertex", pipeline, key)
     with api_errors(service_name("vertex", profile), f"reading the retrain's template {pipeline!r}"):
         text = _template_text(pipeline, profile, credentials)
     try:

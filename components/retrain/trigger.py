@@ -46,7 +46,7 @@ from kubepipe.components.retrain.decisions import (append_decision, deciding, lo
 from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, failures_in_a_row, outcome_of,
                                                 parse_time, resume_command, still_running, wait_from)
 from kubepipe.components.retrain.local_queue import queue_local, request_id
-from kubepipe.components.retrain.remote import remote_outcomes
+from kubepipe.components.retrain.remote import remote_outcomes, run_of_start
 from kubepipe.util import utc_text
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
@@ -170,10 +170,13 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
                              f"scheduler` starts it (is it running?){failed}")
         append_decision(state_dir, pipeline, record)
         return record
-    if started and still_running(state_dir, started[-1].get("run_id"), remote):  # past the cooldown, not ended:
+    last = started[-1] if started else {}
+    run = last.get("run_id") or (run_of_start(target, pipeline, last.get("key"), dict(profile or {}))
+                                 if remote and last.get("action") == "starting" else None)  # killed mid-start
+    if run and still_running(state_dir, run, remote):  # past the cooldown, not ended:
         # a second run beside it trains on the same data; the first decision after it ended starts one if still due
-        record.update(action="running", run_id=None, last_run_id=started[-1].get("run_id"),
-                      reason=f"{why}, but the retrain started at {started[-1]['time']} ({started[-1].get('run_id')}) "
+        record.update(action="running", run_id=None, last_run_id=run,
+                      reason=f"{why}, but the retrain started at {last['time']} ({run}) "
                              f"is still running; the first decision after it ends starts the next one (cancel it "
                              f"if it is stuck)")
         append_decision(state_dir, pipeline, record)

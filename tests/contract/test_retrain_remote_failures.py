@@ -12,7 +12,7 @@ from remote_fake_vertex import FakeVertex
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote import kubeflow
 from kubepipe.components.retrain.policy import failures_in_a_row, resume
-from kubepipe.components.retrain.remote import remote_outcomes, start_vertex
+from kubepipe.components.retrain.remote import remote_outcomes, start_kfp, start_vertex
 from kubepipe.components.retrain.trigger import read_triggers, trigger_retraining
 
 pytestmark = pytest.mark.contract
@@ -92,6 +92,27 @@ def test_a_retrain_run_still_running_past_the_cooldown_holds_the_next_drift_and_
     assert after["action"] == "started" and after["run_id"] != first["run_id"] and len(kfp.runs) == runs_before + 1
     assert [r["action"] for r in read_triggers(str(tmp_path), "add-numbers")] == [
         "starting", "started", "running", "starting", "started"]
+
+
+def test_a_run_created_by_a_start_killed_before_it_was_recorded_holds_the_next_drift_while_it_runs(kfp, tmp_path):
+    """The step was killed after KFP created the run and before its `started` line: the `starting` line held the
+    cooldown, and past it a second run was started beside the first, still RUNNING (its id was never recorded).
+    The run is found by the name its start gave it."""
+    kubeflow.submit(PipelinePackage.from_ir(open(ADD).read()), kfp.profile, params={"a": 1, "b": 2})
+
+    def killed_after_creating(**kw):
+        start_kfp(kw["pipeline"], kw["params"], kw["profile"], kw["key"])
+        raise KeyboardInterrupt  # SIGTERM of the step: the run exists, nothing more is written
+
+    with pytest.raises(KeyboardInterrupt):
+        decide(kfp, tmp_path, 0, starter=killed_after_creating)
+    (run_id,) = [r for r, run in kfp.runs.items() if run["display_name"].startswith("retrain-")]
+    kfp.runs[run_id]["_polls"] = 1  # the next read: RUNNING
+    held = decide(kfp, tmp_path, 2, starter=lambda **kw: pytest.fail("a second retrain beside a running one"))
+    assert held["action"] == "running" and held["last_run_id"] == run_id
+    assert f"({run_id}) is still running" in held["reason"]
+    kfp.runs[run_id]["_polls"] = 2  # the next read: SUCCEEDED
+    assert decide(kfp, tmp_path, 3)["action"] == "started" and len(kfp.runs) == 3  # submit's, the first, the next
 
 
 def test_a_vertex_retrain_job_that_failed_is_counted(tmp_path, monkeypatch):
