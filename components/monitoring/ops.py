@@ -104,6 +104,7 @@ def monitor_report(
         summary = run_monitor_report(predictions.path, report_path(report), model_name=model_name,
                                      drift=(drift.metadata or {}).get("drift"), live_path=live.path,
                                      registry_uri=ctx_registry_uri, state_dir=ctx_state_dir, pipeline=pipeline,
-                                     run_id=ctx_run_id, window_range=(predictions.metadata or {}).get("window_range"))
+                                     run_id=ctx_run_id, window_range=(predictions.metadata or {}).get("window_range"),
+                                     incomplete=predictions.metadata)
     report.metadata.update(drift_detected=summary["drift_detected"], quality_dropped=summary["quality_dropped"],
                            decision=(summary["decision"] or {}).get("action", ""), triggered=bool(triggered))

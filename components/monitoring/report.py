@@ -125,6 +125,8 @@ def monitor_html(*, model: str, window: dict, drift: dict | None, live: dict | N
     summary = tiles({"rows": window.get("rows", 0), "requests": window.get("requests", 0),
                      "versions served": ", ".join(_v(v) for v in window.get("versions", [])) or "—",
                      "from": window.get("start", "—"), "to": window.get("end", "—")})
+    if window.get("incomplete"):  # the rows above are not the whole window
+        summary += f"<p>{badge('INCOMPLETE', 'warn')} {esc(window['incomplete'])}</p>"
     body = summary + _drift(drift) + _live(live, offline) + _latency(latency) + _decision(decision, pipeline)
     span = window.get("no_traffic") or f"served traffic {window.get('start', '')} .. {window.get('end', '')}"
     return page(f"Monitoring: {model}", span, body)

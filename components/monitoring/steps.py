@@ -127,6 +127,14 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
     return out
 
 
+def _gaps(meta: dict) -> str:
+    """What load-data left out of the window (its metadata's skipped_parts, future_rows); '' when nothing."""
+    parts, ahead = whole_number(meta.get("skipped_parts")) or 0, whole_number(meta.get("future_rows")) or 0
+    said = ([f"{parts} part{'s' * (parts != 1)} of the log (damaged, or removed meanwhile: see load-data's log)"]
+            if parts > 0 else []) + ([f"{ahead} row(s) stamped after the time it was read"] if ahead > 0 else [])
+    return f"read without {' and '.join(said)}" if said else ""
+
+
 def _headline(versions: list[str], registry_uri: str, model: str) -> str:
     """The version the step's metrics stand for: the champion (it serves the stable traffic) when it answered in
     the window, else the newest. A canary rolled back keeps its rows in the window and must not stand for the model."""
@@ -180,9 +188,10 @@ def _offline(registry_uri: str, model: str, versions: list[str]) -> dict:
 
 def run_monitor_report(predictions_path: str, report_path: str, *, model_name: str, drift: dict | None,
                        live_path: str | None, registry_uri: str = "", state_dir: str = "", pipeline: str = "",
-                       run_id: str = "", window_range: dict | None = None) -> dict:
+                       run_id: str = "", window_range: dict | None = None, incomplete: dict | None = None) -> dict:
     """Write the HTML report of one window; returns its summary (also the artifact's metadata). `window_range`:
-    load-data's bounds of the window, said as "no traffic in window <from>..<to>" when it has no rows."""
+    load-data's bounds of the window, said as "no traffic in window <from>..<to>" when it has no rows; `incomplete`:
+    the window's metadata, whose `skipped_parts` and `future_rows` (what load-data left out) the report says."""
     from kubepipe.components.data.io import read_dataset
     from kubepipe.components.monitoring.report import latency_summary, monitor_html
     from kubepipe.util import atomic_write_text
@@ -195,6 +204,9 @@ def run_monitor_report(predictions_path: str, report_path: str, *, model_name: s
 
         window.update(start=window_range.get("from"), end=window_range.get("to"),
                       no_traffic=no_traffic_text(window_range))
+    gaps = _gaps(incomplete or {})
+    if gaps:
+        window["incomplete"] = gaps
     live = json.loads(Path(live_path).read_text(encoding="utf-8")) if live_path and Path(live_path).is_file() else None
     latency, decision = latency_summary(df), _decision(state_dir, pipeline, run_id)
     offline = _offline(registry_uri, model_name, window.get("versions", []))

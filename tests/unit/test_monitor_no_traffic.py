@@ -105,3 +105,22 @@ def test_a_header_only_export_with_the_window_s_end_is_a_window_without_traffic(
     assert len(df) == 0 and df.attrs["window_range"] == {"from": "2026-03-19T12:00:00Z", "to": "2026-03-20T12:00:00Z"}
     with pytest.raises(DataError, match="the file has a header but no data rows"):  # no end: nothing to say
         load(str(csv), **kw)
+
+
+def test_a_window_read_without_a_part_of_the_log_says_so_in_the_monitor_report(sink, tmp_path):
+    """A window read without a damaged or removed part, or without rows stamped ahead, was reported as the whole
+    window: its rows and drift looked like the day's traffic."""
+    import html
+
+    from kubepipe.components.monitoring.predlog import part_dir
+
+    folder = Path(part_dir(sink, "merchant", T0))
+    (folder / "part-0123abcd.parquet").write_bytes(b"garbage")  # damaged at rest
+    recent = _artifact(tmp_path / "recent.parquet")
+    load_to_artifact(recent, "predictions:merchant", predictions_uri=sink, window="24h", as_of="2026-03-16T12:00:00Z")
+    assert recent.metadata["skipped_parts"] == 1
+    page = tmp_path / "report.html"
+    summary = run_monitor_report(recent.path, str(page), model_name="merchant", drift=None, live_path=None,
+                                 incomplete=recent.metadata)
+    gap = "read without 1 part of the log (damaged, or removed meanwhile: see load-data's log)"
+    assert summary["window"]["incomplete"] == gap and html.escape(gap) in page.read_text()
