@@ -129,6 +129,9 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
 
 def _gaps(meta: dict) -> str:
     """What load-data left out of the window (its metadata's skipped_parts, future_rows); '' when nothing."""
+    from kubepipe.components.kfp_values import whole_numbers
+
+    meta = whole_numbers(dict(meta), ("skipped_parts", "future_rows"))  # KFP's metadata Struct made 1 a 1.0
     parts, ahead = whole_number(meta.get("skipped_parts")) or 0, whole_number(meta.get("future_rows")) or 0
     said = ([f"{parts} part{'s' * (parts != 1)} of the log (damaged, or removed meanwhile: see load-data's log)"]
             if parts > 0 else []) + ([f"{ahead} row(s) stamped after the time it was read"] if ahead > 0 else [])

@@ -124,3 +124,7 @@ def test_a_window_read_without_a_part_of_the_log_says_so_in_the_monitor_report(s
                                  incomplete=recent.metadata)
     gap = "read without 1 part of the log (damaged, or removed meanwhile: see load-data's log)"
     assert summary["window"]["incomplete"] == gap and html.escape(gap) in page.read_text()
+    # as KFP hands the metadata over (its Struct holds numbers as floats)
+    again = run_monitor_report(recent.path, str(page), model_name="merchant", drift=None, live_path=None,
+                               incomplete={"skipped_parts": 1.0, "future_rows": 2.0})
+    assert again["window"]["incomplete"] == f"{gap} and 2 row(s) stamped after the time it was read"
