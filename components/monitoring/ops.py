@@ -59,8 +59,8 @@ def live_quality(
     evaluation.metadata.update(quality_dropped=out["quality_dropped"], note=out.get("note", ""),
                                warning=out.get("warning", ""))
     metrics.log_metric("labelled_rows", out.get("labelled_rows", 0))
-    if out["versions"]:
-        shown = out["versions"][out["headline"]]
+    shown = out["versions"].get(out["headline"])  # none: the version that serves has no labelled rows yet
+    if shown:
         for name in ("accuracy", "f1_macro"):
             if shown.get(name) is not None:
                 metrics.log_metric(f"live_{name}", shown[name])

@@ -121,7 +121,8 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
                                "metrics": finite_or_null(metrics),
                                "checks": checks, "quality_dropped": any(not c["passed"] for c in checks)})
             out["recorded"][version] = rec["key"]
-    out["headline"] = _headline(sorted(out["versions"], key=lambda v: (len(v), v)), registry_uri, model_name)
+    out["headline"] = _headline(sorted(out["versions"], key=lambda v: (len(v), v)), registry_uri, model_name,
+                                window["versions"])
     # the version that serves decides: a rolled-back canary's drop (its rows are still in the window) retrains nothing
     out["quality_dropped"] = dropped.get(out["headline"], False)
     return out
@@ -138,9 +139,11 @@ def _gaps(meta: dict) -> str:
     return f"read without {' and '.join(said)}" if said else ""
 
 
-def _headline(versions: list[str], registry_uri: str, model: str) -> str:
+def _headline(versions: list[str], registry_uri: str, model: str, served: list[str] | None = None) -> str:
     """The version the step's metrics stand for: the champion (it serves the stable traffic) when it answered in
-    the window, else the newest. A canary rolled back keeps its rows in the window and must not stand for the model."""
+    the window (`served`; labelled or not: a champion whose labels have not come yet is no verdict, where the newest
+    scored version, a canary rolled back whose labels came first, stood for the model), else the newest of
+    `versions`. A canary rolled back keeps its rows in the window and must not stand for the model."""
     from kubepipe.components.registry import RegistryError, step_registry
 
     if not versions:
@@ -153,7 +156,7 @@ def _headline(versions: list[str], registry_uri: str, model: str) -> str:
               f"({redact(str(exc))}): the step's metrics and quality_dropped stand for the newest version in the "
               f"window, v{versions[-1]}, which may not be the one serving stable traffic")
         champion = None
-    return str(champion) if str(champion) in versions else versions[-1]
+    return str(champion) if str(champion) in [*versions, *(served or [])] else versions[-1]
 
 
 def _held(registry_uri: str, model: str) -> set[int]:

@@ -708,3 +708,38 @@ def test_labels_in_another_encoding_are_told_to_be_re_saved_not_to_set_an_encodi
     assert f"{labels}" in str(err.value) and said in str(err.value)
     assert "re-save the file as UTF-8 (this step reads it as UTF-8: it has no `encoding` setting)" in str(err.value)
     assert "set `encoding" not in str(err.value)
+
+
+def test_a_canary_s_drop_is_not_the_verdict_when_the_champion_served_the_window_without_labels_yet(tmp_path):
+    """The champion (v1) served the window, but the labels that arrived so far are of the canary's (v2) requests
+    only: the verdict fell to the newest scored version, v2, and a rolled-back canary's drop retrained the model."""
+    from types import SimpleNamespace
+
+    from kfp.dsl import Artifact, Metrics
+
+    from kubepipe.components.monitoring import ops
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring.steps import run_live_quality
+    from kubepipe.components.registry import Registry
+
+    reg = f"file://{tmp_path}/registry"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(b"x")
+    for _ in range(2):
+        Registry(reg).register(str(tmp_path / "m"), name="merchant")
+    Registry(reg).promote("merchant", 1, reason="deployed")
+    log = _log()
+    log.loc[log["model_version"] == "2", "prediction"] = "fuel"  # the canary's answers: much worse
+    write_dataset(log.drop(columns="truth"), str(tmp_path / "log.parquet"))
+    canary = log[log["model_version"] == "2"]
+    canary[["request_id", "instance"]].assign(label=canary["truth"]).to_csv(tmp_path / "labels.csv", index=False)
+    out = run_live_quality(str(tmp_path / "log.parquet"), labels=str(tmp_path / "labels.csv"), model_name="merchant",
+                           registry_uri=reg, thresholds={"accuracy": {"min": 0.6}})
+    assert [c["passed"] for c in out["checks"]] == [False] and out["judged"] == ["2"]  # v2's drop is reported
+    assert out["headline"] == "1" and out["quality_dropped"] is False  # not acted on: v1 serves, unjudged
+    metrics = Metrics(name="metrics", uri=str(tmp_path / "metrics"))  # the step: no live metric of v2 as the model's
+    outputs = ops.live_quality.python_func(
+        predictions=SimpleNamespace(path=str(tmp_path / "log.parquet")), model_name="merchant",
+        evaluation=Artifact(name="evaluation", uri=str(tmp_path / "evaluation.json")), metrics=metrics,
+        labels=str(tmp_path / "labels.csv"), thresholds={"accuracy": {"min": 0.6}}, ctx_registry_uri=reg)
+    assert outputs.quality_dropped is False and "live_accuracy" not in metrics.metadata
