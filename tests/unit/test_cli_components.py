@@ -42,7 +42,7 @@ def test_every_input_and_output_says_what_it_is(name):
 
 
 SKELETON = {
-    "apiVersion": "kubepipe/v1", "kind": "Pipeline", "metadata": {"name": "reference-examples"},
+    "apiVersion": "kubepipe/v1", "kind": "Pipeline", "metadata": {"name": "merchant-categorizer"},
     "params": {"data_uri": {"type": "str", "default": str(DATA / "merchants_train.csv")},
                "holdout_uri": {"type": "str", "default": str(DATA / "merchants_holdout.csv")}},
     "steps": {
