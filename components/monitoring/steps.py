@@ -61,7 +61,7 @@ def run_live_quality(predictions_path: str, *, labels: str, model_name: str, thr
 
     where = redact_url(labels)  # a signed URL's signature or a token never reaches the evaluation, log or registry
     out: dict[str, Any] = {"model": model_name, "labels": where, "window": window, "versions": {}, "checks": [],
-                           "quality_dropped": False, "recorded": {}, "judged": []}
+                           "quality_dropped": False, "recorded": {}, "judged": [], "headline": None}
     if not labels:
         out["note"] = "no delayed labels given (`labels`): live quality not measured"
         return out

@@ -743,3 +743,24 @@ def test_a_canary_s_drop_is_not_the_verdict_when_the_champion_served_the_window_
         evaluation=Artifact(name="evaluation", uri=str(tmp_path / "evaluation.json")), metrics=metrics,
         labels=str(tmp_path / "labels.csv"), thresholds={"accuracy": {"min": 0.6}}, ctx_registry_uri=reg)
     assert outputs.quality_dropped is False and "live_accuracy" not in metrics.metadata
+
+
+@pytest.mark.parametrize("labels", ["", "labels.csv"])
+def test_the_step_without_labels_or_without_a_matching_one_measures_nothing_and_fails_nothing(tmp_path, labels):
+    """A window without labels yet (the first day of a model, the flagship monitor's first run) returned before the
+    verdict's version was set, and the step read it: KeyError 'headline', the monitor run failed."""
+    from types import SimpleNamespace
+
+    from kfp.dsl import Artifact, Metrics
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.monitoring import ops
+
+    write_dataset(_log().drop(columns="truth"), str(tmp_path / "log.parquet"))
+    (tmp_path / "labels.csv").write_text("request_id,instance,label\nnot-logged,0,coffee\n")
+    metrics = Metrics(name="metrics", uri=str(tmp_path / "metrics"))
+    outputs = ops.live_quality.python_func(
+        predictions=SimpleNamespace(path=str(tmp_path / "log.parquet")), model_name="merchant",
+        evaluation=Artifact(name="evaluation", uri=str(tmp_path / "evaluation.json")), metrics=metrics,
+        labels=str(tmp_path / labels) if labels else "", thresholds={}, ctx_registry_uri="")
+    assert outputs.quality_dropped is False and outputs.labelled == 0 and "live_accuracy" not in metrics.metadata
