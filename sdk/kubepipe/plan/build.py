@@ -78,6 +78,14 @@ class _Builder(InputChecks):
             return None
         return found
 
+    def comment_cuts(self) -> list[Issue]:
+        """A plain value that a `#` right after cut short: YAML reads ` #1234 SEATTLE WA` as a comment, so a probe or
+        a smoke input `STARBUCKS STORE #1234 SEATTLE WA` was the text `STARBUCKS STORE`, silently."""
+        return [loc.issue(path, f"YAML reads `{cut}` after this value as a comment: the value ends before it",
+                          hint="quote the value to keep the text (e.g. \"STORE #1234 SEATTLE WA\"), or write a "
+                               "comment with a space after `#`", severity="warning")
+                for loc in (self.loc, *self.loc.included) for path, cut in loc.cut_comments.items()]
+
     # -- per-step settings ------------------------------------------------------------------
     def settings(self, name: str, step: Step, path: tuple) -> dict[str, Any]:
         out = step_settings(step, self.spec.defaults)
@@ -215,6 +223,7 @@ class _Builder(InputChecks):
         self.issues += self.paths.issues
         if self.issues:
             raise ValidationError(self.issues)
+        warnings += self.comment_cuts()
         return Plan(name=spec.metadata.name, description=spec.metadata.description, params=self.paths.params,
                     steps=[plan_steps[n] for n in order], exit_step=exit_step, schedule=schedule,
                     source_path=self.loaded.path, source_hash=self.loaded.source_hash,

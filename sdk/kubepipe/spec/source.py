@@ -25,6 +25,8 @@ class Locator:
     # keys read as the one they are closest to (`wth:` as `with:`), meant path -> written path: a problem found
     # under one is said where it is written (`steps.a.wth.value`), not at the step
     renamed: dict[Path_, Path_] = field(default_factory=dict)
+    # plain values a `#` right after cut short (`- STORE #1234 WA` is `STORE`): path -> the text read as a comment
+    cut_comments: dict[Path_, str] = field(default_factory=dict)
 
     def known(self, path: Path_) -> tuple:
         """The deepest ancestor of `path` (or itself) that this file has."""
@@ -161,7 +163,7 @@ def parse_yaml(text: str, file: str = "<input>") -> Source:
         issues: list[Issue] = []
         if node is not None:
             _check_shape(node, file)
-            _walk(node, (), locator, issues)  # before constructing: that rewrites merge keys (`<<`) in place
+            _walk(node, (), locator, issues, lines=_LINE_BREAK.split(text))  # before constructing: that rewrites merge keys (`<<`) in place
         data = loader.construct_document(node) if node is not None else None
     except _yaml().MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -284,9 +286,14 @@ def _too_many(aliased: bool, where: dict) -> Issue:
                       "(a param holding the path)", **where)
 
 
-def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) -> None:
+# PyYAML's line breaks (its marks count lines by them), and a comment begun right after a plain value: ` #1234 WA`
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+_CUT = re.compile(r"[ \t]+(#[^\s#].*)")
+
+
+def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0, lines: list[str] | None = None) -> None:
     """Positions of keys and items, every key text as written; duplicate keys are errors (PyYAML would keep the
-    last)."""
+    last); plain values a comment cut short (`cut_comments`)."""
     import yaml
 
     if depth > 200:
@@ -310,23 +317,32 @@ def _walk(node, path: Path_, loc: Locator, issues: list[Issue], depth: int = 0) 
                                     file=loc.file, line=line, col=col, hint="each key may appear only once in a mapping"))
             seen[k] = line
             loc.positions[path + (k,)] = (line, col)
-            _walk(value_node, path + (k,), loc, issues, depth + 1)
+            _walk(value_node, path + (k,), loc, issues, depth + 1, lines)
         for source in merged:  # `<<: *base`: its keys are located at the anchor; the mapping's own keys win
             if isinstance(source, yaml.MappingNode):
                 inner = Locator(loc.file)
-                _walk(source, path, inner, [], depth)  # its own problems are said where it is written
+                _walk(source, path, inner, [], depth, lines)  # its own problems are said where it is written
                 for p, pos in inner.positions.items():
                     if p[len(path)] not in seen:
                         loc.positions.setdefault(p, pos)
                 for p, word in inner.word_bools.items():
                     if p[len(path)] not in seen:
                         loc.word_bools.setdefault(p, word)
+                for p, cut in inner.cut_comments.items():
+                    if p[len(path)] not in seen:
+                        loc.cut_comments.setdefault(p, cut)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             loc.positions[path + (i,)] = (item.start_mark.line + 1, item.start_mark.column + 1)
-            _walk(item, path + (i,), loc, issues, depth + 1)
-    elif node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
-        loc.word_bools[path] = node.value
+            _walk(item, path + (i,), loc, issues, depth + 1, lines)
+    else:
+        if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
+            loc.word_bools[path] = node.value
+        end = node.end_mark
+        if not node.style and lines is not None and node.start_mark.line == end.line < len(lines):  # plain: None or ""
+            comment = _CUT.match(lines[end.line], end.column)
+            if comment:  # `- STARBUCKS STORE #1234 SEATTLE WA` is the text `STARBUCKS STORE`
+                loc.cut_comments[path] = comment.group(1).rstrip()
 
 
 def _plain(data: Any) -> Any:
