@@ -63,6 +63,11 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
               for path, text in zip(profile_paths(root), _PROFILES.values())}
     shared[root / SCHEMA] = schema_json()
     files.update({path: text for path, text in shared.items() if force or not (path.exists() or path.is_symlink())})
+    for path in profile_paths(root):
+        if path not in files and (why := _not_a_profile(path)):
+            raise UserError(f"{path} is not a kubepipe target profile ({why}), and kubepipe reads the nearest "
+                            f"configs/{path.name} as one: make the kubepipe project a folder of its own "
+                            f"(e.g. kubepipe init ml) or move that file; --force overwrites it")
     for part in ("train", "holdout"):
         files[root / "pipelines" / "data" / f"{name}_{part}.csv"] = \
             templates.joinpath(f"starter_{part}.csv").read_text(encoding="utf-8")
@@ -71,6 +76,24 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
         raise UserError(f"{existing[0]} exists; pass --force to overwrite, or choose another --name or folder")
     _write_all(files)
     return list(files)
+
+
+def _not_a_profile(path: Path) -> str | None:
+    """Why a file in a profile's place is the repository's own, not a kubepipe profile; None when it is one."""
+    import yaml
+
+    from kubepipe.spec.profiles import Profile
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, yaml.YAMLError) as exc:
+        return f"unreadable as YAML: {type(exc).__name__}"
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        return "not a YAML mapping"
+    foreign = sorted(str(k) for k in data if k not in Profile.model_fields)
+    return f"unknown keys: {', '.join(foreign[:3])}" if foreign else None
 
 
 def _write_all(files: dict[Path, str]) -> None:
