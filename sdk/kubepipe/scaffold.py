@@ -9,11 +9,13 @@ from pathlib import Path
 
 from kubepipe.errors import UserError
 from kubepipe.spec.schema import schema_json
-from kubepipe.util import K8S_NAME, k8s_name_like
+from kubepipe.util import DEFAULT_HOME, K8S_NAME, k8s_name_like
 
 __all__ = ["init_project", "kept_paths"]
 
 SCHEMA = "kubepipe.schema.json"  # the starter's `yaml-language-server: $schema=../kubepipe.schema.json` names it
+# The default home's runs hold copies of the data and its registry model weights: never for the repository's git.
+HOME_GITIGNORE = "# kubepipe's state (runs, registry, scheduler): local, not for git\n*\n"
 
 _PROFILES = {
     "local.yaml": "target: local\nruntime_image: python:3.11-slim\n"
@@ -39,7 +41,7 @@ def profile_paths(directory: str | Path) -> list[Path]:
 
 def kept_paths(directory: str | Path) -> list[Path]:
     """The project's shared files `init` writes into `directory` only where they are missing (or with force)."""
-    return [*profile_paths(directory), Path(directory) / SCHEMA]
+    return [*profile_paths(directory), Path(directory) / SCHEMA, Path(directory) / DEFAULT_HOME / ".gitignore"]
 
 
 def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, force: bool = False) -> list[Path]:
@@ -62,6 +64,7 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
     shared = {path: f"# Target profile written by `kubepipe init`.\n{text}"
               for path, text in zip(profile_paths(root), _PROFILES.values())}
     shared[root / SCHEMA] = schema_json()
+    shared[root / DEFAULT_HOME / ".gitignore"] = HOME_GITIGNORE
     files.update({path: text for path, text in shared.items() if force or not (path.exists() or path.is_symlink())})
     for path in profile_paths(root):
         if path not in files and (why := _not_a_profile(path)):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
 from kubepipe.errors import UserError
@@ -33,3 +36,19 @@ def test_init_keeps_a_profile_the_project_already_has(tmp_path, profile):
     mine.write_text(profile, encoding="utf-8")
     written = init_project(tmp_path, "second")
     assert mine not in written and mine.read_text(encoding="utf-8") == profile
+
+
+@pytest.mark.skipif(not shutil.which("git"), reason="needs git")
+def test_the_runs_and_models_of_the_starter_stay_out_of_the_repositorys_git(tmp_path):
+    """After `kubepipe init . && kubepipe run ...` in a git repository, `git add -A` took .kubepipe/: run folders
+    with copies of the training data, model weights, the scheduler's database."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    init_project(tmp_path, "fraud")
+    model = tmp_path / ".kubepipe" / "registry" / "fraud" / "versions" / "1" / "model" / "model.safetensors"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"weights")
+    ignored = subprocess.run(["git", "-C", str(tmp_path), "check-ignore", "-q", str(model)], check=False)
+    assert ignored.returncode == 0  # git's own answer
+    tracked = subprocess.run(["git", "-C", str(tmp_path), "status", "--porcelain", "-uall"], check=True,
+                             capture_output=True, text=True).stdout
+    assert "pipelines/fraud.yaml" in tracked and ".kubepipe" not in tracked, tracked
