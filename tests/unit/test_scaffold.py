@@ -52,3 +52,17 @@ def test_the_runs_and_models_of_the_starter_stay_out_of_the_repositorys_git(tmp_
     tracked = subprocess.run(["git", "-C", str(tmp_path), "status", "--porcelain", "-uall"], check=True,
                              capture_output=True, text=True).stdout
     assert "pipelines/fraud.yaml" in tracked and ".kubepipe" not in tracked, tracked
+
+
+@pytest.mark.parametrize("folder", ["-proj", "my proj", "d$(id)"])
+def test_the_next_line_init_prints_goes_into_the_project_in_a_shell(tmp_path, monkeypatch, capsys, folder):
+    """`kubepipe init -- -proj` printed `next: cd -proj && ...`, which bash reads as options to cd."""
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "init", "--name", "p", "--", folder)
+    assert code == 0, err
+    line = next(ln for ln in out.splitlines() if ln.startswith("next: "))
+    go = line.removeprefix("next: ").split(" && kubepipe ", 1)[0]
+    proc = subprocess.run(["bash", "-c", f"{go} && pwd"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == str((tmp_path / folder).resolve()), proc.stderr

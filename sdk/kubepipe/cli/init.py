@@ -27,7 +27,9 @@ def init(directory: Path = typer.Argument(Path("."), parser=given_path, help="Pr
         if path not in written:
             console.out.print(f"  = {console.escape(str(path))} (exists: kept; --force overwrites)")
     here = directory.resolve() == Path.cwd().resolve()  # a line to paste: no `cd .`, a folder with spaces quoted
-    go = "" if here else f"cd {shlex.quote(str(directory))} && "
+    shown = str(directory)
+    shown = f"./{shown}" if shown.startswith("-") else shown  # `cd -proj` would read it as options
+    go = "" if here else f"cd {shlex.quote(shown)} && "
     console.out.print(f"next: {go}kubepipe validate pipelines/{name}.yaml && kubepipe run pipelines/{name}.yaml",
                       markup=False)
     if missing_modules("local"):
