@@ -60,7 +60,7 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
     templates = resources.files("kubepipe.templates")
     files: dict[Path, str] = {
         root / "pipelines" / f"{name}.yaml": templates.joinpath("pipeline.yaml").read_text(encoding="utf-8")
-        .format(name=name)}
+        .format(name=name, yaml_name=_yaml_text(name))}
     shared = {path: f"# Target profile written by `kubepipe init`.\n{text}"
               for path, text in zip(profile_paths(root), _PROFILES.values())}
     shared[root / SCHEMA] = schema_json()
@@ -79,6 +79,13 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
         raise UserError(f"{existing[0]} exists; pass --force to overwrite, or choose another --name or folder")
     _write_all(files)
     return list(files)
+
+
+def _yaml_text(text: str) -> str:
+    """`text` as a YAML scalar that reads back as text: `123`, `no`, `null` and `0x1f` are quoted."""
+    import yaml
+
+    return text if yaml.safe_load(text) == text else f"'{text}'"  # a Kubernetes name holds no quote
 
 
 def _not_a_profile(path: Path) -> str | None:

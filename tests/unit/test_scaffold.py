@@ -66,3 +66,18 @@ def test_the_next_line_init_prints_goes_into_the_project_in_a_shell(tmp_path, mo
     go = line.removeprefix("next: ").split(" && kubepipe ", 1)[0]
     proc = subprocess.run(["bash", "-c", f"{go} && pwd"], cwd=tmp_path, capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == str((tmp_path / folder).resolve()), proc.stderr
+
+
+@pytest.mark.parametrize("name", ["123", "true", "no", "on", "null", "0x1f", "1-2", "json", "class"])
+def test_the_starter_validates_whatever_kubernetes_name_it_is_given(tmp_path, name):
+    """`kubepipe init --name 123` (or `no`, `null`, `0x1f`) wrote `name: 123`, which YAML reads as a number (a bool,
+    null): the starter's first validate failed at metadata.name, in a file the user had not written."""
+    import yaml
+
+    import kubepipe
+
+    init_project(tmp_path, name)
+    pipeline = tmp_path / "pipelines" / f"{name}.yaml"
+    doc = yaml.safe_load(pipeline.read_text(encoding="utf-8"))
+    assert doc["metadata"]["name"] == name and doc["steps"]["register"]["with"]["model_name"] == name
+    assert len(kubepipe.validate(pipeline, "local").steps) == 6
