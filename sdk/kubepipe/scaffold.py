@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from kubepipe.errors import UserError
+from kubepipe.spec.profiles import PLACEHOLDER_BUCKET
 from kubepipe.spec.schema import schema_json
 from kubepipe.util import DEFAULT_HOME, K8S_NAME, k8s_name_like
 
@@ -24,12 +25,12 @@ _PROFILES = {
     "kubeflow.yaml": "target: kubeflow\nhost: ${env.KFP_HOST}\nnamespace: kubeflow\n"
                      "pipeline_root: ${env.KUBEPIPE_PIPELINE_ROOT:-minio://mlpipeline/kubepipe}\n"
                      "runtime_image: ${env.KUBEPIPE_IMAGE:-kubepipe-runtime-image-not-set}  # kubepipe image build, then pin\n"
-                     "registry_uri: ${env.KUBEPIPE_REGISTRY:-gs://change-me-bucket/registry}\n"
+                     f"registry_uri: ${{env.KUBEPIPE_REGISTRY:-gs://{PLACEHOLDER_BUCKET}/registry}}\n"
                      "auth: {token_env: KFP_TOKEN}  # the token itself stays in the environment\n",
     "vertex.yaml": "target: vertex\nproject: ${env.GOOGLE_CLOUD_PROJECT}\nregion: ${env.GOOGLE_CLOUD_REGION:-europe-west4}\n"
-                   "pipeline_root: ${env.KUBEPIPE_PIPELINE_ROOT:-gs://change-me-bucket/pipeline-root}\n"
+                   f"pipeline_root: ${{env.KUBEPIPE_PIPELINE_ROOT:-gs://{PLACEHOLDER_BUCKET}/pipeline-root}}\n"
                    "runtime_image: ${env.KUBEPIPE_IMAGE:-kubepipe-runtime-image-not-set}  # kubepipe image build, then pin\n"
-                   "registry_uri: ${env.KUBEPIPE_REGISTRY:-gs://change-me-bucket/registry}\n"
+                   f"registry_uri: ${{env.KUBEPIPE_REGISTRY:-gs://{PLACEHOLDER_BUCKET}/registry}}\n"
                    "service_account: ${env.KUBEPIPE_SERVICE_ACCOUNT:-}\n",
 }
 

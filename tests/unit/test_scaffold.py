@@ -81,3 +81,26 @@ def test_the_starter_validates_whatever_kubernetes_name_it_is_given(tmp_path, na
     doc = yaml.safe_load(pipeline.read_text(encoding="utf-8"))
     assert doc["metadata"]["name"] == name and doc["steps"]["register"]["with"]["model_name"] == name
     assert len(kubepipe.validate(pipeline, "local").steps) == 6
+
+
+@pytest.mark.parametrize("target", ["kubeflow", "vertex"])
+def test_submit_refuses_the_starter_profiles_placeholder_bucket(tmp_path, monkeypatch, target):
+    """The starter's remote profiles fall back to gs://change-me-bucket when KUBEPIPE_REGISTRY (and on vertex
+    KUBEPIPE_PIPELINE_ROOT) is unset; submit went ahead, so models and data would go to a bucket anyone can create."""
+    import kubepipe
+    from kubepipe.backends.packaging.pipeline import PipelinePackage
+
+    init_project(tmp_path, "fraud")
+    for name in ("KUBEPIPE_PIPELINE_ROOT", "KUBEPIPE_REGISTRY", "KUBEPIPE_IMAGE", "KUBEPIPE_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KFP_HOST", "https://kfp.example.com")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
+    image = "europe-west4-docker.pkg.dev/p/kubepipe/kubepipe-runtime@sha256:" + "0f3a9c5e" * 8
+    params = {"train_uri": "gs://payments-ml/train.csv", "holdout_uri": "gs://payments-ml/holdout.csv"}
+    pipeline = tmp_path / "pipelines" / "fraud.yaml"
+    package = PipelinePackage.from_compiled(kubepipe.compile(pipeline, target, sets=[f"runtime_image={image}"]))
+    with pytest.raises(UserError) as err:
+        package.preflight(params, target)
+    assert "registry_uri" in str(err.value) and "KUBEPIPE_REGISTRY" in str(err.value), str(err.value)
+    own = [f"runtime_image={image}", "registry_uri=gs://payments-ml/registry", "pipeline_root=gs://payments-ml/root"]
+    PipelinePackage.from_compiled(kubepipe.compile(pipeline, target, sets=own)).preflight(params, target)

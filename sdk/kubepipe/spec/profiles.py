@@ -24,13 +24,17 @@ from kubepipe.spec.source import Locator, format_path, read_source
 from kubepipe.spec.target_values import target_value_problem
 from kubepipe.util import DEFAULT_HOME, HTTP_URL, IMAGE_REF, K8S_NAME, did_you_mean, normal_uri, uri_scheme
 
-__all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "DEPLOY_SETTINGS", "load_profile", "find_profile_file",
+__all__ = ["Profile", "TARGETS", "IMAGE_NOT_SET", "PLACEHOLDER_BUCKET", "PLACEHOLDER_ENV", "DEPLOY_SETTINGS", "load_profile", "find_profile_file",
            "profile_source", "parse_set", "home_defaults"]
 
 TARGETS = ("local", "kubeflow", "vertex")
 # No image is published for you: a remote profile names the one you built (`kubepipe image build`).
 # Until it does, validate and compile work and submit refuses this value before uploading anything.
 IMAGE_NOT_SET = "kubepipe-runtime-image-not-set"
+# `kubepipe init`'s remote profiles fall back to this bucket while the variable is unset; anyone can create a
+# bucket of that name, so submit refuses it (a run would write its models and data there).
+PLACEHOLDER_BUCKET = "change-me-bucket"
+PLACEHOLDER_ENV = {"pipeline_root": "KUBEPIPE_PIPELINE_ROOT", "registry_uri": "KUBEPIPE_REGISTRY"}
 # What a deploy step reads from its profile (`kserve manifest` reads these alone, see load_profile's deploy_only).
 DEPLOY_SETTINGS = ("target", "runtime_image", "deploy_namespace", "deployment_mode", "deploy_service_account",
                    "gpu_types")
