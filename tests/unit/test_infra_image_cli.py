@@ -369,3 +369,20 @@ def test_an_old_or_missing_ignore_file_beside_the_repositorys_dockerfile_is_warn
     (tmp_path / ".dockerignore").write_text("*\n**/*.py[co]\n**/.pytest_cache\n__pycache__\n")  # the root's
     assert images.ignore_gaps("cpu", tmp_path) is None
     assert images.ignore_gaps("cpu", tmp_path / "elsewhere") is None  # the packaged Dockerfile and its ignore file
+
+
+@pytest.mark.parametrize("project, expected", [("Café ML", "cafe-ml"), ("Zahlungs-Übersicht", "zahlungs-ubersicht"),
+                                               ("___", None)])
+def test_the_project_image_is_named_after_pyproject_as_kubepipe_names_everything(tmp_path, capsys, monkeypatch,
+                                                                                 project, expected):
+    """`name = "Café ML"` gave the image `caf-ml` (init's --name rule says `cafe-ml`); `name = "___"` said
+    `--name '': an image name is ...`, an option the user had not passed and a name they had not written."""
+    monkeypatch.delenv("KUBEPIPE_IMAGE", raising=False)
+    (tmp_path / "pyproject.toml").write_text(f'[project]\nname = "{project}"\nversion = "1.0"\n', encoding="utf-8")
+    code, out, err = cli(["image", "build", "--kind", "project", "--registry", REG, "--tag", "v1",
+                          "--context", str(tmp_path), "--base", f"{REG}/kubepipe-runtime@{DIGEST}"], capsys)
+    if expected:
+        assert code == 0 and f" -t {REG}/{expected}:v1 " in out, err
+    else:
+        text = " ".join(err.split())
+        assert code == 2 and "pyproject.toml" in text and "'___'" in text and "pass --name" in text, err

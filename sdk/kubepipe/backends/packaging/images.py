@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kubepipe.backends.packaging.pins import image_problems, parse_digest
 from kubepipe.errors import UserError
-from kubepipe.util import DEFAULT_HOME, atomic_write_text, did_you_mean
+from kubepipe.util import DEFAULT_HOME, atomic_write_text, did_you_mean, k8s_name_like
 
 __all__ = [
     "KINDS",
@@ -187,17 +187,19 @@ class ImageBuild:
         return f"{self.repository}@{parse_digest(digest)}"
 
 
-def _project_name(context: str | Path) -> str:
-    """The project's name from its pyproject.toml, else the folder's name, as an image name."""
+def _project_name(context: str | Path) -> tuple[str, str]:
+    """(image name, where it came from): the project's name in its pyproject.toml, else the folder's name, as
+    kubepipe names things (`k8s_name_like`: `Café ML` -> `cafe-ml`); '' when nothing of it can be kept."""
     import tomllib
 
     folder = Path(context).resolve()
-    name = folder.name
+    name, where = folder.name, f"the folder name {folder.name!r}"
     try:
         name = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+        where = f"[project].name {name!r} in {folder / 'pyproject.toml'}"
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")
+    return k8s_name_like(name) or "", where
 
 
 def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None = None, *,
@@ -251,10 +253,10 @@ def image_build(kind: str = "cpu", registry: str | None = None, tag: str | None 
             raise UserError(f"--base {base}: not pinned by digest; a re-pushed tag would change what the project "
                             "image runs on: pass REG/kubepipe-runtime@sha256:... (`kubepipe image --kind cpu "
                             "--registry REG --metadata .kubepipe/image-cpu.json` prints it)")
-        project = name or _project_name(context)
+        project, where = (name, f"--name {name!r}") if name else _project_name(context)
         if not _REPO_NAME.match(project):
-            raise UserError(f"--name {project!r}: an image name is lower-case letters and digits, "
-                            "separated by '.', '_' or '-'")
+            rule = "an image name is lower-case letters and digits, separated by '.', '_' or '-'"
+            raise UserError(f"{where}: {rule}" if name else f"{where} gives no image name ({rule}); pass --name NAME")
         if not (Path(context) / "pyproject.toml").is_file() and not (Path(context) / "setup.py").is_file():
             raise UserError(f"--context {context}: no pyproject.toml or setup.py; a project image runs "
                             "`pip install .` on your repository")
