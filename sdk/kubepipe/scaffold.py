@@ -65,7 +65,8 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
     shared = {path: f"# Target profile written by `kubepipe init`.\n{text}"
               for path, text in zip(profile_paths(root), _PROFILES.values())}
     shared[root / SCHEMA] = schema_json()
-    shared[root / DEFAULT_HOME / ".gitignore"] = HOME_GITIGNORE
+    if not (root / DEFAULT_HOME).exists() or (root / DEFAULT_HOME).is_dir():  # a file there is not ours to move
+        shared[root / DEFAULT_HOME / ".gitignore"] = HOME_GITIGNORE
     files.update({path: text for path, text in shared.items() if force or not (path.exists() or path.is_symlink())})
     for path in profile_paths(root):
         if path not in files and (why := _not_a_profile(path)):

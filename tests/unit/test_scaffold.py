@@ -104,3 +104,11 @@ def test_submit_refuses_the_starter_profiles_placeholder_bucket(tmp_path, monkey
     assert "registry_uri" in str(err.value) and "KUBEPIPE_REGISTRY" in str(err.value), str(err.value)
     own = [f"runtime_image={image}", "registry_uri=gs://payments-ml/registry", "pipeline_root=gs://payments-ml/root"]
     PipelinePackage.from_compiled(kubepipe.compile(pipeline, target, sets=own)).preflight(params, target)
+
+
+def test_init_leaves_a_file_named_like_the_home_alone(tmp_path):
+    """The home's .gitignore made a `.kubepipe` file (a note, another tool's) stop init: 'a file is in the way'."""
+    (tmp_path / ".kubepipe").write_text("mine\n", encoding="utf-8")
+    written = init_project(tmp_path, "fraud")
+    assert tmp_path / "pipelines" / "fraud.yaml" in written
+    assert (tmp_path / ".kubepipe").read_text(encoding="utf-8") == "mine\n"

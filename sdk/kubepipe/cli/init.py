@@ -24,7 +24,7 @@ def init(directory: Path = typer.Argument(Path("."), parser=given_path, help="Pr
     for path in written:
         console.out.print(f"  [green]+[/green] {console.escape(str(path))}")
     for path in kept_paths(directory):
-        if path not in written:
+        if path not in written and (path.exists() or path.is_symlink()):
             console.out.print(f"  = {console.escape(str(path))} (exists: kept; --force overwrites)")
     here = directory.resolve() == Path.cwd().resolve()  # a line to paste: no `cd .`, a folder with spaces quoted
     shown = str(directory)
