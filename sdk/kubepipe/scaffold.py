@@ -69,7 +69,7 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
         shared[root / DEFAULT_HOME / ".gitignore"] = HOME_GITIGNORE
     files.update({path: text for path, text in shared.items() if force or not (path.exists() or path.is_symlink())})
     for path in profile_paths(root):
-        if path not in files and (why := _not_a_profile(path)):
+        if path not in files and path.is_file() and (why := _not_a_profile(path)):  # a FIFO would block
             raise UserError(f"{path} is not a kubepipe target profile ({why}), and kubepipe reads the nearest "
                             f"configs/{path.name} as one: make the kubepipe project a folder of its own "
                             f"(e.g. kubepipe init ml) or move that file; --force overwrites it")

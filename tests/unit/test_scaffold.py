@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -112,3 +113,11 @@ def test_init_leaves_a_file_named_like_the_home_alone(tmp_path):
     written = init_project(tmp_path, "fraud")
     assert tmp_path / "pipelines" / "fraud.yaml" in written
     assert (tmp_path / ".kubepipe").read_text(encoding="utf-8") == "mine\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_init_does_not_open_a_fifo_in_a_profiles_place(tmp_path):
+    """Checking whether a kept configs/local.yaml is a profile must not open a FIFO there (it would block)."""
+    (tmp_path / "configs").mkdir()
+    os.mkfifo(tmp_path / "configs" / "local.yaml")
+    assert tmp_path / "pipelines" / "fraud.yaml" in init_project(tmp_path, "fraud")
