@@ -386,3 +386,14 @@ def test_the_project_image_is_named_after_pyproject_as_kubepipe_names_everything
     else:
         text = " ".join(err.split())
         assert code == 2 and "pyproject.toml" in text and "'___'" in text and "pass --name" in text, err
+
+
+def test_a_broken_pyproject_is_named_before_the_build(tmp_path, capsys, monkeypatch):
+    """A pyproject.toml that is no TOML was passed over: the image was named after the folder, and the build failed
+    later, in `pip install /src` inside docker."""
+    monkeypatch.delenv("KUBEPIPE_IMAGE", raising=False)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "fraud\n', encoding="utf-8")
+    code, _, err = cli(["image", "build", "--kind", "project", "--registry", REG, "--context", str(tmp_path),
+                        "--base", f"{REG}/kubepipe-runtime@{DIGEST}"], capsys)
+    text = " ".join(err.split())
+    assert code == 2 and f"{tmp_path / 'pyproject.toml'}" in text and "line 2" in text, err

@@ -194,9 +194,13 @@ def _project_name(context: str | Path) -> tuple[str, str]:
 
     folder = Path(context).resolve()
     name, where = folder.name, f"the folder name {folder.name!r}"
+    pyproject = folder / "pyproject.toml"
     try:
-        name = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
-        where = f"[project].name {name!r} in {folder / 'pyproject.toml'}"
+        name = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["name"]
+        where = f"[project].name {name!r} in {pyproject}"
+    except tomllib.TOMLDecodeError as exc:  # `pip install .` in the build would fail on it too
+        raise UserError(f"{pyproject}: not valid TOML ({exc}); fix it, the project image runs "
+                        "`pip install .`") from None
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return k8s_name_like(name) or "", where
