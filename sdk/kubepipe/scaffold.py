@@ -94,7 +94,7 @@ def _not_a_profile(path: Path) -> str | None:
     """Why a file in a profile's place is the repository's own, not a kubepipe profile; None when it is one."""
     import yaml
 
-    from kubepipe.spec.profiles import Profile
+    from kubepipe.spec.profiles import unknown_profile_keys
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -104,7 +104,7 @@ def _not_a_profile(path: Path) -> str | None:
         return None
     if not isinstance(data, dict):
         return "not a YAML mapping"
-    foreign = sorted(str(k) for k in data if k not in Profile.model_fields)
+    foreign = unknown_profile_keys(data)
     return f"unknown keys: {', '.join(foreign[:3])}" if foreign else None
 
 

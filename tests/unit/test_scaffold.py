@@ -121,3 +121,21 @@ def test_init_does_not_open_a_fifo_in_a_profiles_place(tmp_path):
     (tmp_path / "configs").mkdir()
     os.mkfifo(tmp_path / "configs" / "local.yaml")
     assert tmp_path / "pipelines" / "fraud.yaml" in init_project(tmp_path, "fraud")
+
+
+def test_validate_says_a_repositorys_own_configs_file_is_no_profile(tmp_path, monkeypatch):
+    """A pipeline without a profile of its own found the repository's configs/local.yaml (an app's settings) above it:
+    validate listed `unknown key database`, `unknown key port`, as if the user had mistyped a kubepipe profile."""
+    import kubepipe
+    from kubepipe.errors import ValidationError
+
+    init_project(tmp_path / "ml", "fraud")
+    (tmp_path / "ml" / "configs" / "local.yaml").unlink()
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "local.yaml").write_text(APP_CONFIG, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValidationError) as err:
+        kubepipe.validate(tmp_path / "ml" / "pipelines" / "fraud.yaml", "local")
+    (issue,) = err.value.issues
+    assert issue.file == str(tmp_path / "configs" / "local.yaml"), issue.format()
+    assert "not a kubepipe target profile" in issue.format() and "profile" in (issue.hint or ""), issue.format()

@@ -230,6 +230,11 @@ def home_defaults(home: str | Path | None) -> dict[str, str]:
     return {"pipeline_root": f"{root}/runs", "registry_uri": f"file://{root}/registry", "state_dir": f"{root}/state"}
 
 
+def unknown_profile_keys(data: Mapping[Any, Any]) -> list[str]:
+    """The top-level keys of a profile mapping that are no profile setting, sorted."""
+    return sorted(str(k) for k in data if k not in Profile.model_fields)
+
+
 def find_profile_file(target: str, start: str | Path | None = None) -> Path | None:
     """The nearest configs/<target>.yaml above `start`, else above the working directory."""
     roots = [Path(start).resolve()] if start else []
@@ -267,6 +272,13 @@ def load_profile(target: str = "local", *, profile_file: str | Path | None = Non
         if not isinstance(src.data, dict):
             raise ValidationError([locator.issue((), "a profile must be a YAML mapping")])
         data = dict(src.data)
+        unknown = unknown_profile_keys(data)
+        if not profile_file and data and len(unknown) == len(data):  # another tool's file, not a mistyped profile
+            raise ValidationError([locator.issue((), f"not a kubepipe target profile (its keys {', '.join(unknown[:3])} "
+                                                 f"are not profile settings), yet kubepipe reads the nearest "
+                                                 f"configs/{target}.yaml as one",
+                                                 hint=f"give the pipeline a profile of its own, nearer to it (kubepipe "
+                                                      f"init writes one), or pass {profile_hint()}")])
     if data.get("target", target) != target:
         raise ValidationError([locator.issue(("target",), f"profile is for target `{data['target']}`, "
                                              f"not `{target}`", hint=f"pass {profile_hint()} for this target")])
