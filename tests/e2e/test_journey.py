@@ -203,4 +203,5 @@ def test_journey_core_only(venv_core, tmp_path):
     assert done.returncode == 2, err
     assert "pip install 'kubepipe[local]'" in err and "Traceback" not in err and "internal error" not in err, err
     assert time.monotonic() - started < 60  # refused before any step ran (no retries)
-    assert not (repo / ".kubepipe").exists()  # and nothing was written
+    # and nothing was written: the state folder holds only the .gitignore init wrote
+    assert [p.name for p in (repo / ".kubepipe").iterdir()] == [".gitignore"]
