@@ -178,13 +178,16 @@ def install(app, model, dataplane, repository) -> None:
 
     async def predict(model_name: str, request: Request):
         body = await request.body()  # read once: kserve's handler gets the same bytes from the request
-        V1_BODY.set(body)
+        token = V1_BODY.set(body)
         try:
-            check_binary_event(request.headers, body)
-        except BadRequest as exc:
-            count(request, exc.status)
-            raise
-        return await v1.predict(model_name, request)
+            try:
+                check_binary_event(request.headers, body)
+            except BadRequest as exc:
+                count(request, exc.status)
+                raise
+            return await v1.predict(model_name, request)
+        finally:  # the request's context outlives it (the idle trim scheduled after the answer held 30 MB bodies)
+            V1_BODY.reset(token)
 
     async def infer(request: Request, raw_response: Response, model_name: str):
         if model_name != model.name:  # as V1's: the URL first (its body was checked, a 400 counted against this model)
