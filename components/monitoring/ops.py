@@ -59,13 +59,14 @@ def live_quality(
     evaluation.metadata.update(quality_dropped=out["quality_dropped"], note=out.get("note", ""),
                                warning=out.get("warning", ""))
     metrics.log_metric("labelled_rows", out.get("labelled_rows", 0))
-    shown = out["versions"].get(out["headline"])  # none: the version that serves has no labelled rows yet
+    headline = out.get("headline")  # None: nothing judged (no labels yet)
+    shown = out.get("versions", {}).get(headline)  # none: the version that serves has no labelled rows yet
     if shown:
         for name in ("accuracy", "f1_macro"):
             if shown.get(name) is not None:
                 metrics.log_metric(f"live_{name}", shown[name])
-        if out["headline"].isdigit():
-            metrics.log_metric("live_version", int(out["headline"]))
+        if str(headline).isdigit():
+            metrics.log_metric("live_version", int(headline))
     return namedtuple("LiveOutputs", ["quality_dropped", "labelled"])(bool(out["quality_dropped"]),
                                                                       int(out.get("labelled_rows", 0)))
 
