@@ -80,6 +80,9 @@ def missing_extra(exc: BaseException, feature: str = "this command") -> MissingE
     for name in names:
         for extra, modules in EXTRAS.items():
             for module in modules:
-                if (name == module or name.startswith(module + ".")) and not _installed(module):
+                # the module, one inside it, a versioned layer of its distribution (google.cloud.aiplatform_v1),
+                # or a parent package of it missing (`google.cloud`, when no google-cloud-* is installed)
+                if (name == module or name.startswith((module + ".", module + "_v")) or module.startswith(name + ".")) \
+                        and not _installed(module):
                     return MissingExtra((extra,), feature, [module])
     return None
