@@ -64,7 +64,7 @@ def test_a_failed_gate_s_report_is_listed_by_the_run_and_runs_show(tmp_path, mon
     pd.DataFrame({"id": [1, None, 3] * 40, "x": range(120)}).to_csv(tmp_path / "data.csv", index=False)
     (tmp_path / "p.yaml").write_text(PIPELINE.replace("  validate:\n", "  validate:\n    retries: 0\n"))
     code, out, err = run_cli(capsys, "run", "p.yaml")
-    assert code == 1, out + err
+    assert code == 3, out + err  # the gate said no (decision 0010)
     listed = [line.split(": ", 1)[1].strip() for line in out.splitlines() if line.strip().startswith("validate/report:")]
     assert len(listed) == 1 and "<html" in Path(listed[0]).read_text().lower(), out
     run_id = next(p.name for p in (tmp_path / ".kubepipe" / "runs").iterdir())

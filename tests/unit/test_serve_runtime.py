@@ -139,7 +139,7 @@ def test_a_32_row_request_answers_what_the_model_does_and_reads_each_text_once(t
 
     m = ServedModel("m", str(text_model), max_batch_size=32, freeze_gc=False)
     m.load()
-    texts = ["", "Café Noir, 12 rue de l'été", "x " * 200, "STARBUCKS #1234"] + merchant_strings(28, seed=9)[0]
+    texts = ["a", "Café Noir, 12 rue de l'été", "x " * 200, "STARBUCKS #1234"] + merchant_strings(28, seed=9)[0]
     normalised = []
     real = hashing.normalise_all
     monkeypatch.setattr(hashing, "normalise_all", lambda batch: normalised.extend(batch) or real(batch))
