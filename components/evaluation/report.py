@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from kubepipe.components.evaluation.metric_names import METRICS
+from kubepipe.components.evaluation.metric_names import LOWER_IS_BETTER, METRICS
 
 __all__ = ["render_report"]
 
@@ -31,6 +31,21 @@ def _n(v) -> str:
 def _rows(v) -> str:
     """A count: the record's metrics are floats (scalar_metrics), and a slice read '10.0000' rows."""
     return str(int(v)) if isinstance(v, (int, float)) and math.isfinite(v) else "–"
+
+
+# The champion column's difference: challenger minus champion, with which way that is, since a negative
+# log_loss or p99_ms difference is an improvement and a negative accuracy one is not.
+DELTA_HEAD = "Δ (challenger − champion)"
+
+
+def _delta(name: str, value, champion, lower_is_better: frozenset) -> str:
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (value, champion)):
+        return "–"
+    d = value - champion
+    if d == 0:
+        return f"{d:.4f} (same)"
+    better = d < 0 if name in lower_is_better else d > 0
+    return f"{d:+.4f} ({'better' if better else 'worse'})"
 
 
 def _table(head: list, rows: list[list], left: int = 1) -> str:
@@ -137,7 +152,7 @@ def render_report(ev: dict) -> str:
     gate = ev["gate"]
     ok = "pass" if ev["passed"] else "fail"
     main = METRICS  # the one table of metric names, in its order (serving figures when measured)
-    head = ["metric", "challenger"] + ([f"champion v{champ['version']}", "Δ"] if champ else [])
+    head = ["metric", "challenger"] + ([f"champion v{champ['version']}", DELTA_HEAD] if champ else [])
     rows = []
     for k in main:
         if k not in m:
@@ -145,7 +160,7 @@ def render_report(ev: dict) -> str:
         r = [k, _n(m[k])]
         if champ:
             c = champ["metrics"].get(k)
-            r += [_n(c), _n(m[k] - c) if c is not None and math.isfinite(m[k]) and math.isfinite(c) else "–"]
+            r += [_n(c), _delta(k, m[k], c, LOWER_IS_BETTER)]
         rows.append(r)
     labels = ev["labels"]
     per = [[lab, _n(m.get(f"precision:{lab}")), _n(m.get(f"recall:{lab}")), _n(m.get(f"f1:{lab}")), ev["support"].get(lab, 0)]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 # The evaluation report's table and escaping helpers: one look for every gate report.
-from kubepipe.components.evaluation.report import _CSS, _e, _n, _table
+from kubepipe.components.evaluation.report import _CSS, DELTA_HEAD, _delta, _e, _n, _table
+from kubepipe.components.retrieval.metric_names import RETRIEVAL
 
 __all__ = ["render_retrieval_report", "render_index_report"]
 
@@ -19,13 +18,14 @@ def render_retrieval_report(ev: dict) -> str:
     """HTML for an `evaluate_retrieval` record: decision, gate checks, metrics vs champion, misses."""
     m, champ = ev["metrics"], ev.get("champion")
     ok = "pass" if ev["passed"] else "fail"
-    head = ["metric", "candidate"] + ([f"champion v{champ['version']}", "Δ"] if champ else [])
+    head = ["metric", "candidate"] + ([f"champion v{champ['version']}", DELTA_HEAD.replace("challenger", "candidate")]
+                                      if champ else [])
     rows = []
     for k in sorted(m, key=lambda n: (n == "query_p99_ms", n)):
         r = [k, _n(m[k])]
         if champ:
             c = champ["metrics"].get(k)
-            r += [_n(c), _n(m[k] - c) if c is not None and math.isfinite(m[k]) and math.isfinite(c) else "–"]
+            r += [_n(c), _delta(k, m[k], c, RETRIEVAL.lower_is_better)]
         rows.append(r)
     checks = [[c.get("scope", ""), c.get("metric") or "", "pass" if c["passed"] else "FAIL", c.get("note", "")]
               for c in ev["gate"]["checks"]]

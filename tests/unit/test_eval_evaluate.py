@@ -690,3 +690,20 @@ def test_the_holdouts_labels_are_read_once_for_scores_checks_slices_champion_and
     proba = np.asarray(load_model(env["good"]).predict_proba(holdout[["x0", "x1"]]))
     assert ev["slices"]["metrics"]["north"]["accuracy"] == pytest.approx(
         accuracy_score(y[north], np.where(proba[north, 1] > proba[north, 0], "yes", "no")))
+
+
+def test_the_champion_difference_says_which_way_is_better(env):
+    """The report's Δ column was challenger − champion for every metric: a log_loss that fell read -0.1 beside an
+    accuracy that fell by as much, one an improvement and the other not."""
+    model = tabular_model(env["tmp"] / "m", w=4.0)
+    ev = evaluate_model(model, env["holdout"], thresholds=GATE, baseline="none")
+    m = ev["metrics"]
+    ev["champion"] = {"version": "1", "metrics": {**m, "accuracy": m["accuracy"] + 0.1, "log_loss": m["log_loss"] + 0.1,
+                                                  "ece": m["ece"], "f1_macro": float("nan")}}
+    html = render_report(ev)
+    cells = dict(re.findall(r"<tr><td class='l'>([a-z_0-9]+)</td><td>[^<]*</td><td>[^<]*</td><td>([^<]*)</td></tr>", html))
+    assert "Δ (challenger − champion)" in html
+    assert cells["accuracy"] == "-0.1000 (worse)"  # higher is better: lower than the champion
+    assert cells["log_loss"] == "-0.1000 (better)"  # lower is better
+    assert cells["ece"] == "0.0000 (same)"
+    assert cells["f1_macro"] == "–"
