@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from kubepipe.components.errors import ComponentError, ConfigError, GateFailed
 from kubepipe.components.serving import processes as P
 from kubepipe.components.serving.endpoint_canary import CanaryRejected, bake
-from kubepipe.components.serving.endpoint_record import (check_name, endpoints_dir, locked, ports_in_use,
-                                                         read_record, record_file, write_record)
+from kubepipe.components.serving.endpoint_record import (check_name, endpoints_dir, locked, ports_claimed,
+                                                         ports_in_use, read_record, record_file, write_record)
 from kubepipe.components.serving.endpoint_repair import proxy_switch, repair_locked, stop_process
 from kubepipe.components.serving.guard import SMOKE_HEADER
 from kubepipe.util import failpoint
@@ -253,24 +254,26 @@ def deploy_local(name: str, model_dir: str, *, port: int | None = None, smoke_in
             raise PortInUse(f"endpoint {name} already serves on port {proxy['port']}; stop it first "
                             f"(`kubepipe endpoints stop {name}`) to move it to port {port}")
         stable = proxy["port"] if proxy else (port or (old or {}).get("port") or P.free_port())
-        if not proxy:
-            _check_port(state_dir, name, stable)
-        if old and proxy and old_backend and _serves(old, proxy, old_backend, version, mdir, server_args):
-            unchanged = _unchanged(name, old, proxy, old_backend, smoke_inputs, champion, version, f)
-            if unchanged:
-                unchanged["repaired"] = repaired
-                return unchanged
-        if (d / name).is_dir():
-            _prune_logs(d / name, old)  # the last few deployments' logs stay for debugging
-        bport = P.free_port()
-        log = d / name / f"backend-{bport}.log"
-        new: dict[str, Any] = {"role": "backend", "token": P.new_token(f, "backend"), "port": bport,
-                               "model_dir": str(mdir), "version": version, "log": str(log),
-                               "args": list(server_args)}  # what a restart starts again
-        rec = {"history": [], "proxy": None, "backend": None, "model_dir": str(mdir), "version": version,
-               **(old or {}), "name": name, "port": stable, "url": _url(stable), "pending": [new], "switch": None,
-               "updated_at": time.time()}
-        write_record(state_dir, name, rec)  # intent first: the backend is known before it exists
+        with ExitStack() as claim:
+            if not proxy:  # the check and the record naming the port, as one step for every endpoint of this home
+                claim.enter_context(ports_claimed(state_dir))
+                _check_port(state_dir, name, stable)
+            if old and proxy and old_backend and _serves(old, proxy, old_backend, version, mdir, server_args):
+                unchanged = _unchanged(name, old, proxy, old_backend, smoke_inputs, champion, version, f)
+                if unchanged:
+                    unchanged["repaired"] = repaired
+                    return unchanged
+            if (d / name).is_dir():
+                _prune_logs(d / name, old)  # the last few deployments' logs stay for debugging
+            bport = P.free_port()
+            log = d / name / f"backend-{bport}.log"
+            new: dict[str, Any] = {"role": "backend", "token": P.new_token(f, "backend"), "port": bport,
+                                   "model_dir": str(mdir), "version": version, "log": str(log),
+                                   "args": list(server_args)}  # what a restart starts again
+            rec = {"history": [], "proxy": None, "backend": None, "model_dir": str(mdir), "version": version,
+                   **(old or {}), "name": name, "port": stable, "url": _url(stable), "pending": [new], "switch": None,
+                   "updated_at": time.time()}
+            write_record(state_dir, name, rec)  # intent first: the backend is known before it exists
         proc = P.spawn(P.SERVER_MODULE, [str(mdir), "--name", name, "--host", "127.0.0.1", "--port", str(bport),
                                          *server_args], log, new["token"])
         failpoint("deploy.before-record")

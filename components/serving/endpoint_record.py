@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from kubepipe.components.errors import ComponentError
 
 __all__ = ["endpoints_dir", "check_name", "record_file", "read_record", "write_record", "locked",
-           "list_record_names", "ports_in_use", "lock_path"]
+           "list_record_names", "ports_in_use", "lock_path", "ports_claimed"]
 
 
 def _fix(f: Path) -> str:
@@ -186,6 +186,19 @@ def write_record(state_dir: str | Path, name: str, record: dict) -> Path:
     f = record_file(state_dir, name)  # a NaN in it (a canary analysis' p99) as null: jq and JSON.parse read it
     atomic_write_text(f, json.dumps(finite_or_null(record), indent=2, sort_keys=True, allow_nan=False) + "\n")
     return f
+
+
+@contextmanager
+def ports_claimed(state_dir: str | Path) -> Iterator[None]:
+    """Held from a deploy's port check until its record names the port: two endpoints of one home deployed on one
+    port at once both found it free (each holds only its own endpoint's lock), and the loser learnt it only after
+    its backend had loaded. Short: no process starts under it."""
+    from kubepipe.util import locked as file_locked
+
+    folder = endpoints_dir(state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with file_locked(folder / ".ports.lock", timeout_s=120):
+        yield
 
 
 def list_record_names(state_dir: str | Path) -> list[str]:

@@ -245,6 +245,52 @@ def test_two_endpoints_deployed_on_one_port_at_once_one_serves_the_other_names_i
                 stop_endpoint(name, state)
 
 
+def test_a_port_check_and_the_record_naming_the_port_are_one_step(models, tmp_path, monkeypatch):
+    """Two endpoints of one home deployed on one port: each held only its own endpoint's lock, so both could pass
+    the port check before either record named the port, and the loser learnt it after its backend had loaded. With
+    the window between check and record held open, the second deploy is refused at its check, before any backend."""
+    from kubepipe.components.serving import endpoint_deploy
+    from kubepipe.components.serving import processes as P
+    from kubepipe.components.serving.endpoint_record import endpoints_dir
+    from kubepipe.components.serving.endpoints import PortInUse, deploy_local, list_endpoints, stop_endpoint
+
+    state, port = str(tmp_path / ".kubepipe"), P.free_port()
+    checked = threading.Barrier(2, timeout=5)
+    real_check = endpoint_deploy._check_port
+
+    def slow_check(*args):  # both deploys reach their port check; the first waits for the second to arrive
+        real_check(*args)
+        try:
+            checked.wait()
+        except threading.BrokenBarrierError:
+            pass  # the other deploy is waiting for the claim this one holds (or was refused): go on
+
+    monkeypatch.setattr(endpoint_deploy, "_check_port", slow_check)
+    results: dict[str, object] = {}
+
+    def deploy(name, model):
+        try:
+            results[name] = deploy_local(name, str(model), port=port, state_dir=state, timeout_s=90)
+        except BaseException as exc:  # noqa: BLE001 - the test reads it
+            results[name] = exc
+
+    threads = [threading.Thread(target=deploy, args=(n, models[m])) for n, m in (("left", "a"), ("right", "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    try:
+        (winner,) = [n for n, r in results.items() if isinstance(r, dict)]
+        (loser,) = [n for n, r in results.items() if isinstance(r, PortInUse)]
+        assert str(results[loser]).startswith(f"port {port} is the port of local endpoint `{winner}`")
+        assert not list((endpoints_dir(state) / loser).glob("backend-*.log"))  # refused before a backend started
+        assert [(e["name"], e["status"]) for e in list_endpoints(state)] == [(winner, "up")]
+    finally:
+        for name, r in results.items():
+            if isinstance(r, dict):
+                stop_endpoint(name, state)
+
+
 def test_a_server_not_ready_in_time_says_to_give_it_more_time(models, tmp_path):
     """It said 'the new server was not ready after 0s; see LOG' for timeout_s=0.4: neither the time given nor what
     to change."""
