@@ -41,7 +41,7 @@ def locked(path: str | Path, *, waiting: Callable[[], object] | None = None,
             fd, writable = os.open(path, os.O_RDONLY), False
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _lock_soon(fd)
             except BlockingIOError:
                 if notice is not None:
                     notice()
@@ -72,6 +72,27 @@ def locked(path: str | Path, *, waiting: Callable[[], object] | None = None,
                     os.ftruncate(fd, 0)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+# How long a lock may be busy before a waiter says it waits: `held` (an endpoints listing's probe) takes the lock
+# shared for microseconds, and a deploy that came at that instant said it was waiting for another deploy.
+_PROBE_S = 0.25
+
+
+def _lock_soon(fd: int) -> None:
+    """The exclusive lock if it is free now or within _PROBE_S; else BlockingIOError."""
+    import fcntl
+    import time
+
+    end = time.monotonic() + _PROBE_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= end:
+                raise
+            time.sleep(0.002)
 
 
 def held(path: str | Path) -> bool:
