@@ -4,8 +4,8 @@ A retrain that fails is counted in the decision log: each `started` / `start-fai
 failed retrains in a row before it. The count now is that of the newest attempt, plus one when it failed (a local
 retrain: the outcome `failed` `kubepipe scheduler` wrote into its request, `queue/done/<id>.json`; kubeflow/vertex:
 a start that failed, or a run that started and then ended FAILED, as its service says: `remote.remote_outcome`).
-A retrain that succeeds, or a `resumed` line (`kubepipe retrain resume`), sets it back to 0; one abandoned or
-still running leaves it as it was. One cancelled (`kubepipe scheduler` stopped) trained nothing: it is passed over as
+A retrain that succeeds or that its gate rejected (`rejected`: it ran, the candidate was not good enough), or a
+`resumed` line (`kubepipe retrain resume`), sets it back to 0; one abandoned or still running leaves it as it was. One cancelled (`kubepipe scheduler` stopped) trained nothing: it is passed over as
 if it had not been tried, so it holds no cooldown, is no failure, and the backoff stays timed from the last real
 attempt before it. A remote run whose state cannot be read (no access to its service) counts as a success, as a
 created run did before its end was read.
@@ -97,7 +97,8 @@ def failures_in_a_row(state_dir: str, lines: list[dict], pipeline: str, target: 
         if state == "cancelled":
             continue
         # abandoned (its scheduler was killed), or not ended yet: the count stands
-        counts: dict[Any, int] = {"failed": before + 1, "succeeded": 0}
+        # rejected: its gate said no (`kubepipe run` exit 3); the pipeline works, so no failure in a row
+        counts: dict[Any, int] = {"failed": before + 1, "succeeded": 0, "rejected": 0}
         return counts.get(state, before), last
     return 0, None
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubepipe.backends.runs.listing import read_record
-from kubepipe.backends.runs.record import (CANCELLED_BY_STOP, RETRAIN_ENV, cancelled_view, launched_for,
-                                           retrain_value)
+from kubepipe.backends.runs.record import (CANCELLED_BY_STOP, REJECTED_EXIT, RETRAIN_ENV, cancelled_view,
+                                           gate_rejected, launched_for, retrain_value)
 from kubepipe.errors import UserError
 from kubepipe.processes import process_alive, process_identity
 from kubepipe.util import atomic_write_text
@@ -57,8 +57,14 @@ def run_settings(job: Job, profile: str | Path | None, sets: list[str] | None) -
     return (str(Path(profile).expanduser().resolve()) if profile else ""), list(sets or [])
 
 
+def ended_state(ok: bool, rejected: bool) -> str:
+    """How the scheduler records a run that ended: `rejected` when it failed only because a gate said no (`kubepipe
+    run` exit 3): the pipeline works, so it is no `failed` run (trigger-retrain's backoff counts those)."""
+    return "succeeded" if ok else "rejected" if rejected else "failed"
+
+
 class RunHandle:
-    """Common shape: poll `done()`, then read `state` (succeeded|failed|cancelled), `run_id`, `error`."""
+    """Common shape: poll `done()`, then read `state` (succeeded|failed|rejected|cancelled), `run_id`, `error`."""
 
     state = "running"
     run_id: str | None = None
@@ -87,7 +93,7 @@ class _ThreadHandle(RunHandle):
                 result = fn(job.path, params=dict(job.params))
             self.run_id = getattr(result, "run_id", None) or (result if isinstance(result, str) else None)
             ok = getattr(result, "ok", True)
-            self.state = "succeeded" if ok else "failed"
+            self.state = ended_state(ok, getattr(result, "rejected", False) is True)
             if not ok:
                 self.error = getattr(result, "error", None) or "run failed"
         except BaseException as exc:  # noqa: BLE001 - a failed run must not stop the scheduler
@@ -186,7 +192,7 @@ class _ProcessHandle(RunHandle):
         if not self._log.closed:  # the first call after it ended (cancel() sets its own state first)
             self._log.close()
             if self.state == "running":
-                self.state = "succeeded" if rc == 0 else "failed"
+                self.state = ended_state(rc == 0, rc == REJECTED_EXIT)
                 last = _last_line(self.log_path) if rc else ""  # what the run said last: its error
                 self.error = None if rc == 0 else f"exit code {rc}{': ' + last if last else ''}; log: {self.log_path}"
             self.run_id = self._find_run_id()
@@ -224,8 +230,10 @@ class AdoptedHandle(RunHandle):
         if self.state == "running":
             record = _record_of(self._runs_dir, self.pid, self._since) or {}
             self.run_id = record.get("run_id")
-            self.state = {"SUCCEEDED": "succeeded", "FAILED": "failed"}.get(str(record.get("state")), "abandoned")
-            self.error = {"succeeded": None, "failed": "the run failed"}.get(
+            state = str(record.get("state"))
+            self.state = ended_state(state == "SUCCEEDED", gate_rejected(state, record.get("steps"))) \
+                if state in ("SUCCEEDED", "FAILED") else "abandoned"
+            self.error = {"succeeded": None, "failed": "the run failed", "rejected": "its gate rejected it"}.get(
                 self.state, f"its process ended, and its run record says {record.get('state') or 'nothing'}")
         return True
 
