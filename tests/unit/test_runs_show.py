@@ -683,3 +683,27 @@ def test_runs_list_reads_in_full_only_the_runs_it_lists(tmp_path, monkeypatch):
     built.clear()
     assert [r["run_id"] for r in listing.list_local_runs(tmp_path, limit=2, labels={"team": "ml"})] == ["p-5", "p-3"]
     assert built == ["p-5", "p-3"]
+
+
+def test_runs_show_text_says_which_gate_rejected_the_run_and_why(tmp_path, capsys):
+    """`runs show --format json` said `rejected: true` (`kubepipe run` exited 3), but the text said only FAILED and
+    `error: step ... failed`, as for a broken pipeline: a person could not tell a gate's no from a crash."""
+    from cli_runner import run_cli
+    from kubepipe.backends.runs.record import RunResult, StepRecord
+
+    why = "GateFailed: f1_macro 0.81 < min 0.90 (champion 0.88)"
+    for run_id, broken in (("p-1", False), ("p-2", True)):
+        steps = [StepRecord("load", "SUCCEEDED", 1.0, 2.0),
+                 StepRecord("evaluate", "FAILED", 2.0, 3.0, error=why, rejected=True)]
+        steps += [StepRecord("push", "FAILED", 2.0, 3.0, error="OSError: disk full")] if broken else []
+        RunResult(run_id=run_id, pipeline="p", target="local", run_dir=str(tmp_path / "runs" / run_id), params={},
+                  state="FAILED", finished_at=3.0, steps=steps, error=f"step `evaluate` failed: {why}").save()
+    code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
+    assert code == 0, err
+    assert f"rejected\tby the gate of step `evaluate`: {why}\n" in out, out
+    assert f"evaluate\tFAILED (rejected)\t{why}\t" in out, out
+    assert f"rejected by its gate: step `evaluate` failed: {why}" in " ".join(err.split()), err
+    code, out, err = run_cli(capsys, "runs", "show", "p-2", "--home", tmp_path)  # broken too: exit 1, no rejection
+    assert code == 0, err
+    assert "\nrejected\t" not in out and f"evaluate\tFAILED (rejected)\t{why}\t" in out, out
+    assert "error: step `evaluate` failed" in " ".join(err.split()), err

@@ -118,6 +118,7 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
                   + ([("retrain", retrain_text(r["pipeline"], r["retrain"]))] if r.get("retrain") else [])
                   + ([("profile", _profile_text(r["profile"]))] if r.get("profile") else [])
                   + ([("labels", ", ".join(f"{k}={v}" for k, v in r["labels"].items()))] if r.get("labels") else [])
+                  + ([("rejected", _rejected_text(r["steps"]))] if r.get("rejected") else [])
                   + (_queued_fields(r["queued"]) if r.get("queued") else []))
     if r.get("queued"):  # a request no run has started for: who starts it
         console.err.print(f"`kubepipe scheduler --home {console.escape(str(home))}` starts it on its next tick "
@@ -126,7 +127,7 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
     from kubepipe.cli.progress import output_lines
 
     output.table(("step", "state", "error / note", "outputs"),
-                 [(s["name"], _state(s["state"]), s.get("error") or s.get("note"),
+                 [(s["name"], _step_state(s), s.get("error") or s.get("note"),
                    "\n".join(output_lines(s.get("outputs") or {}, s.get("note"), cut=console.out.is_terminal,
                                           metrics=s.get("metrics"))))
                   for s in r["steps"]])
@@ -140,8 +141,21 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
         output.table(("warning",), [(w,) for w in warnings], title="warnings")
     if r.get("notes"):  # what `kubepipe run` said as `note:` (a resumed run: which steps ran again, and why)
         output.table(("note",), [(n,) for n in r["notes"]], title="notes")
-    if r.get("error"):
-        console.err.print(f"[red]error:[/red] {console.escape(str(r['error']))}", soft_wrap=True)
+    if r.get("error"):  # as `kubepipe run` said it: a gate's no is no broken pipeline
+        said = "rejected by its gate" if r.get("rejected") else "error"
+        console.err.print(f"[red]{said}:[/red] {console.escape(str(r['error']))}", soft_wrap=True)
+
+
+def _step_state(step: Mapping[str, Any]) -> output.Styled:
+    """A step's state; one its gate rejected (`rejected`: it raised GateFailed) says so: `FAILED (rejected)`."""
+    shown = _state(step.get("state"))
+    return output.Styled(f"{shown.text} (rejected)", shown.style) if step.get("rejected") is True else shown
+
+
+def _rejected_text(steps: list[Mapping[str, Any]]) -> str:
+    """Which gates said no, and why (their errors): the run failed only because of them (`kubepipe run` exit 3)."""
+    return "\n".join(f"by the gate of step `{s['name']}`: {s.get('error') or 'no reason recorded'}"
+                     for s in steps if s.get("rejected") is True)
 
 
 def _warning_text(w: dict) -> str:
