@@ -102,3 +102,60 @@ def test_the_user_s_own_gate_exits_3_any_other_failure_1(tmp_path, monkeypatch, 
     assert doc["rejected"] is rejected and doc["steps"][0]["rejected"] is rejected, doc
     if rejected:
         assert doc["steps"][0]["error"].startswith("PolicyRejected: score 0.2 is under 0.5"), doc
+
+
+# a KFP pipeline file used as a step: its inner task is the gate (kfp compiles it; kubepipe runs it nested)
+NESTED_GATE = '''from kfp import compiler, dsl
+
+
+@dsl.component(base_image="python:3.11-slim", install_kfp_package=False)
+def prepare() -> float:
+    return {score}
+
+
+@dsl.component(base_image="python:3.11-slim", install_kfp_package=False)
+def approve(score: float):
+    from kubepipe.components.errors import GateFailed
+
+    if score < 0.5:
+        raise GateFailed(f"score {{score}} is under 0.5")
+
+
+@dsl.component(base_image="python:3.11-slim", install_kfp_package=False)
+def broken(score: float):
+    raise RuntimeError("the feature store did not answer")
+
+
+@dsl.pipeline(name="inner")
+def inner():
+    approve(score=prepare().output)
+    {extra}
+
+
+compiler.Compiler().compile(inner, "inner.yaml")
+'''
+
+
+@pytest.mark.parametrize("score, extra, code", [
+    (0.2, "", 3),  # the nested gate said no: rejected, the step named
+    (0.9, "", 0),
+    (0.9, "broken(score=prepare().output)", 1),  # another inner task broke: no rejection
+])
+def test_a_gate_inside_a_nested_pipeline_exits_3_naming_it(tmp_path, monkeypatch, capsys, score, extra, code):
+    """A step whose component is a pipeline (a KFP pipeline file) whose inner gate raised GateFailed exited 1 with
+    `rejected: false`: the inner task's rejection was not carried to the step."""
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "build.py").write_text(NESTED_GATE.format(score=score, extra=extra))
+    subprocess.run([sys.executable, "build.py"], check=True, cwd=tmp_path)
+    (tmp_path / "p.yaml").write_text("apiVersion: kubepipe/v1\nkind: Pipeline\nmetadata: {name: outer}\n"
+                                     "defaults: {retries: 0}\nsteps:\n  nested: {component: ./inner.yaml}\n")
+    got, doc, err = _run(capsys, "p.yaml")
+    assert got == code, err
+    step = doc["steps"][0]
+    assert doc["rejected"] is (code == 3) and step["rejected"] is (code == 3), doc
+    if code == 3:
+        assert step["error"] == "inner task `approve`: GateFailed: score 0.2 is under 0.5", step
+        assert "approve" in doc["error"], doc

@@ -192,7 +192,7 @@ def _run_now(compiled: Compiled, params: dict[str, Any] | None, *, on_event: Cal
             run.notes.append(f"{name} raised {type(err).__name__}: {err}; it was not called again")
     raised = watcher.event_error or watcher.live_log.error  # the caller's exception, as raised (on_event's first)
     _finish(run, run_dir, graph_steps, failed_graph, watcher.failed_inner, {s.name: s.condition for s in plan.steps},
-            metric_outputs)
+            metric_outputs, watcher.failed_inner_rejected)
     fill_graph_outputs(run, run_dir / "artifacts", graph_output_sources(plan.steps))  # kfp.local records none
     run.notes += [n for n in [_unread_outputs(run, run_dir / "artifacts", every)] if n]
     mark_reused(run, compiled, prior)
@@ -259,12 +259,13 @@ def _where(rec: StepRecord | None) -> str:
 
 def _finish(run: RunResult, run_dir: Path, graph_steps: set[str], failed_graph: str | None,
             failed_inner: str | None = None, conditions: dict[str, Any] | None = None,
-            metric_outputs: dict[str, set[str]] | None = None) -> None:
+            metric_outputs: dict[str, set[str]] | None = None, failed_inner_rejected: bool = False) -> None:
     run.finished_at = time.time()
     collect_outputs(run, run_dir / "artifacts", metric_outputs)
     for rec in run.steps:
         if rec.name == failed_graph and rec.error is None:
             rec.error = failed_inner  # which inner task failed, and how
+            rec.rejected = failed_inner_rejected  # its gate said no: `kubepipe run` exits 3 as for a step's gate
         if rec.state == "PENDING" and rec.name in graph_steps:
             # nested pipelines log only their inner tasks; judge them by the run's outcome
             rec.state = "FAILED" if rec.name == failed_graph else (

@@ -65,6 +65,7 @@ class StepWatcher(io.TextIOBase):
         self.inner: dict[str, StepRecord] = {}
         self.failed_inside: str | None = None
         self.failed_inner: str | None = None  # "task `x` (inside a > b)": the inner task that failed
+        self.failed_inner_rejected = False  # its gate said no (a GateFailed): so did the nested pipeline's step
         self.tasks_read = False  # a task's start or end line was read (kfp.local's log text is undocumented: runner)
         self.log_error: OSError | None = None  # run.log could not be written (full disk): the run goes on
         self.save_error: OSError | None = None  # nor run.json at a step event: saved again at the end
@@ -103,6 +104,7 @@ class StepWatcher(io.TextIOBase):
             where = f" (inside {' > '.join(reversed(chain[:-1]))})" if chain[:-1] else ""
             reason = inner.error if inner and inner.error else "failed"
             self.failed_inner = f"inner task `{m.group(1)}`{where}: {reason}"
+            self.failed_inner_rejected = inner is not None and inner.rejected is True
         m = _START.search(line)
         if m:
             rec = self._record(m.group(1))
