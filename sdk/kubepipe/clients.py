@@ -337,7 +337,8 @@ def kfp_client(profile: Mapping[str, Any], *, env: Mapping[str, str] | None = No
                                f"answer its health check ({timeout:g} s per attempt: request_timeout_s); check the "
                                f"host and port (a proxy or port-forward that hangs?)") from exc
         why = _ERRNO.search(str(exc))  # urllib3's MaxRetryError runs to three lines: its errno's words say it
-        raise UserError(f"{where}.host: cannot reach Kubeflow Pipelines at {via}: "
+        kind = ServiceError if service_failed(exc) else UserError  # no answer: exit 1, as docs/cli.md's table says
+        raise kind(f"{where}.host: cannot reach Kubeflow Pipelines at {via}: "
                         + (f"{why.group(1).strip().lower()}; check the host and port (a `kubectl port-forward` that "
                            "is not running?)" if why else str(exc))) from exc
     return client

@@ -106,6 +106,24 @@ def test_a_host_nothing_listens_on_says_so_in_a_line(kfp):
         kubeflow.submit(PipelinePackage.from_ir(open(ADD).read()), {**kfp.profile, "host": "http://127.0.0.1:1"})
     assert str(exc.value) == ("profile.host: cannot reach Kubeflow Pipelines at http://127.0.0.1:1: connection "
                               "refused; check the host and port (a `kubectl port-forward` that is not running?)")
+    # no connection is the service not answering (docs/cli.md's exit codes): exit 1, worth a retry, as every other
+    # call to it that gets no answer (clients.service_failed); it exited 2, a user error
+    assert isinstance(exc.value, ServiceError) and exc.value.exit_code == 1
+
+
+def test_a_host_nothing_listens_on_exits_1_with_one_json_error(capsys, tmp_path, monkeypatch):
+    import json
+
+    from cli_runner import run_cli
+
+    monkeypatch.chdir(tmp_path)  # no configs/kubeflow.yaml here: the target's defaults and the --set values
+
+    code, out, err = run_cli(capsys, "runs", "list", "--target", "kubeflow", "--set", "host=http://127.0.0.1:1",
+                             "--set", "pipeline_root=minio://b/r", "--format", "json")
+    assert code == 1 and out == "", (code, out, err)
+    doc = json.loads(err.strip().splitlines()[-1])
+    assert doc["kind"] == "Error" and doc["error"]["exit_code"] == 1 and doc["error"]["type"] == "ServiceError", doc
+    assert "cannot reach Kubeflow Pipelines at http://127.0.0.1:1" in doc["error"]["message"]
 
 
 def test_a_run_deleted_while_it_is_followed_is_said_to_be_gone(kfp):
