@@ -152,3 +152,17 @@ def test_a_slot_is_refused_on_kubeflow_before_anything_is_uploaded(kfp, capsys):
     assert code == 2 and ("--slot 2026-12-01: a slot names a Vertex job (a second submit of it is caught); kubeflow "
                           "starts a new run on every submit: leave --slot out") in " ".join(err.split())
     assert mutating(kfp) == []
+
+
+def test_submit_wait_json_a_gate_s_failed_task_is_one_error_exit_1(kfp, capsys):
+    """A remote task failed by a gate: the service says only that it failed, in its own words; even an error text
+    that reads like a gate's (`GateFailed: ...`) is no proof of the class, so it is exit 1, not a guessed 3
+    (decision 0010), as one JSON Error on stderr's last line, stdout empty."""
+    kfp.fail_task = "train"
+    kfp.task_error = "GateFailed: f1_macro 0.81 < min 0.90"
+    code, out, err = cli(capsys, "submit", "nightly.yaml", "-t", "kubeflow", "--set", f"host={kfp.url}",
+                         "--wait", "--poll", "0", "--format", "json")
+    assert code == 1 and out == "", (out, err)
+    doc = json.loads(err.strip().splitlines()[-1])
+    assert doc["kind"] == "Error" and doc["error"]["exit_code"] == 1 and doc["error"]["type"] == "RunFailed", doc
+    assert "task 'train' failed: GateFailed: f1_macro 0.81 < min 0.90" in doc["error"]["message"]
