@@ -701,9 +701,13 @@ def test_runs_show_text_says_which_gate_rejected_the_run_and_why(tmp_path, capsy
     code, out, err = run_cli(capsys, "runs", "show", "p-1", "--home", tmp_path)
     assert code == 0, err
     assert f"rejected\tby the gate of step `evaluate`: {why}\n" in out, out
+    assert "\nstate\tFAILED (rejected)\n" in out, out
     assert f"evaluate\tFAILED (rejected)\t{why}\t" in out, out
     assert f"rejected by its gate: step `evaluate` failed: {why}" in " ".join(err.split()), err
     code, out, err = run_cli(capsys, "runs", "show", "p-2", "--home", tmp_path)  # broken too: exit 1, no rejection
     assert code == 0, err
     assert "\nrejected\t" not in out and f"evaluate\tFAILED (rejected)\t{why}\t" in out, out
     assert "error: step `evaluate` failed" in " ".join(err.split()), err
+    code, out, err = run_cli(capsys, "runs", "list", "--home", tmp_path)  # the listing tells them apart too
+    assert code == 0, err
+    assert "\np-1\tp\tFAILED (rejected)\t" in out and "\np-2\tp\tFAILED\t" in out, out

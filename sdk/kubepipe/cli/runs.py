@@ -71,7 +71,7 @@ def runs_list(target: Optional[str] = RUNS_TARGET,
             console.err.print("no runs")
         return
     output.table(("run id", "pipeline", "state", "started", "finished"),
-                 [(r.get("run_id"), r.get("pipeline"), _state(r.get("state")), _started(r),
+                 [(r.get("run_id"), r.get("pipeline"), _judged_state(r), _started(r),
                    r.get("finished_at")) for r in rows], title=f"runs ({target or 'local'})")
 
 
@@ -110,7 +110,7 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
     from kubepipe.backends.runs.record import retrain_text
     from kubepipe.json_values import finite_text
 
-    output.fields([("run", r["run_id"]), ("pipeline", r["pipeline"]), ("state", _state(r["state"])),
+    output.fields([("run", r["run_id"]), ("pipeline", r["pipeline"]), ("state", _judged_state(r)),
                    ("started", r["started_at"]), ("finished", r["finished_at"]), ("url", r.get("url"))]
                   + ([("params", ", ".join(f"{k}={finite_text(v)}" for k, v in r["params"].items()))]
                      if r.get("params") else [])
@@ -127,7 +127,7 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
     from kubepipe.cli.progress import output_lines
 
     output.table(("step", "state", "error / note", "outputs"),
-                 [(s["name"], _step_state(s), s.get("error") or s.get("note"),
+                 [(s["name"], _judged_state(s), s.get("error") or s.get("note"),
                    "\n".join(output_lines(s.get("outputs") or {}, s.get("note"), cut=console.out.is_terminal,
                                           metrics=s.get("metrics"))))
                   for s in r["steps"]])
@@ -146,10 +146,11 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
         console.err.print(f"[red]{said}:[/red] {console.escape(str(r['error']))}", soft_wrap=True)
 
 
-def _step_state(step: Mapping[str, Any]) -> output.Styled:
-    """A step's state; one its gate rejected (`rejected`: it raised GateFailed) says so: `FAILED (rejected)`."""
-    shown = _state(step.get("state"))
-    return output.Styled(f"{shown.text} (rejected)", shown.style) if step.get("rejected") is True else shown
+def _judged_state(record: Mapping[str, Any]) -> output.Styled:
+    """A run's or step's state; one its gate rejected (`rejected`: a GateFailed, `kubepipe run` exit 3) says so:
+    `FAILED (rejected)`."""
+    shown = _state(record.get("state"))
+    return output.Styled(f"{shown.text} (rejected)", shown.style) if record.get("rejected") is True else shown
 
 
 def _rejected_text(steps: list[Mapping[str, Any]]) -> str:
