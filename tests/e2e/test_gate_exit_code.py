@@ -159,3 +159,28 @@ def test_a_gate_inside_a_nested_pipeline_exits_3_naming_it(tmp_path, monkeypatch
     if code == 3:
         assert step["error"] == "inner task `approve`: GateFailed: score 0.2 is under 0.5", step
         assert "approve" in doc["error"], doc
+
+
+def test_the_scheduler_records_a_run_its_data_gate_rejected_as_rejected(tmp_path, monkeypatch):
+    """`kubepipe scheduler` starts `kubepipe run`; a run that exits 3 was recorded `failed`, like a broken one."""
+    import datetime as dt
+
+    from kubepipe.backends.schedules.launchers import SubprocessLauncher
+    from kubepipe.backends.schedules.scheduler import LocalScheduler
+    from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore
+
+    monkeypatch.chdir(tmp_path)
+    _csv(tmp_path)
+    (tmp_path / "p.yaml").write_text(DATA_GATE.format(expectation="expect_column_values_to_not_be_null", column="id"))
+    home = tmp_path / ".kubepipe"
+    SchedulerStore(home).upsert(ScheduleRow(name="kubepipe-data-gate", pipeline="data-gate", path=str(tmp_path / "p.yaml"),
+                                            cron="*/5 * * * *", next_fire="2026-03-02T10:00:00Z"))
+    said: list[str] = []
+    sched = LocalScheduler(home, launcher=SubprocessLauncher(home), on_event=said.append)
+    sched.tick(dt.datetime(2026, 3, 2, 10, 0, 30, tzinfo=dt.timezone.utc))
+    sched.drain()
+    [row] = SchedulerStore(home).runs("kubepipe-data-gate")
+    assert row["state"] == "rejected" and row["run_id"], (row, said)
+    assert said[-1].startswith(f"kubepipe-data-gate: run {row['run_id']} rejected (exit code 3"), said
+    record = json.loads((home / "runs" / row["run_id"] / "run.json").read_text())
+    assert record["state"] == "FAILED" and [s["rejected"] for s in record["steps"]] == [False, True]
