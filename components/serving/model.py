@@ -18,7 +18,7 @@ from kubepipe.components.monitoring.predlog import Record
 from kubepipe.components.serving import metrics as m
 from kubepipe.components.serving.artifact_loader import load_served_model
 from kubepipe.components.serving.batcher import MicroBatcher, waits_on_device
-from kubepipe.components.serving.padding import pass_overhead_tokens, split_by_width
+from kubepipe.components.serving.padding import pass_overhead_tokens, split_by_width, within_budget
 from kubepipe.components.serving.parity import softmax
 from kubepipe.components.serving.guard import REQUEST_ID, SMOKE, client_id_ok, watch_while_queued
 from kubepipe.components.serving.payloads import (TABULAR, BadRequest, InputSpec, Parsed, answered_error,
@@ -113,8 +113,11 @@ class ServedModel(Model):
         if spec is None or labels is None:  # not an assert: python -O drops those
             raise RuntimeError("warm-up before load(): load() sets the spec and labels first")
         one: list[float] | str = [0.0] * max(1, len(spec.features)) if spec.task == TABULAR else _WARMUP_TEXT
-        took: dict[int, list[float]] = {1: [], self.max_batch_size: []}
-        sizes = [1, self.max_batch_size, self.max_batch_size, self.max_batch_size]  # both ends of the range
+        many = self.max_batch_size
+        if self._rows is not None and self.batcher.max_batch_tokens:  # the most rows of this width a pass may take
+            many = max(1, min(many, self.batcher.max_batch_tokens // len(self._rows([one])[0])))
+        took: dict[int, list[float]] = {1: [], many: []}
+        sizes = [1, many, many, many]  # both ends of the range
         if self._rows is not None and not self.torch_compile:
             sizes += [1, 1]  # warm 1-row passes: with the last big ones, the fixed cost of a pass (padding.py)
         for n in sizes:
@@ -125,11 +128,10 @@ class ServedModel(Model):
             if probs.shape != (n, len(labels)) or not np.isfinite(probs).all():
                 raise ModelError(f"{self.model_dir}: warm-up failed: the model returned shape {probs.shape} "
                                  f"(expected {(n, len(labels))}) or non-finite probabilities")
-        if len(took[1]) > 1 and self._rows is not None and self.max_batch_size > 1:
+        if len(took[1]) > 1 and self._rows is not None and many > 1:
             # the first of each size is cold (allocations, lazy init): the best of the later ones
             self.pass_overhead_tokens = pass_overhead_tokens(
-                min(took[1][1:]), min(took[self.max_batch_size][1:]), self.max_batch_size,
-                len(self._rows([one])[0]))
+                min(took[1][1:]), min(took[many][1:]), many, len(self._rows([one])[0]))
 
     def stop(self) -> None:
         self.ready = False
@@ -143,8 +145,11 @@ class ServedModel(Model):
         encoder, counted = self.model.encoder, observe and self.model.has_tokens
         tokens: int | None = None
         if items and isinstance(items[0], np.ndarray) and spec.task != TABULAR:
-            groups = (split_by_width([len(r) for r in items], self.pass_overhead_tokens)
+            widths = [len(r) for r in items]
+            groups = (split_by_width(widths, self.pass_overhead_tokens)
                       if self.pass_overhead_tokens is not None and len(items) > 1 else None)
+            # --max-batch-tokens bounds every pass, a lone request's too (the batcher never splits a request)
+            groups = within_budget(widths, groups, self.batcher.max_batch_tokens)
             if groups is not None:
                 logits, tokens = self._run_groups(run, items, groups, counted)
             else:

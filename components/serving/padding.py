@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["split_by_width", "pass_overhead_tokens"]
+__all__ = ["split_by_width", "within_budget", "pass_overhead_tokens"]
 
 # Bounds of a measured overhead: below 1 token the timing is noise (a cut would be made for one token of
 # padding); above this nothing would ever be cut anyway.
@@ -49,6 +49,30 @@ def split_by_width(widths: Sequence[int], overhead_tokens: float) -> list[list[i
     if len(cuts) == 1:
         return None
     return [order[a:b] for a, b in reversed(cuts)]
+
+
+def within_budget(widths: Sequence[int], groups: list[list[int]] | None, budget: int) -> list[list[int]] | None:
+    """`groups` (row indices; None: one pass of every row) with each group that pads to more than `budget` tokens
+    (rows x its longest row) cut, its rows sorted by width, into consecutive sub-passes that fit; None when one
+    pass of every row fits. `budget` 0: no budget. A row wider than the budget gets a pass of its own (the server
+    refuses such a budget at start: serve_checks.check_artifact)."""
+    def fits(group: Sequence[int]) -> bool:
+        return len(group) * max(widths[i] for i in group) <= budget
+
+    whole = groups if groups is not None else [list(range(len(widths)))]
+    if budget <= 0 or all(fits(g) for g in whole if g):
+        return groups
+    out: list[list[int]] = []
+    for group in whole:
+        part: list[int] = []
+        for i in sorted(group, key=widths.__getitem__):  # ascending: the row added is the part's widest
+            if part and (len(part) + 1) * widths[i] > budget:
+                out.append(part)
+                part = []
+            part.append(i)
+        if part:
+            out.append(part)
+    return out
 
 
 def pass_overhead_tokens(one_row_s: float, many_rows_s: float, rows: int, width: int) -> float:

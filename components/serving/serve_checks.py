@@ -100,10 +100,17 @@ def check_artifact(model_dir: str, *, runtime: str = "torch", torch_compile: boo
         if os.path.isfile(os.path.join(model_dir, EMBEDDINGS_FILE)):
             raise ModelError(f"{model_dir}: an embed step's output (its {EMBEDDINGS_FILE}), not an index: serve the "
                              "build-index step's `index` (a directory with kubepipe-index.json)")
-        encoding = (read_model_spec(model_dir).get("preprocessing") or {}).get("encoding")
+        spec = read_model_spec(model_dir)
+        encoding = (spec.get("preprocessing") or {}).get("encoding")
         check_weights_file(model_dir)  # a damaged copy or an LFS pointer: refused before torch and kserve load
         if max_batch_tokens and encoding in ENCODINGS and not ENCODINGS[encoding].pads_rows:
             # its passes never pad, so the budget never bound (the batcher saw no widths): refused, not ignored
             raise ModelError(f"--max-batch-tokens {max_batch_tokens}: {model_dir} is a {encoding} model, whose "
                              "rows are not padded to a common width; its passes are bounded by rows only "
                              "(--max-batch-size): drop --max-batch-tokens")
+        widest = (spec.get("input_spec") or {}).get("max_length")
+        if max_batch_tokens and isinstance(widest, int) and max_batch_tokens < widest:
+            # a row is never split, so one row this wide would be a pass over the budget
+            raise ModelError(f"--max-batch-tokens {max_batch_tokens}: {model_dir} reads rows of up to {widest} "
+                             f"tokens (its max_length), and one such row is a pass over that budget: give "
+                             f"--max-batch-tokens {widest} or more (0: passes bounded by rows only)")

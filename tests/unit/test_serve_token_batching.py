@@ -41,6 +41,14 @@ def test_rows_collated_are_the_encoders_own_batch(wordpiece, texts):
         assert enc.count_tokens(None, got) == enc.count_tokens(texts)  # one definition of tokens
 
 
+def _recording(runner, shapes: list):
+    """`runner` (the real one), recording each pass's padded shape (rows, width) in `shapes`."""
+    def watched(encoded):
+        shapes.append(tuple(next(iter(encoded.values())).shape))
+        return runner(encoded)
+    return watched
+
+
 @pytest.fixture(scope="module")
 def byte_model(tmp_path_factory):
     from kubepipe.components.serving.demo_model import train_demo_byte_model
@@ -59,13 +67,7 @@ def test_passes_respect_the_token_budget_and_buckets_and_answers_do_not_change(b
     m.load()
     assert m._rows is not None  # a padded encoder: requests are tokenized as they arrive
     seen: list[tuple[int, int]] = []
-    real = m.run
-
-    def watched(encoded):  # the real runner; we only record each pass's padded shape
-        seen.append(tuple(encoded["ids"].shape))
-        return real(encoded)
-
-    m.run = watched
+    m.run = _recording(m.run, seen)  # the real runner; we only record each pass's padded shape
     short = ["uber", "SHELL 55", "lyft ride", "AMZN MKTP"]
     long_ = ["POS PURCHASE STARBUCKS STORE #1234 SEATTLE WA 98101 USA CARD 4417",
              "WHOLEFDS MKT 10234 N CHICAGO AVE CHICAGO IL 60610 REF 99887766"]
@@ -109,12 +111,7 @@ def test_a_pass_of_mixed_widths_is_cut_by_width_and_answers_and_tokens_do_not_ch
     m.pass_overhead_tokens = 2.0  # cheap passes: any real difference in width is worth a cut
     shapes: list[tuple[int, int]] = []
     real = m.run
-
-    def watched(encoded):
-        shapes.append(tuple(encoded["ids"].shape))
-        return real(encoded)
-
-    m.run = watched
+    m.run = _recording(real, shapes)
     texts = ["uber", "POS PURCHASE STARBUCKS STORE #1234 SEATTLE WA 98101 USA", "SHELL 55", "lyft ride",
              "WHOLEFDS MKT 10234 N CHICAGO AVE CHICAGO IL 60610", "AMZN MKTP"] * 3
     rows = m._rows(texts)
@@ -129,3 +126,95 @@ def test_a_pass_of_mixed_widths_is_cut_by_width_and_answers_and_tokens_do_not_ch
         np.testing.assert_allclose(probs[i], m._forward([row], observe=False)[0], atol=1e-5)
     m.pass_overhead_tokens = None  # never cut: one pass, the same answers
     np.testing.assert_allclose(m._forward(rows, observe=False), probs, atol=1e-5)
+
+
+_WORDS = "uber SHELL 55 lyft ride AMZN MKTP POS PURCHASE STARBUCKS STORE #1234 SEATTLE WA 98101 USA CARD 4417".split()
+
+
+@settings(max_examples=25, deadline=None)
+@given(requests=st.lists(st.lists(st.integers(1, 18), min_size=1, max_size=12), min_size=1, max_size=6),
+       budget=st.integers(64, 700), wait_turns=st.booleans())
+def test_no_pass_exceeds_the_token_budget_and_no_row_is_dropped_or_reordered(served, requests, budget, wait_turns):
+    """A request alone over --max-batch-tokens (12 rows x 64 tokens against 64..700) was one pass over the budget:
+    the batcher never splits a request, and nothing else did. Oracle: each row's answer on its own."""
+    from kubepipe.components.serving.batcher import MicroBatcher
+
+    m = served
+    texts = [[" ".join(_WORDS[(i + j) % len(_WORDS)] for j in range(n)) for i, n in enumerate(r)] for r in requests]
+    alone = {t: m._forward(m._rows([t]), observe=False)[0] for r in texts for t in r}
+    m.batcher = MicroBatcher(m._forward, max_batch_size=32, max_batch_tokens=budget, max_wait_s=0.005,
+                             mode="inline" if wait_turns else "thread")
+    shapes: list[tuple[int, int]] = []
+    real = m.run
+    m.run = _recording(real, shapes)
+
+    async def main():
+        outs = await asyncio.gather(*(m.predict((None, _parsed(m, r))) for r in texts))
+        await m.batcher.stop()
+        return outs
+
+    try:
+        outs = asyncio.run(main())
+    finally:
+        m.run = real
+    assert all(rows * width <= budget for rows, width in shapes), (budget, shapes)
+    assert sum(rows for rows, _ in shapes) == sum(len(r) for r in texts)  # every row ran once
+    for req, (_, _, probs) in zip(texts, outs):
+        assert probs.shape == (len(req), len(m._labels))
+        for text, row in zip(req, probs):  # in the request's order
+            np.testing.assert_allclose(row, alone[text], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def served(byte_model):
+    """Loaded once: each hypothesis example gives it a batcher of its own."""
+    from kubepipe.components.serving.model import ServedModel
+
+    m = ServedModel("budget", str(byte_model), max_batch_size=32, forward_thread="on", freeze_gc=False)
+    m.load()
+    m.pass_overhead_tokens = None  # never cut by width: only the budget cuts
+    return m
+
+
+def _parsed(m, texts):
+    from kubepipe.components.serving.payloads import parse_v1
+
+    return parse_v1({"instances": texts}, m.spec)
+
+
+def test_a_token_budget_narrower_than_one_row_is_refused_at_start(byte_model):
+    """A row is never split, so a budget under the model's max_length (64 tokens here) cannot bound its passes."""
+    from kubepipe.components.errors import ModelError
+    from kubepipe.components.serving.server import check_artifact
+
+    check_artifact(str(byte_model), max_batch_tokens=64)
+    with pytest.raises(ModelError) as err:
+        check_artifact(str(byte_model), max_batch_tokens=63)
+    assert str(err.value).startswith(f"--max-batch-tokens 63: {byte_model} reads rows of up to 64 tokens")
+    assert "--max-batch-tokens 64 or more" in str(err.value)
+
+
+def test_the_warm_up_keeps_to_the_token_budget(byte_model, monkeypatch):
+    """The warm-up's 32-row passes went over a budget of 64 tokens (one row), as a request's did."""
+    import kubepipe.components.serving.model as model_mod
+
+    m = model_mod.ServedModel("warm", str(byte_model), max_batch_size=32, max_batch_tokens=64,
+                              forward_thread="on", freeze_gc=False)
+    shapes: list[tuple[int, int]] = []
+    build = model_mod.build_runner
+    monkeypatch.setattr(model_mod, "build_runner", lambda *a, **k: _recording(build(*a, **k), shapes))
+    m.load()
+    assert shapes and all(rows * width <= 64 for rows, width in shapes), shapes
+
+
+@settings(max_examples=200, deadline=None)
+@given(widths=st.lists(st.integers(1, 64), min_size=1, max_size=40), budget=st.integers(64, 2000))
+def test_within_budget_keeps_every_row_once_and_every_group_in_the_budget(widths, budget):
+    from kubepipe.components.serving.padding import within_budget
+
+    groups = within_budget(widths, None, budget)
+    if len(widths) * max(widths) <= budget:
+        assert groups is None  # one pass fits: not cut
+        return
+    assert sorted(i for g in groups for i in g) == list(range(len(widths)))
+    assert all(g and len(g) * max(widths[i] for i in g) <= budget for g in groups)
