@@ -3,6 +3,7 @@
     <repo>/<name>/config.pbtxt          onnxruntime backend, dynamic batching, KIND_GPU on a GPU pod
     <repo>/<name>/labels.txt            class names (Triton's classification extension)
     <repo>/<name>/kubepipe-model.json   the preprocessing state clients need to encode
+    <repo>/<name>/tokenizer.json        a pretrained encoder's tokenizer, which that state names (sha256 recorded)
     <repo>/<name>/parity.json           the parity check the export passed (numbers and tolerances)
     <repo>/<name>/1/model.onnx
 
@@ -79,6 +80,7 @@ def write_triton_repository(model_dir: str | os.PathLike, repo_dir: str | os.Pat
     atomic_write_text(root / "labels.txt", "\n".join(loaded.labels) + "\n")
     atomic_write_text(root / "parity.json", json.dumps(summary["parity"], indent=2, sort_keys=True) + "\n")
     atomic_copy(Path(model_dir) / SPEC_FILE, root / SPEC_FILE)
+    loaded.encoder.save_files(root)  # the files that state names (a tokenizer): a client encodes with both
     return {**summary, "repository": str(Path(repo_dir)), "model": name}
 
 

@@ -106,3 +106,31 @@ def test_triton_repository_takes_the_deploy_step_s_max_batch_size(tmp_path):
     triton.publish_triton_repository(str(model_dir), name="m", dest_uri=f"file://{dest}", max_batch_size=16)
     cfg = (dest / "m" / "config.pbtxt").read_text()
     assert "max_batch_size: 16" in cfg and "preferred_batch_size: [ 8, 16 ]" in cfg
+
+
+@pytest.mark.slow
+def test_a_pretrained_encoder_s_repository_holds_what_a_client_encodes_with(tmp_path):
+    """Triton runs no Python: a client encodes with the repository's kubepipe-model.json, whose preprocessing names
+    `tokenizer.json` (and its sha256), which the repository lacked. Oracle: the artifact's own encode and forward."""
+    import json
+
+    pytest.importorskip("transformers")
+    from kubepipe.components.training.encoders import WordPieceEncoder, encoder_from_state
+    from tiny_bert import make_base_model
+
+    base = make_base_model(tmp_path / "base")
+    config = json.loads((base / "config.json").read_text())
+    encoder = WordPieceEncoder(str(base / "tokenizer.json"), max_length=24)
+    model_dir = _model(tmp_path, "pretrained-encoder", encoder, {"text_column": "d"}, {"config": config})
+    dest = tmp_path / "published"
+    triton.publish_triton_repository(str(model_dir), name="m", dest_uri=f"file://{dest}")
+    root = dest / "m"
+    spec = json.loads((root / "kubepipe-model.json").read_text())
+    client = encoder_from_state(spec["preprocessing"], root=root)  # refuses a missing or changed tokenizer.json
+    loaded = load_model(model_dir)
+    texts = [t.lower() for t in TEXTS]  # words of the tiny vocabulary, and one past max_length
+    got, want = client.encode(texts), loaded.encode(texts)
+    for key in ("input_ids", "attention_mask"):
+        np.testing.assert_array_equal(got[key], want[key].numpy())
+    sess = ort.InferenceSession(str(root / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(["logits"], got)[0], loaded.forward(want).numpy(), atol=1e-4, rtol=1e-4)
