@@ -275,3 +275,29 @@ def test_skip_layer_norm_fusion_is_kept_off_in_served_sessions(tmp_path):
 
     assert "SkipLayerNormalization" in fused_ops([])  # the fusion exists under this name ...
     assert "SkipLayerNormalization" not in fused_ops(list(onnx_export.SLOW_FUSIONS))  # ... and the keyword stops it
+
+
+def test_a_slightly_perturbed_export_is_refused_by_the_serving_gate(loaded, tmp_path, monkeypatch):
+    """Layer 0's feed-forward input weight scaled by 1.3 in the cached export (a stale or tampered file under a
+    current record): `kubepipe serve --runtime onnx` and Triton's publish (checked_onnx_session) refuse it, with
+    the numbers. The fp32 tolerance is tight enough to fail on an encoder weight, not only on a wrong model."""
+    import onnx
+    from onnx import numpy_helper
+
+    from kubepipe.components.serving.runtime import checked_onnx_session
+
+    monkeypatch.setenv(onnx_export.CACHE_ENV, str(tmp_path / "cache"))  # this test's own export to damage
+    path = onnx_export.prepared_onnx(loaded, "fp32")
+    assert checked_onnx_session(loaded, "fp32")[2].passed  # as exported: served
+    model = onnx.load(str(path))
+    hidden = loaded.spec["model_kwargs"]["config"]["hidden_size"]
+    weights = [i for i in model.graph.initializer if list(i.dims) == [hidden, 4 * hidden]]  # FFN in, layer 0 first
+    assert weights, "no feed-forward weight in the export"
+    target = weights[0]
+    target.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(target) * np.float32(1.3), target.name))
+    onnx.save(model, str(path))
+    report = parity.check_parity(loaded, _session(path), "fp32")
+    assert not report.passed and report.max_abs_dp > parity.TOLERANCES["fp32"]["max_abs_dp"]
+    assert report.max_abs_dp < 0.05  # a small change, not another model
+    with pytest.raises(parity.ParityFailed, match=r"fp32 parity check failed: max\|dp\| .* on 256 probes"):
+        checked_onnx_session(loaded, "fp32")
