@@ -204,6 +204,13 @@ def _check_directory(directory: Path, what: str) -> None:
                          f"{CONFIG}, {TOKENIZER} (Hugging Face tokenizers) and {WEIGHTS}")
 
 
+def _check_pinned_files(directory: Path, pkg: Packaged) -> None:
+    for file, pinned in pkg.files_sha256:
+        if (got := sha256_file(directory / file)) != pinned:
+            raise ModelError(f"{directory / file}: sha256 {got} differs from the {pinned} that {pkg.distribution} "
+                             f"pins; the cached copy was changed: delete {directory} and reinstall {pkg.distribution}")
+
+
 def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, cache: Path | None = None) -> BaseModel:
     """The base model's files, config and weight hash; ModelError when missing or when the hash differs."""
     if not isinstance(base_model, str) or not base_model.strip():
@@ -239,10 +246,8 @@ def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, c
     if expected and sha256_pin(expected) is None:
         raise ModelError(f"`base_model_sha256` must be 64 hex digits, got {expected!r}")
     _check_directory(directory, f"base_model {name!r}")
-    for file, pinned in pkg.files_sha256 if pkg else ():
-        if (got := sha256_file(directory / file)) != pinned:
-            raise ModelError(f"{directory / file}: sha256 {got} differs from the {pinned} that {pkg.distribution} "
-                             f"pins; the cached copy was changed: delete {directory} and reinstall {pkg.distribution}")
+    if pkg is not None:
+        _check_pinned_files(directory, pkg)
     digest = sha256_file(directory / WEIGHTS)
     if expected and digest != sha256_pin(expected):
         if pkg and digest == pkg.weights_sha256:  # the package is intact: the user's pin is what differs
