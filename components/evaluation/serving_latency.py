@@ -12,7 +12,9 @@ special tokens; for the hashed n-gram model the words its kept n-grams reach), s
 
 Robust on a busy machine: `warmup` requests first, then `repeats` rounds, interleaved between the
 models measured (so load hits each alike); each round gives p50, p99 and tokens/s, and the figure is
-the median over rounds. `max_seconds` bounds the whole measurement: a round cut short is recorded.
+the median over rounds. `max_seconds` bounds the whole measurement, shared among the rounds still to run
+(each gets an even share of what is left, and what a fast round leaves goes to the rest), so that no model's
+figure rests on fewer requests because another one was measured first; a round cut short is recorded.
 """
 
 from __future__ import annotations
@@ -151,9 +153,13 @@ def _measure(ServedModel, parser, model_dirs: dict[str, str], inputs_of: Callabl
         deadline = time.monotonic() + float(settings["max_seconds"])
         rounds: dict[str, list[dict]] = {name: [] for name in served}
         order = list(served)
+        slots = int(settings["repeats"]) * len(order)
         for r in range(int(settings["repeats"])):
             for name in (order if r % 2 == 0 else order[::-1]):  # alternate who goes first
-                rounds[name].append(_round(served[name], requests[name], deadline))
+                # one deadline for all let a slow first model take it whole: the next one's p99 was of 1 request
+                now = time.monotonic()
+                rounds[name].append(_round(served[name], requests[name], now + max(0.0, deadline - now) / slots))
+                slots -= 1
     finally:
         gc.collect()
     return served, rounds

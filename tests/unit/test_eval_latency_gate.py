@@ -193,3 +193,20 @@ def test_checks_name_serving_metrics_and_settings():
     assert i.path == ("slices", "thresholds", "p99_ms") and "whole model" in i.message
     assert check_evaluate({"thresholds": {"p99_ms": {"max": 50}, "tokens_per_s": {"min": 50_000}},
                            "latency": {"batch_size": "32", "requests": "${params.n}", "device": "auto"}}) == []
+
+
+def test_max_seconds_is_shared_so_a_slow_first_model_leaves_the_next_its_requests(env):
+    """One deadline for every round: the slow challenger, measured first, took it whole, and the champion's p99 (the
+    relative rule's other side) came from 1 request a round. Each round now gets its share of what is left."""
+    from kubepipe.components.data.io import read_dataset
+    from kubepipe.components.evaluation.serving_latency import measure_serving, settings_of
+    from kubepipe.components.training.model_inputs import model_inputs
+
+    slow = tabular_model(env["tmp"] / "slow", architecture=f"{env['slow_module']}:SlowMLP",
+                         model_kwargs={"sleep_ms": SLOW_MS})
+    fast = tabular_model(env["tmp"] / "fast", w=4.0)
+    df = read_dataset(env["holdout"])
+    figures = measure_serving({"challenger": slow, "champion": fast}, lambda m: model_inputs(m, df, what="holdout"),
+                              settings_of({"requests": 1000, "warmup": 0, "repeats": 2, "max_seconds": 1.2}))
+    assert figures["challenger"]["time_bounded"] and max(figures["challenger"]["requests_per_round"]) <= 4
+    assert min(figures["champion"]["requests_per_round"]) >= 20, figures["champion"]["requests_per_round"]
