@@ -59,8 +59,10 @@ def within_budget(widths: Sequence[int], groups: list[list[int]] | None, budget:
     def fits(group: Sequence[int]) -> bool:
         return len(group) * max(widths[i] for i in group) <= budget
 
+    if budget <= 0:  # the default: nothing to build on every request
+        return groups
     whole = groups if groups is not None else [list(range(len(widths)))]
-    if budget <= 0 or all(fits(g) for g in whole if g):
+    if all(fits(g) for g in whole if g):
         return groups
     out: list[list[int]] = []
     for group in whole:
