@@ -44,33 +44,23 @@ Limits, stated plainly:
 from __future__ import annotations
 
 import copy
-import json
 import time
 
 from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_champion, promote_champion
 from kubepipe.components.deploy.crd import cluster_schema, validate_manifest
 from kubepipe.components.deploy.isvc_api import (GROUP, PLURAL, VERSION, Isvc, RolloutError, kube_api_client,
                                                   readiness, smoke_url, wait_ready)
+from kubepipe.components.deploy.isvc_record import (LEASE_KEY, LEASE_SLACK_S, PREVIOUS_KEY, RUN_KEY, LeaseLost,
+                                                    check_lease, fence, fenced_patch, lease_until, record, restore,
+                                                    settle, with_spec)
+from kubepipe.components.deploy.isvc_record import mode as mode_of
 from kubepipe.components.deploy.smoke import SmokeFailed, SmokeFn, SmokeTarget, http_smoke, ingress_target
 from kubepipe.components.registry import ChampionMoved
 from kubepipe.util import failpoint
 
 __all__ = ["GROUP", "VERSION", "PLURAL", "RolloutError", "rollout", "readiness", "kube_api_client"]
 
-_MODE_KEY = "serving.kserve.io/deploymentMode"
 _MODEL_LABEL = "kubepipe.dev/model"  # the model an InferenceService serves (inference_service.py)
-_VERSION_KEY = "kubepipe.dev/model-version"
-_PREVIOUS_KEY = "kubepipe.dev/rollout-previous"  # intent: what served before this rollout's canary (JSON)
-
-
-def _with_spec(existing: dict, manifest: dict) -> dict:
-    """`existing` with the manifest's labels/annotations/spec, keeping resourceVersion for the PUT."""
-    body = copy.deepcopy(existing)
-    body.pop("status", None)
-    for key in ("labels", "annotations"):
-        body["metadata"][key] = copy.deepcopy((manifest.get("metadata") or {}).get(key) or {})
-    body["spec"] = copy.deepcopy(manifest["spec"])
-    return body
 
 
 def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str | None = None,
@@ -94,7 +84,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     timings: dict = {}
     meta = manifest["metadata"]
     name, ns = meta["name"], meta.get("namespace") or "default"
-    mode = _mode(manifest)
+    mode = mode_of(manifest)
     api = api_client if api_client is not None else kube_api_client()
     schema = cluster_schema(api)  # the KServe version in *this* cluster; none there: a clear error, nothing done
     isvc = Isvc(api, ns, name)
@@ -116,7 +106,13 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
                            "rename one model_name, or deploy it to another namespace")
     # the champion this rollout replaces, read before the canary: a `models promote` during the bake is not undone
     expect = current_champion(registry_uri, model_name or name) if registry_uri and version not in (None, "") else ANY
-    previous = _served_before(existing, expect)  # an interrupted rollout's candidate is not what served
+    run_id = str((meta.get("annotations") or {}).get(RUN_KEY) or "")
+    check_lease(existing, expect, run_id)  # another run's rollout in flight: refused, naming it, nothing changed
+    # a rollout a killed step left is settled first: a refusal below leaves no unjudged canary on its share
+    existing, repaired = settle(isvc, existing, expect, deadline=time.monotonic() + timeout_s, poll_s=poll_s)
+    if repaired:
+        report["repaired"] = repaired
+    previous = existing
     report["first_deployment"] = previous is None
     if settings and mode == "raw":
         raise RolloutError("canary_analysis needs a canary, and KServe ignores canaryTrafficPercent in "
@@ -133,12 +129,15 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     validate_manifest(body, schema=schema)  # what is applied, before anything changes in the cluster
     timings["check"] = round(time.monotonic() - t_check, 3)
     t0 = time.monotonic()  # timeout_s bounds the rollout itself, not reading and checking the CRD
-    applied = body if existing is None else _with_spec(existing, body)
-    applied["metadata"].setdefault("annotations", {})[_PREVIOUS_KEY] = _record(previous)
-    if existing is None:
-        isvc.create(applied)
-    else:
-        isvc.replace(applied)
+    applied = body if existing is None else with_spec(existing, body)
+    holder = (run_id, lease_until(timeout_s + (settings or {}).get("bake_s", 0) + LEASE_SLACK_S))
+    applied["metadata"].setdefault("annotations", {}).update({PREVIOUS_KEY: record(previous), LEASE_KEY: holder[1]})
+    try:  # with the resourceVersion read above (create: none may exist): of two deploys, one gets the lease
+        isvc.create(applied) if existing is None else isvc.replace(applied)
+    except RolloutError as exc:
+        if exc.status == 409:  # the other deploy's canary won the race: refused naming its run
+            check_lease(isvc.get(), expect, run_id)
+        raise
     failpoint("deploy.kserve-applied")
     timings["apply"] = round(time.monotonic() - t0, 3)
 
@@ -149,18 +148,20 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
 
     # canaryTrafficPercent removed: KServe counts the new revision as the rolled-out one from then (so had an
     # interrupted rollout's candidate that left no canary split: a pin would keep it serving)
-    promoted = previous is not None and previous is not existing and (
-        "canaryTrafficPercent" not in (existing or {}).get("spec", {}).get("predictor", {}))
+    promoted = False
 
     def roll_back(why: str) -> dict:
         t = time.monotonic()
         try:
             if previous is None:
+                fence(isvc, holder)
                 isvc.delete()
                 why += "; first deployment, so the InferenceService was deleted"
             else:
-                why += _restore(isvc, previous, version, pin=mode == "serverless" and not promoted,
-                                deadline=max(deadline, time.monotonic() + 60), poll_s=poll_s)
+                why += restore(isvc, previous, version, pin=mode == "serverless" and not promoted,
+                               deadline=max(deadline, time.monotonic() + 60), poll_s=poll_s, holder=holder)
+        except LeaseLost:  # another run's rollout owns it now: what it serves is that run's to say
+            raise
         except RolloutError as exc:  # said with what the cluster does now: the step's error hid the reason
             raise RolloutError(f"{why}; rolling back failed too: {exc}; {_left_serving(report, promoted)}",
                                retryable=False) from None
@@ -224,7 +225,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     t = time.monotonic()
     if canary is not None:
         try:
-            isvc.patch({"spec": {"predictor": {"canaryTrafficPercent": None}}})  # merge-patch: remove
+            fenced_patch(isvc, {"spec": {"predictor": {"canaryTrafficPercent": None}}}, holder)  # merge-patch: remove
         except RolloutError as exc:  # raised with the judged canary left on its share, and no rollback
             return roll_back(f"promotion to 100% was refused: {exc}")
         promoted = True
@@ -244,80 +245,6 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
         raise
     timings["finalize"] = round(time.monotonic() - t, 3)
     return finish("promoted", reason)
-
-
-def _record(previous: dict | None) -> str:
-    """The annotation's value: the labels, annotations and spec that served before this rollout (null: none did)."""
-    if previous is None:
-        return "null"
-    meta = previous.get("metadata") or {}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != _PREVIOUS_KEY}  # a settled one's
-    return json.dumps({"labels": meta.get("labels") or {}, "annotations": annotations,
-                       "spec": previous["spec"]}, sort_keys=True, separators=(",", ":"))
-
-
-def _served_before(existing: dict | None, champion) -> dict | None:
-    """What served before this rollout: `existing`, unless it holds an unsettled rollout's candidate (a step killed
-    after applying its canary), whose record names what served before it. Settled: the spec has no canary and the
-    champion is the version it serves (`champion` ANY: no registry, the promotion's patch settled it)."""
-    if existing is None:
-        return None
-    meta = existing.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    if _PREVIOUS_KEY not in annotations:
-        return existing
-    canary = existing["spec"].get("predictor", {}).get("canaryTrafficPercent")
-    settled = canary is None and (champion is ANY or str(champion) == annotations.get(_VERSION_KEY))
-    if settled:
-        return existing
-    try:
-        recorded = json.loads(annotations[_PREVIOUS_KEY])
-        if recorded is not None:
-            recorded = {"metadata": {"labels": dict(recorded["labels"]), "annotations": dict(recorded["annotations"])},
-                        "spec": dict(recorded["spec"]), "status": existing.get("status") or {}}
-    except (ValueError, KeyError, TypeError):
-        raise RolloutError(f"inferenceservices/{meta.get('name')} in {meta.get('namespace')}: its annotation "
-                           f"{_PREVIOUS_KEY} (the spec that served before an interrupted rollout) is not what kubepipe "
-                           "wrote; check the spec that should serve, then remove the annotation "
-                           f"(`kubectl annotate inferenceservice {meta.get('name')} -n {meta.get('namespace')} "
-                           f"{_PREVIOUS_KEY}-`) and run the deploy again") from None
-    return recorded
-
-
-def _restore(isvc: Isvc, previous: dict, version, *, pin: bool, deadline: float, poll_s: float) -> str:
-    """Put the previous spec back; what the report says of it. Before the promotion it is pinned with
-    `canaryTrafficPercent: 0`, KServe's rollback: all traffic on the last rolled-out revision. After it, that revision
-    is the new version's, which the pin kept at 100% ("rolled back" while the new version served everything): the
-    previous spec then takes all traffic as a revision of its own, once it is Ready (Knative serves the new one until
-    then). A conflict (another writer between read and write) is read again and retried."""
-    for attempt in range(3):
-        current = isvc.get()
-        if current is None:  # no object to put the spec on: said as the cluster is, not as 'is KServe installed?'
-            return "; the InferenceService is gone, so nothing was restored: run the deploy again to create it"
-        restored = _with_spec(current, previous)
-        restored["spec"]["predictor"].pop("canaryTrafficPercent", None)
-        if pin:
-            restored["spec"]["predictor"]["canaryTrafficPercent"] = 0
-        restored["metadata"]["annotations"]["kubepipe.dev/rolled-back-version"] = str(version)
-        try:
-            isvc.replace(restored)
-            break
-        except RolloutError as exc:
-            if exc.status != 409 or attempt == 2:
-                raise
-    if pin:
-        return "; previous spec restored with canaryTrafficPercent 0"
-    if _mode(previous) == "serverless":
-        ok, why, _ = wait_ready(isvc, canary=True, deadline=deadline, poll_s=poll_s)
-        if not ok:
-            raise RolloutError(f"the previous spec was restored, but its revision did not become Ready: {why}")
-        return "; previous spec restored and Ready, with all traffic"
-    return "; previous spec restored"
-
-
-def _mode(obj: dict) -> str:
-    return "raw" if ((obj.get("metadata") or {}).get("annotations") or {}).get(_MODE_KEY) in (
-        "RawDeployment", "Standard") else "serverless"
 
 
 def _left_serving(report: dict, promoted: bool) -> str:

@@ -67,6 +67,7 @@ class FakeKube(LoopbackServer):
         self.revisions: dict[tuple[str, str], tuple[str, int]] = {}  # (template, number) of the latest revision
         self.templates: dict[str, str | None] = {}  # revision name -> the model (STORAGE_URI) its template serves
         self.log: list[tuple[str, str]] = []  # (method, path)
+        self.before_write = None  # called (method, path) before a PUT/PATCH/POST is served, outside the lock: a race
         self.smoke_requests: list[dict] = []
         self._rv = 100
         self._lock = threading.Lock()
@@ -113,7 +114,15 @@ class FakeKube(LoopbackServer):
         return revision
 
     def _status(self, obj: dict) -> None:
-        """Advance the object's status one poll, like the KServe controller would over time."""
+        """Advance the object's status one poll, like the KServe controller would over time; a status that changed
+        is a write, with a resourceVersion of its own (as the controller's status updates are)."""
+        before = repr(obj.get("status"))
+        self._advance(obj)
+        if repr(obj.get("status")) != before:
+            self._rv += 1
+            obj["metadata"]["resourceVersion"] = str(self._rv)
+
+    def _advance(self, obj: dict) -> None:
         ns, name, gen = obj["metadata"]["namespace"], obj["metadata"]["name"], obj["metadata"]["generation"]
         key = (ns, name, gen)
         self.polls[key] = self.polls.get(key, 0) + 1
@@ -162,6 +171,8 @@ class _Handler(JsonHandler):
     def serve_request(self) -> None:
         method = self.command
         path = self.path.split("?")[0]
+        if self.fake.before_write and method in ("PUT", "PATCH", "POST") and _ISVC.match(path):
+            self.fake.before_write(method, path)
         with self.fake._lock:
             self.fake.log.append((method, path))
             if path == _CRD and method == "GET":
@@ -239,6 +250,9 @@ class _Handler(JsonHandler):
         elif method == "PATCH":
             if "merge-patch" not in (self.headers.get("Content-Type") or ""):
                 return self._status_body(415, "UnsupportedMediaType", "merge-patch only")
+            wanted = (body.get("metadata") or {}).get("resourceVersion")
+            if wanted is not None and wanted != obj["metadata"]["resourceVersion"]:  # a patch's precondition
+                return self._status_body(409, "Conflict", "the object has been modified")
             new = merge_patch(obj, body)
         else:
             return self._status_body(405, "MethodNotAllowed", method)

@@ -128,21 +128,37 @@ def test_a_champion_promoted_by_hand_during_the_bake_stays_and_the_step_fails(tm
     assert pred["latestReadyRevision"] not in (REV1, REV2)
 
 
-def test_a_redeploy_that_makes_no_new_revision_is_not_judged_against_itself(registry):
-    """The same spec applied again (a step retried after its promotion, before the champion moved) makes no new
+def test_a_redeploy_after_a_promotion_that_did_not_commit_is_judged_as_a_new_revision(registry):
+    """The same spec applied again (a step retried after its promotion, before the champion moved) made no new
     Knative revision: canary and stable were both v2's revision, its numbers matched themselves, and the champion
-    moved on an analysis of nothing."""
+    moved on an analysis of nothing. The retry now rolls the interrupted v2 back first (v1 serves again, revision 3),
+    and its canary is a revision of its own (4), judged against v1's."""
+    rev3, rev4 = f"{NAME}-predictor-00003", f"{NAME}-predictor-00004"
     with FakeKube() as kube, FakePrometheus() as prom:
         _roll(kube, None, registry, "1")
         _roll(kube, None, registry, "2")
         registry.promote(NAME, 1, reason="the earlier attempt stopped before its champion move")
-        prom.add_revision(NS, REV2, requests=100, errors=0, latencies_ms=[12] * 100, labels={"dining": 50, "travel": 50})
+        prom.add_revision(NS, rev3, requests=900, errors=0, latencies_ms=[12] * 900, labels={"dining": 450,
+                                                                                           "travel": 450})
+        prom.add_revision(NS, rev4, requests=100, errors=0, latencies_ms=[12] * 100, labels={"dining": 50, "travel": 50})
         report = _roll(kube, prom, registry, "2", canary_analysis=ANALYSIS)
-    assert report["action"] == "rolled_back" and registry.alias(NAME, "champion").version == 1
-    assert report["why"].startswith("canary analysis could not judge the canary (inconclusive rolls back): canary "
-                                    f"analysis: the canary and the stable revision are the same, {REV2}: the spec "
-                                    "applied made no new Knative revision")
-    assert registry.history(NAME)[-1]["action"] == "canary-rollback"
+    assert "version 2 (run (no run id)) was rolled back; previous spec restored and Ready" in report["repaired"]
+    a = report["canary_analysis"]
+    assert (a["canary_revision"], a["stable_revision"]) == (rev4, rev3) and a["decision"] == "promote"
+    assert report["action"] == "promoted" and registry.alias(NAME, "champion").version == 2
+
+
+def test_a_canary_that_is_the_stable_revision_is_not_judged_against_itself():
+    """Were the applied spec to make no new revision, one revision's numbers would pass every check against
+    themselves: the analysis refuses to judge."""
+    from kubepipe.components.deploy.kserve_rollout import _analyse
+
+    same = {"status": {"components": {"predictor": {"traffic": [
+        {"revisionName": REV2, "percent": 100, "latestRevision": True, "tag": "latest"}],
+        "latestRolledoutRevision": REV2}}}}
+    with pytest.raises(RolloutError, match=f"the canary and the stable revision are the same, {REV2}: the spec "
+                                          "applied made no new Knative revision"):
+        _analyse(same, {"bake_s": 0}, "http://127.0.0.1:9", NS, 10, None)
 
 
 def test_slow_canary_rolls_back_on_p99(registry):
