@@ -136,22 +136,26 @@ import json, sys
 from kubernetes import client
 from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
 from kubepipe.components.deploy.kserve_rollout import rollout
-url, registry, version = sys.argv[1], sys.argv[2], int(sys.argv[3])
+url, registry, version, run = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 cfg = client.Configuration(host=url)
 cfg.proxy = None
 manifest = inference_service_manifest(ServiceConfig(model_name=%r, storage_uri=f"gs://b/models/{version}",
-    image="runtime:1", version=str(version), namespace="serving", canary_percent=10))
+    image="runtime:1", version=str(version), namespace="serving", canary_percent=10, run_id=run))
 print("RESULT", json.dumps(rollout(manifest, registry_uri=registry, model_name=%r, version=version, timeout_s=30,
     poll_s=0.01, api_client=client.ApiClient(cfg), smoke_inputs=["coffee"])["action"]))
 """ % (NAME, NAME)
 
 
-def _kserve(fake, registry, version: int, tmp_path, failpoint: str | None = None):
-    proc = run_killed_at([PY, "-c", _KSERVE, fake.url, registry.uri, str(version)], cwd=tmp_path,
+def _kserve(fake, registry, version: int, tmp_path, failpoint: str | None = None, run: str = "run-1",
+            refused: bool = False):
+    proc = run_killed_at([PY, "-c", _KSERVE, fake.url, registry.uri, str(version), run], cwd=tmp_path,
                          env=_env(failpoint), timeout_s=120)
     if failpoint:
         assert proc.returncode == -9, proc.out
         return None
+    if refused:
+        assert proc.returncode != 0, proc.out
+        return proc.out
     assert proc.returncode == 0, proc.out
     return json.loads(proc.out.split("RESULT ", 1)[1])
 
@@ -173,5 +177,28 @@ def test_kserve_retry_after_a_kill_mid_rollout_rolls_back_to_what_served_before_
         assert _kserve(fake, registry, 3, tmp_path) == "rolled_back"
         assert fake.storage("serving", NAME) == "gs://b/models/1" and fake.serving("serving", NAME) == "gs://b/models/1"
         assert _kserve(fake, registry, 4, tmp_path) == "promoted"
+        assert fake.serving("serving", NAME) == "gs://b/models/4"
+    assert registry.alias(NAME, "champion").version == 4
+
+
+@pytest.mark.parametrize("failpoint", ["deploy.kserve-applied", "deploy.kserve-promoted"])
+def test_kserve_a_killed_run_s_lease_keeps_another_run_out_until_it_lapses_and_its_retry_takes_it_back(
+        tmp_path, registry, failpoint):
+    """run-2 killed mid-rollout: run-3's deploy is refused naming run-2 (before, it rolled run-2's rollout back and
+    went on while run-2's step retry could do the same to it); run-2's retry takes its lease back at once and settles
+    it; once a killed run's lease lapsed, another run takes over."""
+    from deploy_fake_kube import FakeKube
+
+    with FakeKube() as fake:
+        assert _kserve(fake, registry, 1, tmp_path, run="run-1") == "promoted"
+        _kserve(fake, registry, 2, tmp_path, failpoint, run="run-2")
+        out = _kserve(fake, registry, 3, tmp_path, run="run-3", refused=True)
+        assert "being rolled out by run run-2 (version 2)" in out and "lapses at" in out
+        assert fake.storage("serving", NAME) == "gs://b/models/2"  # nothing changed
+        assert _kserve(fake, registry, 2, tmp_path, run="run-2") == "promoted"  # the step's retry
+        assert fake.serving("serving", NAME) == "gs://b/models/2"
+        _kserve(fake, registry, 3, tmp_path, failpoint, run="run-3")
+        fake.objects[("serving", NAME)]["metadata"]["annotations"]["kubepipe.dev/lease-until"] = "2020-01-01T00:00:00Z"
+        assert _kserve(fake, registry, 4, tmp_path, run="run-4") == "promoted"  # run-3's lease lapsed
         assert fake.serving("serving", NAME) == "gs://b/models/4"
     assert registry.alias(NAME, "champion").version == 4
