@@ -188,7 +188,7 @@ def _vertex_accelerator(resources: dict, profile: dict) -> str | None:
 
 
 def _vertex(name: str, uri: str, version, *, registry_uri, profile, canary_percent, smoke_inputs,
-            autoscaling, timeout_s, resources, server_flags=(), credentials=None) -> dict:
+            autoscaling, timeout_s, resources, server_flags=(), credentials=None, run_id: str = "") -> dict:
     from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
 
     cfg = VertexDeployConfig(
@@ -201,7 +201,7 @@ def _vertex(name: str, uri: str, version, *, registry_uri, profile, canary_perce
         service_account=profile.get("service_account"), labels=profile.get("labels") or {},
         max_batch_size=resources.get("max_batch_size"), server_flags=tuple(server_flags),
         api_endpoint=profile.get("api_endpoint") or None,  # as the registry (registry/open.py): one endpoint
-        credentials=credentials)
+        credentials=credentials, run_id=run_id)
     return deploy_vertex(cfg, registry_uri=registry_uri, smoke_inputs=smoke_inputs, timeout_s=timeout_s, profile=profile)
 
 
@@ -257,7 +257,7 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
     else:
         report = _vertex(model_name, model_uri, version, profile=profile or {}, canary_percent=canary_percent,
                          autoscaling=autoscaling or {}, resources=serving, server_flags=flags,
-                         credentials=credentials, **common)
+                         credentials=credentials, run_id=run_id, **common)
     report.update(target=target, model=model_name, version=version)
     if report_path:
         atomic_write_text(report_path, report_markdown(report))  # as every report is (report_files)

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_champion, promote_champion
 from kubepipe.components.deploy.inference_service import isvc_name
 from kubepipe.components.deploy.smoke import SmokeFailed
+from kubepipe.components.deploy.vertex_lease import DEPLOY_OP_S, EndpointLease
 from kubepipe.components.deploy.vertex_split import (BEFORE, RECORD, deployed_models, promoted_split, record_labels,
                                                      settle_interrupted, settled_labels)
 from kubepipe.components.errors import ComponentError
@@ -67,6 +68,7 @@ class VertexDeployConfig:
     labels: dict = field(default_factory=dict)
     max_batch_size: int | None = None  # `kubepipe serve --max-batch-size`; None: the server's default
     server_flags: tuple = ()  # more `kubepipe serve` flags (the prediction log)
+    run_id: str = ""  # the lease's holder (vertex_lease): a retry of this run takes it back at once
     # Tests and private endpoints: e.g. "http://127.0.0.1:PORT" (spoken to over REST).
     api_endpoint: str | None = None
     credentials: object = None
@@ -129,7 +131,21 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     """Upload, deploy with a canary split, smoke, then promote or roll back; returns the report dict.
 
     The champion moves through `open_registry(registry_uri, profile)`: with `vertex_model_registry: true`
-    the Vertex Model Registry's aliases move with it."""
+    the Vertex Model Registry's aliases move with it. The endpoint is held by this run's lease throughout
+    (`vertex_lease`), dropped at the end whatever the outcome."""
+    lease = EndpointLease(cfg.run_id, {}, timeout_s + DEPLOY_OP_S)
+    try:
+        report = _deploy(cfg, lease, registry_uri=registry_uri, smoke_inputs=smoke_inputs, timeout_s=timeout_s,
+                         profile=profile)
+    finally:
+        warning = lease.release()
+    if warning:
+        report["warning"] = "; ".join(w for w in (report.get("warning"), warning) if w)
+    return report
+
+
+def _deploy(cfg: VertexDeployConfig, lease: EndpointLease, *, registry_uri: str | None, smoke_inputs: list | tuple,
+            timeout_s: float, profile: dict | None) -> dict:
     from google.api_core import exceptions as gexc
 
     t0 = time.monotonic()
@@ -148,6 +164,7 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     report = {"name": name, "mode": "vertex", "version": cfg.version, "smoke": None,
               "champion": {"moved": False}, "timings": timings}
     where = _where(cfg)
+    lease.where = where
     from google.cloud import aiplatform
 
     # the champion this rollout replaces, read before the canary: a `models promote` meanwhile is not undone
@@ -161,7 +178,8 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
                                  "all its traffic and undeploy its models; pick another model_name, or label the "
                                  f"endpoint {MANAGED_BY}=kubepipe to let kubepipe take it over")
         deployed, old_split = [], {}
-        if found:  # what serves now, once a rollout a killed step left is settled
+        if found:  # what serves now, once a rollout a killed step left is settled (under this run's lease)
+            found[0] = lease.take(found[0].resource_name)
             report["repaired"] = settle_interrupted(found[0], cfg.model_name, expect, where, registry=expect is not ANY)
             found[0] = aiplatform.Endpoint(found[0].resource_name, **where)
             deployed = deployed_models(found[0], where)
@@ -177,7 +195,10 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
                                         serving_container_image_uri=cfg.image, sync=True,
                                         labels={**labels, **record_labels(old_split)},  # intent, before the switch
                                         **serving_container(name, cfg.max_batch_size, cfg.server_flags), **where)
-        endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels=labels, **where)
+        endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels={**labels,
+                                                                                               **lease.labels()},
+                                                                     **where)
+        lease.created(endpoint)
     except gexc.GoogleAPICallError as exc:
         raise ComponentError(f"Vertex AI refused the model or endpoint for {name}: {exc.message}") from None
     old_ids = [d.id for d in deployed if d.ours(cfg.model_name)]  # foreign ones are left deployed
@@ -196,9 +217,10 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
         try:
             new_id = new_deployed_id()
             if new_id:
+                current = lease.fresh()  # another run that took over is left alone (LeaseLost)
                 if old_split:
-                    endpoint.update(traffic_split=old_split)
-                endpoint.undeploy(new_id)
+                    current.update(traffic_split=old_split)
+                current.undeploy(new_id)
                 why += f"; traffic restored to {old_split or 'nothing'}, new deployed model {new_id} undeployed"
         except gexc.GoogleAPICallError as exc:  # was the raw API error, the reason and the endpoint's state unsaid
             raise ComponentError(
@@ -223,6 +245,7 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
         timings["ready"] = round(time.monotonic() - t0 - timings["apply"], 3)
         return roll_back(f"deployment never became healthy: {' '.join(str(exc).split())[:300]}")
     timings["ready"] = round(time.monotonic() - t0 - timings["apply"], 3)
+    lease.take(endpoint.resource_name, timeout_s + 600)  # renewed past the deploy operation; LeaseLost: taken over
     new_id = new_deployed_id()
     if not new_id:
         return roll_back("the deploy operation finished but the endpoint lists no new deployed model")
@@ -241,6 +264,7 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
     if deployed:
         split = promoted_split(new_id, old_split, foreign)
         try:
+            endpoint = lease.fresh()  # its etag: a run that took over meanwhile makes the switch fail
             endpoint.update(traffic_split=split)
         except gexc.GoogleAPICallError as exc:  # was raised with the canary left on its share
             return roll_back(f"promotion to {split[new_id]}% was refused: {_api_text(exc)}")

@@ -26,10 +26,10 @@ _VERTEX = """
 import json, sys
 from google.auth.credentials import AnonymousCredentials
 from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
-url, registry, version = sys.argv[1], sys.argv[2], int(sys.argv[3])
+url, registry, version, run = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 cfg = VertexDeployConfig(model_name=%r, artifact_uri=f"gs://bucket/models/{version}", image="runtime:1",
                          project="proj", location="europe-west4", version=version, canary_percent=10,
-                         api_endpoint=url, credentials=AnonymousCredentials())
+                         api_endpoint=url, credentials=AnonymousCredentials(), run_id=run)
 print("RESULT", json.dumps(deploy_vertex(cfg, registry_uri=registry, smoke_inputs=["UBER TRIP"], timeout_s=30)["action"]))
 """ % NAME
 
@@ -44,22 +44,22 @@ def _env(failpoint: str | None) -> dict:
     return {**env, "KUBEPIPE_FAILPOINT": failpoint} if failpoint else env
 
 
-def _vertex(fake, registry, version: int):
+def _vertex(fake, registry, version: int, run: str = ""):
     from google.auth.credentials import AnonymousCredentials
 
     from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
 
     cfg = VertexDeployConfig(model_name=NAME, artifact_uri=f"gs://bucket/models/{version}", image="runtime:1",
                              project="proj", location="europe-west4", version=version, canary_percent=10,
-                             api_endpoint=fake.url, credentials=AnonymousCredentials())
+                             api_endpoint=fake.url, credentials=AnonymousCredentials(), run_id=run)
     return deploy_vertex(cfg, registry_uri=registry.uri, smoke_inputs=["UBER TRIP"], timeout_s=30)
 
 
-def _killed_vertex(fake, registry, tmp_path, version: int, failpoint: str | None = None) -> None:
+def _killed_vertex(fake, registry, tmp_path, version: int, failpoint: str | None = None, run: str = "") -> None:
     """Deploy `version` in a process of its own, SIGKILLed at `failpoint`, or (none) while its smoke test waits."""
     fake.stall_predict = failpoint is None
     try:
-        proc = run_killed_at([PY, "-c", _VERTEX, fake.url, registry.uri, str(version)], cwd=tmp_path,
+        proc = run_killed_at([PY, "-c", _VERTEX, fake.url, registry.uri, str(version), run], cwd=tmp_path,
                              env=_env(failpoint), kill_when=fake.stalled.is_set if failpoint is None else None,
                              timeout_s=120)
     finally:
@@ -129,6 +129,32 @@ def test_vertex_retry_after_a_killed_canary_whose_version_was_made_champion_by_h
         assert report["action"] == "rolled_back" and _served(fake) == {"2": 100}
         assert "its promotion was finished" in report["repaired"][0]
     assert registry.alias(NAME, "champion").version == 2
+
+
+@pytest.mark.parametrize("failpoint", [None, "deploy.vertex-switched"])
+def test_vertex_a_killed_run_s_lease_keeps_another_run_out_until_it_lapses_and_its_retry_takes_it_back(
+        tmp_path, registry, failpoint):
+    """run-2 killed mid-canary (or after its switch): run-3's deploy is refused naming run-2 (before, it settled
+    run-2's rollout under a step retry that could do the same to it); run-2's retry takes its lease back at once."""
+    from deploy_fake_vertex import FakeVertex
+
+    from kubepipe.components.errors import ComponentError
+
+    with FakeVertex() as fake:
+        _vertex(fake, registry, 1, "run-1")
+        _killed_vertex(fake, registry, tmp_path, 2, failpoint, run="run-2")
+        before = _served(fake)
+        with pytest.raises(ComponentError, match="being deployed to by run run-2: its lease"):
+            _vertex(fake, registry, 3, "run-3")
+        assert _served(fake) == before  # nothing changed
+        assert _vertex(fake, registry, 2, "run-2")["action"] == "promoted"  # the step's retry
+        assert _served(fake) == {"2": 100}
+        _killed_vertex(fake, registry, tmp_path, 3, failpoint, run="run-3")
+        (ep,) = fake.endpoints.values()
+        ep["labels"]["kubepipe-lease-until"] = "1"  # run-3's lease lapsed
+        assert _vertex(fake, registry, 4, "run-4")["action"] == "promoted"
+        assert _served(fake) == {"4": 100}
+    assert registry.alias(NAME, "champion").version == 4
 
 
 _KSERVE = """

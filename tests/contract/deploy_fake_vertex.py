@@ -28,13 +28,21 @@ class FakeVertex(VertexRestFake):
         self.stalled = threading.Event()  # set once a predict call hangs
         self.release = threading.Event()  # set: hung predict calls end (without an answer)
         self._n = 1000
+        self._etags = 0
+        self.before_request = None  # called (method, path) before a request is served
         self._rng = random.Random(seed)
+
+    def _etag(self) -> str:
+        self._etags += 1
+        return f"etag-{self._etags}"
 
     def _id(self) -> str:
         self._n += 1
         return str(self._n)
 
     def dispatch(self, h) -> None:
+        if self.before_request:  # outside the lock: a test's other client may run meanwhile (a race)
+            self.before_request(h.command, h.path.partition("?")[0])
         if self.stall_predict and h.path.partition("?")[0].endswith(":predict"):
             self.stalled.set()
             self.release.wait(60)  # the client is killed meanwhile; the server's thread answers no one
@@ -74,7 +82,7 @@ class FakeVertex(VertexRestFake):
             return 200, {"endpoints": eps}
         if m and method == "POST":
             name = f"{m.group(1)}/endpoints/{self._id()}"
-            self.endpoints[name] = {**body, "name": name, "deployedModels": [], "trafficSplit": {}}
+            self.endpoints[name] = {**body, "name": name, "deployedModels": [], "trafficSplit": {}, "etag": self._etag()}
             return 200, self.operation(name, {"@type": T + "Endpoint", **self.endpoints[name]})
         m = re.fullmatch(LOC + r"/endpoints/(\d+)(:\w+)?", path)
         if not m:
@@ -84,16 +92,27 @@ class FakeVertex(VertexRestFake):
         if ep is None:
             return 404, err(404, "endpoint not found")
         verb = m.group(3)
-        if self.refuse.get(verb or method):
-            code = self.refuse[verb or method].pop(0)
+        code = self.refuse[verb or method].pop(0) if self.refuse.get(verb or method) else 0
+        if code:  # 0: this one is answered
             return code, err(code, f"{verb or method} refused ({code})")
         if method == "GET" and not verb:
             return 200, ep
-        if method == "PATCH" and not verb:
+        if method != "GET" and verb != ":predict":  # every change of the endpoint gives it a new etag
+            if method == "PATCH" and body.get("etag") and body["etag"] != ep["etag"]:  # read-modify-write refused
+                return 409, {"error": {"code": 409, "message": "etag mismatch: the endpoint changed since it was read",
+                                       "status": "ABORTED"}}
+            ep["etag"] = self._etag()
+        if method == "PATCH" and not verb:  # UpdateEndpoint: the fields its update mask names
+            mask = re.search(r"updateMask=([\w,.]+)", query)
+            fields = [re.sub(r"_(\w)", lambda g: g.group(1).upper(), f)
+                      for f in (mask.group(1).split(",") if mask else ["trafficSplit"])]
             split = {k: int(v) for k, v in (body.get("trafficSplit") or {}).items()}
-            if split and sum(split.values()) != 100:
+            if "trafficSplit" in fields and split and sum(split.values()) != 100:
                 return 400, err(400, f"traffic split must sum to 100: {split}")
-            ep["trafficSplit"] = split
+            if "trafficSplit" in fields:
+                ep["trafficSplit"] = split
+            if "labels" in fields:
+                ep["labels"] = dict(body.get("labels") or {})
             return 200, ep
         if verb == ":deployModel":
             dm = dict(body["deployedModel"])

@@ -212,7 +212,7 @@ def test_a_refused_traffic_switch_rolls_the_canary_back(registry):
     """The update to 100% refused raised the raw API error, the smoked canary left on its 10%."""
     with FakeVertex() as fake:
         first = _deploy(fake, registry, 1, canary=100)
-        fake.refuse["PATCH"] = [403]
+        fake.refuse["PATCH"] = [0, 0, 403]  # the lease taken, renewed after the deploy operation; the switch refused
         report = _deploy(fake, registry, 2)
         ep = _endpoint(fake)
     assert report["action"] == "rolled_back" and report["why"].startswith("promotion to 100% was refused: Forbidden: ")

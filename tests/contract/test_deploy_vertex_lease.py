@@ -1,0 +1,123 @@
+"""Two deploys of one model at once on a Vertex endpoint: the lease (endpoint labels kubepipe-lease-run /
+kubepipe-lease-until, written with the etag read before them). The real aiplatform client against the fake API."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy_fake_vertex import FakeVertex
+from deploy_world import champion_registry
+from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
+from kubepipe.components.deploy.vertex_lease import RUN, UNTIL, EndpointLease, LeaseLost
+from kubepipe.components.errors import ComponentError
+
+pytestmark = pytest.mark.contract
+NAME = "merchant-categorizer"
+FUTURE = "4102444800"  # 2100-01-01
+
+
+@pytest.fixture()
+def registry(tmp_path):
+    return champion_registry(tmp_path, NAME, versions=4)
+
+
+def _cfg(fake, version, run):
+    from google.auth.credentials import AnonymousCredentials
+
+    return VertexDeployConfig(model_name=NAME, artifact_uri=f"gs://bucket/models/{version}", image="runtime:1",
+                              project="proj", location="europe-west4", version=version, canary_percent=10,
+                              api_endpoint=fake.url, credentials=AnonymousCredentials(), run_id=run)
+
+
+def _deploy(fake, registry, version, run):
+    return deploy_vertex(_cfg(fake, version, run), registry_uri=registry.uri, smoke_inputs=["UBER TRIP"], timeout_s=30)
+
+
+def _endpoint(fake):
+    (ep,) = fake.endpoints.values()
+    return ep
+
+
+def _served(fake) -> dict[str, int]:
+    ep = _endpoint(fake)
+    version = {d["id"]: fake.models[d["model"]]["labels"].get("kubepipe-version") for d in ep["deployedModels"]}
+    return {version[i]: int(ep["trafficSplit"].get(i, 0)) for i in version}
+
+
+def _once(fn):
+    def hook(method, path):
+        if path.endswith(":predict"):
+            fake_hook.clear()
+            fn()
+    fake_hook = [hook]
+    return lambda method, path: fake_hook and fake_hook[0](method, path)
+
+
+def test_a_deploy_of_another_run_during_a_canary_is_refused_naming_the_holder(registry):
+    """run-b's deploy during run-a's canary used to settle run-a's canary as a killed rollout's (undeployed it) and
+    deploy its own beside it."""
+    seen = {}
+
+    def during_canary():
+        fake.before_request = None
+        with pytest.raises(ComponentError) as refused:
+            _deploy(fake, registry, 3, "run-b")
+        seen["error"], seen["served"] = str(refused.value), _served(fake)
+
+    with FakeVertex() as fake:
+        _deploy(fake, registry, 1, "run-0")
+        fake.before_request = _once(during_canary)
+        report = _deploy(fake, registry, 2, "run-a")
+        assert report["action"] == "promoted" and _served(fake) == {"2": 100}
+        assert RUN not in _endpoint(fake)["labels"] and UNTIL not in _endpoint(fake)["labels"]  # dropped at the end
+    assert "is being deployed to by run run-a: its lease (label kubepipe-lease-until) lapses at " in seen["error"]
+    assert "nothing was changed" in seen["error"] and seen["served"] == {"1": 90, "2": 10}
+    assert registry.alias(NAME, "champion").version == 2
+
+
+def test_two_deploys_taking_the_lease_at_once_one_gets_it_the_other_is_refused(registry):
+    """run-b's lease was written between run-a's read of the endpoint and run-a's write: run-a's write carried the
+    etag it read, Vertex refused it, and run-a read again and found run-b's lease."""
+    with FakeVertex() as fake:
+        _deploy(fake, registry, 1, "run-0")
+        where = {"project": "proj", "location": "europe-west4", "credentials": _cfg(fake, 1, "").credentials}
+
+        def first_patch(method, path):
+            if method == "PATCH":
+                fake.before_request = None
+                EndpointLease("run-b", where, 600).take(_endpoint(fake)["name"])
+
+        fake.before_request = first_patch
+        with pytest.raises(ComponentError, match="being deployed to by run run-b: its lease"):
+            _deploy(fake, registry, 2, "run-a")
+        assert _served(fake) == {"1": 100} and _endpoint(fake)["labels"][RUN] == "run-b"
+    assert registry.alias(NAME, "champion").version == 1
+
+
+def test_a_deploy_whose_lease_was_taken_over_switches_nothing_more(registry):
+    """run-a's lease lapsed during its canary and run-b took the endpoint: run-a's promotion went ahead over it."""
+    def taken_over():
+        fake.before_request = None
+        _endpoint(fake)["labels"].update({RUN: "run-b", UNTIL: FUTURE})
+
+    with FakeVertex() as fake:
+        _deploy(fake, registry, 1, "run-0")
+        fake.before_request = _once(taken_over)
+        with pytest.raises(LeaseLost, match="taken over by run run-b .* after this deploy's lease"):
+            _deploy(fake, registry, 2, "run-a")
+        assert _served(fake) == {"1": 90, "2": 10}  # run-b's to settle
+        assert _endpoint(fake)["labels"][RUN] == "run-b"
+    assert registry.alias(NAME, "champion").version == 1
+
+
+def test_the_same_run_takes_its_lease_back_at_once_another_once_it_lapsed(registry):
+    with FakeVertex() as fake:
+        _deploy(fake, registry, 1, "run-0")
+        _endpoint(fake)["labels"].update({RUN: "run-a", UNTIL: FUTURE})  # run-a's step, killed holding it
+        with pytest.raises(ComponentError, match="run run-a"):
+            _deploy(fake, registry, 2, "run-b")
+        assert _deploy(fake, registry, 2, "run-a")["action"] == "promoted"  # its retry
+        _endpoint(fake)["labels"].update({RUN: "run-c", UNTIL: "1"})  # lapsed in 1970
+        assert _deploy(fake, registry, 3, "run-d")["action"] == "promoted"
+        assert _served(fake) == {"3": 100}
+    assert registry.alias(NAME, "champion").version == 3
