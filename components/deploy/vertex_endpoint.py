@@ -40,8 +40,8 @@ from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_ch
 from kubepipe.components.deploy.inference_service import isvc_name
 from kubepipe.components.deploy.smoke import SmokeFailed
 from kubepipe.components.deploy.vertex_lease import DEPLOY_OP_S, EndpointLease
-from kubepipe.components.deploy.vertex_split import (BEFORE, RECORD, deployed_models, promoted_split, record_labels,
-                                                     settle_interrupted, settled_labels)
+from kubepipe.components.deploy.vertex_split import (BEFORE, RECORD, delete_rolled_back, deployed_models, promoted_split,
+                                                     record_labels, settle_interrupted, settled_labels)
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.registry import ChampionMoved
 from kubepipe.labels import MANAGED_BY, gcp_label, gcp_labels
@@ -228,6 +228,11 @@ def _deploy(cfg: VertexDeployConfig, lease: EndpointLease, *, registry_uri: str 
                 f"{endpoint.resource_name} (the registry's champion did not move): see `gcloud ai endpoints describe "
                 f"{endpoint.name} --region {cfg.location}`, put the traffic back on {old_split or 'the old models'} "
                 "and undeploy the new model by hand, or run the deploy again") from None
+        left = delete_rolled_back(model.resource_name, where)  # uploaded for this deploy, deployed nowhere now
+        report["model_deleted"] = not left
+        if left:
+            report["warning"] = left
+            print(f"warning: {left}", file=sys.stderr, flush=True)
         timings["finalize"] = round(time.monotonic() - t, 3)
         timings["total"] = round(time.monotonic() - t0, 3)
         report["champion"] = {"moved": False, "why": "rollout failed; champion left as it was"}

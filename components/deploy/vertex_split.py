@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from kubepipe.components.errors import ComponentError
 from kubepipe.labels import MANAGED_BY, gcp_label
 
-__all__ = ["Deployed", "deployed_models", "record_labels", "settle_interrupted", "settled_labels", "promoted_split"]
+__all__ = ["Deployed", "deployed_models", "record_labels", "settle_interrupted", "settled_labels", "promoted_split",
+           "delete_rolled_back"]
 
 RECORD = "kubepipe-rollout"  # on a candidate Model: its rollout is not settled
 BEFORE = "kubepipe-before-"  # + a deployed model id: that model's share of the traffic before the canary
@@ -62,6 +63,24 @@ def deployed_models(endpoint, where: dict) -> list[Deployed]:
             labels = None
         out.append(Deployed(id=str(m.id), model=str(m.model), display_name=str(m.display_name), labels=labels))
     return out
+
+
+def delete_rolled_back(model: str, where: dict) -> str:
+    """Delete a rolled-back candidate's Model resource, uploaded for this deploy (it never served as champion; its files
+    stay in the registry and a later deploy uploads them again): '' once gone, else why it was left. Vertex refuses to
+    delete a Model deployed anywhere, so one deployed elsewhere by hand stays."""
+    from google.api_core import exceptions as gexc
+    from google.cloud import aiplatform
+
+    try:
+        aiplatform.Model(model, credentials=where.get("credentials")).delete()
+    except gexc.NotFound:
+        return ""
+    except (gexc.GoogleAPICallError, ValueError) as exc:
+        text = " ".join(str(getattr(exc, "message", exc)).split())[:200]
+        return (f"the rolled-back Model {model} could not be deleted ({type(exc).__name__}: {text}); it serves nothing "
+                f"here: `gcloud ai models delete {model.rsplit('/', 1)[-1]}` once it is deployed nowhere")
+    return ""
 
 
 def promoted_split(new_id: str, before: dict[str, int], foreign: list[Deployed]) -> dict[str, int]:
@@ -118,8 +137,10 @@ def settle_interrupted(endpoint, name: str, champion, where: dict, *, registry: 
                 if restore:
                     endpoint.update(traffic_split=restore)
                 endpoint.undeploy(cand.id)
+                left = delete_rolled_back(cand.model, where)
                 notes.append(f"an interrupted rollout's deployed model {cand.id} ({cand.display_name}) was rolled "
-                             f"back: traffic restored to {restore or 'nothing'} and it was undeployed")
+                             f"back: traffic restored to {restore or 'nothing'} and it was undeployed"
+                             + (f"; {left}" if left else f", its Model {cand.model} deleted"))
         except ValueError as exc:  # aiplatform's own check of a split (one that would leave no traffic)
             raise ComponentError(
                 f"model_name: the Vertex endpoint {endpoint.resource_name} holds deployed model {cand.id} "

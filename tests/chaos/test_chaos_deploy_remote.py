@@ -89,6 +89,8 @@ def test_vertex_retry_after_a_killed_canary_rolls_back_to_the_split_before_it(tm
         assert report["action"] == "rolled_back", report["why"]
         assert _served(fake) == {"1": 100}
         assert report["repaired"] and "was rolled back" in report["repaired"][0]
+        # the killed v2's Model and the rolled-back v3's are deleted: never champion, deployed nowhere
+        assert {m["labels"].get("kubepipe-version") for m in fake.models.values()} == {"1"}
         promoted = _vertex(fake, registry, 4)
         assert promoted["action"] == "promoted" and _served(fake) == {"4": 100}
         (ep,) = fake.endpoints.values()

@@ -64,6 +64,15 @@ class FakeVertex(VertexRestFake):
         m = re.fullmatch(LOC + r"/models/(\d+)", path)
         if m and method == "GET":
             return (200, self.models[path[4:]]) if path[4:] in self.models else (404, err(404, "model not found"))
+        if m and method == "DELETE":  # refused while any endpoint deploys it, as Vertex does
+            if path[4:] not in self.models:
+                return 404, err(404, "model not found")
+            where = [e["name"] for e in self.endpoints.values() for d in e["deployedModels"] if d["model"] == path[4:]]
+            if where:
+                return 400, {"error": {"code": 400, "status": "FAILED_PRECONDITION",
+                                       "message": f"The Model is deployed to Endpoint {where[0]}; undeploy it first"}}
+            del self.models[path[4:]]
+            return 200, self.operation(path[4:], {"@type": "type.googleapis.com/google.protobuf.Empty"})
         if m and method == "PATCH":  # UpdateModel: the fields its update mask names
             if path[4:] not in self.models:
                 return 404, err(404, "model not found")

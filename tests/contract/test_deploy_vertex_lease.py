@@ -121,3 +121,38 @@ def test_the_same_run_takes_its_lease_back_at_once_another_once_it_lapsed(regist
         assert _deploy(fake, registry, 3, "run-d")["action"] == "promoted"
         assert _served(fake) == {"3": 100}
     assert registry.alias(NAME, "champion").version == 3
+
+
+def _models(fake) -> set[str]:
+    return {m["labels"].get("kubepipe-version") for m in fake.models.values()}
+
+
+def test_a_rolled_back_model_is_deleted(registry):
+    """Each rolled-back candidate's uploaded Model stayed in the project for good (listed, never served). A killed
+    canary's: tests/chaos (test_vertex_retry_after_a_killed_canary_rolls_back_to_the_split_before_it)."""
+    with FakeVertex(script={"2": {"predict": "fail"}, "3": {"healthy": False}}) as fake:
+        _deploy(fake, registry, 1, "run-0")
+        failed = _deploy(fake, registry, 2, "run-a")
+        assert failed["action"] == "rolled_back" and failed["model_deleted"] is True
+        never = _deploy(fake, registry, 3, "run-b")  # its deploy operation failed: never deployed
+        assert never["action"] == "rolled_back" and never["model_deleted"] is True
+        assert _models(fake) == {"1"}
+    assert registry.alias(NAME, "champion").version == 1
+
+
+def test_a_rolled_back_model_deployed_elsewhere_is_left_with_a_warning(registry):
+    with FakeVertex(script={"2": {"predict": "fail"}}) as fake:
+        _deploy(fake, registry, 1, "run-0")
+
+        def deployed_elsewhere():
+            fake.before_request = None
+            mine = next(m for m in fake.models.values() if m["labels"].get("kubepipe-version") == "2")
+            fake.endpoints["other"] = {"name": "other", "deployedModels": [{"id": "9", "model": mine["name"]}],
+                                       "trafficSplit": {"9": 100}, "etag": "x", "displayName": "other"}
+
+        fake.before_request = _once(deployed_elsewhere)
+        report = _deploy(fake, registry, 2, "run-a")
+        assert report["action"] == "rolled_back" and report["model_deleted"] is False
+        assert report["warning"].startswith("the rolled-back Model projects/") and "could not be deleted" in report[
+            "warning"]
+        assert "2" in _models(fake)
