@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_champion, promote_champion
 from kubepipe.components.deploy.inference_service import isvc_name
 from kubepipe.components.deploy.smoke import SmokeFailed
-from kubepipe.components.deploy.vertex_lease import DEPLOY_OP_S, EndpointLease
+from kubepipe.components.deploy.vertex_lease import DEPLOY_OP_S, EndpointLease, wait_unfinished
 from kubepipe.components.deploy.vertex_split import (BEFORE, RECORD, delete_rolled_back, deployed_models, promoted_split,
                                                      record_labels, settle_interrupted, settled_labels)
 from kubepipe.components.errors import ComponentError
@@ -180,6 +180,10 @@ def _deploy(cfg: VertexDeployConfig, lease: EndpointLease, *, registry_uri: str 
         deployed, old_split = [], {}
         if found:  # what serves now, once a rollout a killed step left is settled (under this run's lease)
             found[0] = lease.take(found[0].resource_name)
+            waited = wait_unfinished(found[0], t0 + timeout_s, min(5.0, max(0.05, timeout_s / 100)))
+            if waited:
+                report["waited_for"] = waited
+                found[0] = aiplatform.Endpoint(found[0].resource_name, **where)  # as the operations left it
             report["repaired"] = settle_interrupted(found[0], cfg.model_name, expect, where, registry=expect is not ANY)
             found[0] = aiplatform.Endpoint(found[0].resource_name, **where)
             deployed = deployed_models(found[0], where)

@@ -18,7 +18,7 @@ import time
 from kubepipe.components.errors import ComponentError
 from kubepipe.labels import gcp_label
 
-__all__ = ["RUN", "UNTIL", "EndpointLease", "LeaseLost", "DEPLOY_OP_S"]
+__all__ = ["RUN", "UNTIL", "EndpointLease", "LeaseLost", "DEPLOY_OP_S", "wait_unfinished"]
 
 RUN = "kubepipe-lease-run"
 UNTIL = "kubepipe-lease-until"
@@ -123,3 +123,23 @@ class EndpointLease:
                 print(f"warning: {warning}", file=sys.stderr, flush=True)
                 return warning
         return ""
+
+
+def wait_unfinished(endpoint, deadline: float, poll_s: float) -> list[str]:
+    """Wait until the endpoint has no unfinished operation (a deploy a killed step started goes on at Vertex, and
+    takes its share when it finishes: after a split computed without it); the names of those waited for. Still
+    unfinished at `deadline`: a ComponentError naming them, nothing changed."""
+    waited: list[str] = []
+    while True:
+        ops = endpoint.api_client.list_operations(request={"name": endpoint.resource_name})
+        pending = [op.name for op in ops.operations if not op.done]
+        waited += [name for name in pending if name not in waited]
+        if not pending:
+            return waited
+        if time.monotonic() >= deadline:
+            raise ComponentError(
+                f"model_name: the Vertex endpoint {endpoint.resource_name} has unfinished operations ({', '.join(pending)}"
+                "), e.g. the deploy of a step that was killed: it would take its share of the traffic after this deploy "
+                "computed its split; wait for them (`gcloud ai operations describe ID --region REGION`) and run the "
+                "deploy again", retryable=True)
+        time.sleep(poll_s)

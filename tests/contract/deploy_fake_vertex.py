@@ -30,6 +30,7 @@ class FakeVertex(VertexRestFake):
         self._n = 1000
         self._etags = 0
         self.before_request = None  # called (method, path) before a request is served
+        self.pending: dict[str, list[str]] = {}  # endpoint -> its unfinished operations' names
         self._rng = random.Random(seed)
 
     def _etag(self) -> str:
@@ -93,6 +94,11 @@ class FakeVertex(VertexRestFake):
             name = f"{m.group(1)}/endpoints/{self._id()}"
             self.endpoints[name] = {**body, "name": name, "deployedModels": [], "trafficSplit": {}, "etag": self._etag()}
             return 200, self.operation(name, {"@type": T + "Endpoint", **self.endpoints[name]})
+        m = re.fullmatch(r"/(?:v1|ui)/(projects/[^/]+/locations/[^/]+)/endpoints/(\d+)/operations", path)
+        if m and method == "GET":  # ListOperations (aiplatform's REST transport says /ui/): the unfinished ones a test
+            # left (`pending`); the done ones are not listed
+            name = f"{m.group(1)}/endpoints/{m.group(2)}"
+            return 200, {"operations": [{"name": op, "done": False} for op in self.pending.get(name, [])]}
         m = re.fullmatch(LOC + r"/endpoints/(\d+)(:\w+)?", path)
         if not m:
             return 404, err(404, f"no route {method} {path}")

@@ -156,3 +156,49 @@ def test_a_rolled_back_model_deployed_elsewhere_is_left_with_a_warning(registry)
         assert report["warning"].startswith("the rolled-back Model projects/") and "could not be deleted" in report[
             "warning"]
         assert "2" in _models(fake)
+
+
+def test_a_deploy_waits_for_the_operation_a_killed_step_left_before_computing_its_split(registry):
+    """run-a's step was killed while Vertex deployed its v2: the operation went on, and finished after the next
+    deploy had computed its split from {v1: 100}: v2 took the share its split named, and after the promotion it stayed
+    deployed at 0% (holding its machines), its rollout never settled. Now the deploy waits for the operation, then
+    settles v2 (rolled back, its Model deleted) and goes on."""
+    from kubepipe.components.deploy.vertex_split import record_labels
+    from kubepipe.labels import MANAGED_BY
+
+    with FakeVertex() as fake:
+        _deploy(fake, registry, 1, "run-0")
+        ep = _endpoint(fake)
+        v1 = ep["deployedModels"][0]["id"]
+        killed = f"{ep['name'].rsplit('/endpoints/', 1)[0]}/models/777"  # run-a's upload, its record on it
+        fake.models[killed] = {"name": killed, "displayName": NAME, "labels": {
+            MANAGED_BY: "kubepipe", "kubepipe-model": NAME, "kubepipe-version": "2", **record_labels({v1: 100})}}
+        fake.pending[ep["name"]] = [f"{ep['name']}/operations/77"]
+        requests = []
+
+        def the_operation_finishes_meanwhile(method, path):  # while the deploy waits, or before its own deploy
+            requests.append(path)
+            if fake.pending and (requests.count(path) == 2 and path.endswith("/operations")
+                                 or path.endswith(":deployModel")):  # as Vertex would: the split run-a's request named
+                with fake._lock:
+                    fake.pending.clear()
+                    ep["deployedModels"].append({"id": "778", "model": killed, "displayName": f"{NAME}-v2"})
+                    ep["trafficSplit"] = {v1: 90, "778": 10}
+
+        fake.before_request = the_operation_finishes_meanwhile
+        report = _deploy(fake, registry, 3, "run-a")
+        assert report["action"] == "promoted" and _served(fake) == {"3": 100}
+        assert report["waited_for"] == [f"{ep['name']}/operations/77"]
+        assert "was rolled back" in report["repaired"][0] and killed not in fake.models
+    assert registry.alias(NAME, "champion").version == 3
+
+
+def test_a_deploy_operation_still_unfinished_at_the_timeout_is_refused_naming_it(registry):
+    with FakeVertex() as fake:
+        _deploy(fake, registry, 1, "run-0")
+        ep = _endpoint(fake)
+        fake.pending[ep["name"]] = [f"{ep['name']}/operations/77"]
+        with pytest.raises(ComponentError, match=r"has unfinished operations \(projects/.*/operations/77\), e.g. the "
+                                                 "deploy of a step that was killed"):
+            deploy_vertex(_cfg(fake, 2, "run-a"), registry_uri=registry.uri, smoke_inputs=["UBER TRIP"], timeout_s=1)
+        assert _served(fake) == {"1": 100} and RUN not in _endpoint(fake)["labels"]
