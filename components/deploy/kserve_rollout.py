@@ -25,7 +25,9 @@ it in the annotation `kubepipe.dev/rollout-previous`. A retry after the step was
 promotion, before the champion moved) finds it there, and restores that spec, not the interrupted candidate's, when
 it rolls back. A rollback drops it (it writes the previous spec back); a promotion leaves it, as removing it would
 change the revision template (KServe copies annotations onto it) and roll out one more revision of the same model: a
-retry reads it as settled once the spec has no canary and the registry's champion is the version it serves.
+retry reads it as settled once the spec has no canary and the registry's champion is the version it serves. A deploy
+settles such a rollout before anything else (`isvc_record.settle`); the canary's write also carries this run's lease,
+which keeps another run's deploy out while the rollout is unsettled (`isvc_record`, decision 0021).
 
 Limits, stated plainly:
 - A first deployment has no previous revision to split traffic with, so it

@@ -24,7 +24,9 @@ Deployed models that are not kubepipe's of this model (another team's, deployed 
 onto this endpoint) keep their share of the traffic and stay deployed; an endpoint whose
 traffic all goes to them is refused before anything changes. The split found before the
 canary is recorded on the candidate's Model before the switch, and a deploy first
-settles a rollout a killed step left (`vertex_split`).
+waits for the endpoint's unfinished operations and settles a rollout a killed step left
+(`vertex_split`), under this run's lease on the endpoint (`vertex_lease`, decision 0021).
+A rolled-back candidate's Model is deleted.
 
 Limit: `timeout_s` bounds the smoke; the deploy operation is bounded by Vertex.
 """
