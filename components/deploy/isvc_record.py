@@ -97,7 +97,7 @@ def unsettled(existing: dict | None, champion) -> bool:
 def served_before(existing: dict | None, champion) -> dict | None:
     """What served before this rollout: `existing`, unless it holds an unsettled rollout's candidate (a step killed
     after applying its canary), whose record names what served before it."""
-    if not unsettled(existing, champion):
+    if existing is None or not unsettled(existing, champion):
         return existing
     meta = existing.get("metadata") or {}
     try:
@@ -116,7 +116,7 @@ def served_before(existing: dict | None, champion) -> dict | None:
 
 def check_lease(existing: dict | None, champion, run_id: str, now: float | None = None) -> None:
     """Refuse, naming the holder, when another run's unsettled rollout holds the InferenceService's lease."""
-    if not unsettled(existing, champion):
+    if existing is None or not unsettled(existing, champion):
         return
     holder, until = lease_of(existing)
     if holder == str(run_id or "") or _lapsed(until, time.time() if now is None else now):
@@ -201,7 +201,7 @@ def settle(isvc: Isvc, existing: dict | None, champion, *, deadline: float, poll
     the registry's champion is its version (a champion moved to it by hand too): its canary is promoted; else rolled
     back to the spec its record names (a first deployment's is deleted). Returns the object as it is now and a note
     ('' when there was nothing to settle)."""
-    if not unsettled(existing, champion):
+    if existing is None or not unsettled(existing, champion):
         return existing, ""
     previous = served_before(existing, champion)  # a record kubepipe cannot read stops here, nothing changed
     holder = lease_of(existing)
