@@ -13,7 +13,7 @@ from kubepipe.components.data.suite import SEVERITIES, parse_items
 from kubepipe.util import local_path
 
 __all__ = ["check_validate", "check_expectations", "int_arguments", "check_drift", "check_load", "expectation_table",
-           "sampling_problem", "suite_issues", "MAX_SAMPLE_SEED", "repeated", "window_problem", "as_of_problem", "AS_OF_HINT", "WINDOW", "WINDOW_UNITS",
+           "sampling_problem", "suite_issues", "MAX_SAMPLE_SEED", "repeated", "window_problem", "window_schedule_problem", "WINDOW_SCHEDULE_HINT", "as_of_problem", "AS_OF_HINT", "WINDOW", "WINDOW_UNITS",
            "load_reference", "validate_reference", "drift_reference", "FORMATS", "DTYPE_KINDS"]
 
 _TABLE = Path(__file__).with_name("expectations_table.json")
@@ -184,11 +184,18 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     problem = window_problem(window) if window and not _interpolated(window) else None
     if problem:
         issues.append(CheckIssue(("window",), f"{window!r} {problem}", "write e.g. `7d`, `12h`, `2w`"))
+    schedule = with_values.get("window_schedule") or ""
+    problem = window_schedule_problem(schedule) if schedule and not _interpolated(schedule) else None
+    if problem:
+        issues.append(CheckIssue(("window_schedule",), f"{schedule!r} {problem}", WINDOW_SCHEDULE_HINT))
+    if window and schedule:
+        issues.append(CheckIssue(("window_schedule",), "is set beside `window`",
+                                 "set one: `window_schedule` bounds the window by the schedule's fires"))
     as_of = with_values.get("as_of") or ""
     problem = as_of_problem(as_of) if not _interpolated(as_of) else None
     if problem:
         issues.append(CheckIssue(("as_of",), f"{as_of!r} {problem}", AS_OF_HINT))
-    if window and not with_values.get("time_column") and not str(with_values.get("source", "")).startswith("predictions:"):
+    if (window or schedule) and not with_values.get("time_column") and not str(with_values.get("source", "")).startswith("predictions:"):
         issues.append(CheckIssue(("time_column",), "a `window` needs a `time_column`"))
     frac = with_values.get("sample_fraction", 0.0)
     if isinstance(frac, (int, float)) and not isinstance(frac, bool) and not 0 <= frac <= 1:
@@ -239,6 +246,26 @@ def window_problem(window: Any) -> str | None:
         return "is an empty window"
     if int(m.group(1)) * _UNIT_DAYS[m.group(2)] > MAX_WINDOW_DAYS:
         return f"is longer than 100 years ({MAX_WINDOW_DAYS}d); for every row, leave `window` empty"
+    return None
+
+
+WINDOW_SCHEDULE_HINT = ("write the cron of the schedule that runs the step, its zone first: "
+                        "`TZ=Europe/Stockholm 0 3 * * *`")
+
+
+def window_schedule_problem(cron: Any) -> str | None:
+    """What is wrong with a load-data `window_schedule` (a cron, `TZ=<zone> ` first), else None: the one rule of
+    validate and the step, read as `schedule:` is (`kubepipe.spec.cron`)."""
+    from kubepipe.spec.cron import CronError, check_timezone, normalize_cron, split_tz
+
+    if not isinstance(cron, str):
+        return f"must be a cron text, got {type(cron).__name__}"
+    text, zone = split_tz(cron)
+    try:
+        check_timezone(zone)
+        normalize_cron(text)
+    except CronError as exc:
+        return f"is no schedule ({exc.field}: {exc.message})"
     return None
 
 
@@ -294,6 +321,9 @@ def load_reference() -> Reference:
     return Reference(
         allowed={"format": Allowed(FORMATS), "dtypes": Allowed(DTYPE_KINDS, "as values: `{<column>: <kind>}`"),
                  "window": Allowed(note="a number and s, m, h, d or w, e.g. `7d`; needs `time_column`"),
+                 "window_schedule": Allowed(note="instead of `window`: the cron of the schedule that runs the step "
+                                                 "(`TZ=Europe/Stockholm 0 3 * * *`); the window is then from its "
+                                                 "fire before `as_of` to `as_of`"),
                  "delimiter": Allowed(note='one character: `,` (default), `;`, `"\\t"` (a tab, in double quotes), `|`'),
                  "decimal": Allowed(note="one character: `.` (default) or `,`; not the delimiter"),
                  "thousands": Allowed(note="one character, e.g. `.` (`1.234,50`) or `,` (`1,234.50`); empty "

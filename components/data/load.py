@@ -9,9 +9,10 @@ from kubepipe.components.data.checks import (AS_OF_HINT, WINDOW, WINDOW_UNITS, a
 from kubepipe.components.data.io import coerce_dtypes, require_columns, utc_timestamps, write_dataset
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
+from kubepipe.components.monitoring.predlog_read import SETTLE_S
 from kubepipe.secrets import redact_url
 
-__all__ = ["load", "load_to_artifact", "parse_window", "window_range", "no_traffic_text"]
+__all__ = ["load", "load_to_artifact", "parse_window", "window_range", "window_start", "no_traffic_text"]
 
 def parse_window(window: str):
     """`7d` -> Timedelta(7 days); units s, m, h, d, w."""
@@ -21,6 +22,25 @@ def parse_window(window: str):
     if problem or m is None:
         raise DataError(f"window {window!r} {problem or 'is not a duration'}; write e.g. `7d`, `12h`, `2w`")
     return pd.Timedelta(**{WINDOW_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def window_start(window: str, window_schedule: str, end):
+    """Where the window that ends at `end` starts (excluded): `end - window`, or with `window_schedule` (a cron,
+    `TZ=<zone> ` first for a zone) that schedule's last fire before `end`. A window of fixed hours ending at a DST
+    zone's fire times overlaps the one before by an hour in spring and leaves an hour out in autumn; a scheduled
+    run's window from the fire before its own tiles time exactly."""
+    import pandas as pd
+
+    if not str(window_schedule).strip():
+        return end - parse_window(window)
+    from kubepipe.components.data.checks import WINDOW_SCHEDULE_HINT, window_schedule_problem
+    from kubepipe.spec.fire_times import prev_fire_time
+
+    problem = window_schedule_problem(window_schedule)
+    if problem:
+        raise DataError(f"window_schedule {window_schedule!r} {problem}; {WINDOW_SCHEDULE_HINT}")
+    # the latest fire strictly before `end` (croniter's get_prev from `end` itself)
+    return pd.Timestamp(prev_fire_time(window_schedule, None, (end - pd.Timedelta(seconds=1)).to_pydatetime()))
 
 
 def load(
@@ -42,11 +62,14 @@ def load(
     registry_uri: str = "",
     predictions_uri: str = "",
     allow_empty: bool = False,
+    window_schedule: str = "",
+    settle_s: float = SETTLE_S,
 ):
     """Read `source` and apply, in order: dtypes, time window, column selection, sampling.
 
     `champion:<model>` reads the training data of that model's current champion;
     `predictions:<model>` the prediction log under `predictions_uri` (time column `timestamp`).
+    `window_schedule` (a cron) starts the window at that schedule's fire before `as_of` instead of `window` before it.
     A window's bounds are in `df.attrs["window_range"]` ({"from", "to"}, ISO UTC); with `allow_empty` a window
     without rows (a monitor's window without traffic) is a dataset of 0 rows, not an error.
     """
@@ -60,7 +83,8 @@ def load(
     if is_champion_source(source):
         df = read_source(champion_training_data(source, registry_uri), format="parquet")
     elif is_predictions_source(source):
-        df = read_predictions(source, predictions_uri, window=window, as_of=as_of, allow_empty=allow_empty)
+        df = read_predictions(source, predictions_uri, window=window, as_of=as_of, allow_empty=allow_empty,
+                              window_schedule=window_schedule, settle_s=settle_s)
         time_column = time_column or "timestamp"
     else:
         # a `str` column of a CSV is read as written: `02139` stays `02139`, not the number 2139 cast back
@@ -74,8 +98,14 @@ def load(
         raise DataError(f"{source}: the file has a header but no data rows")
     if dtypes:
         df = coerce_dtypes(df, dtypes, source=source, decimal=decimal, thousands=thousands)
-    if window and not bounds:  # time_column alone is a no-op: the window may arrive empty from a run-time param
-        df = _window(df, source, time_column, window, as_of, allow_empty)
+    if isinstance(settle_s, bool) or not isinstance(settle_s, (int, float)) or not 0 <= settle_s <= 86400:  # nan too
+        raise DataError(f"settle_s must be a number of seconds from 0 to 86400, got {settle_s!r}; keep it above the "
+                        "servers' serving.log.flush_s (default 10)")
+    if window and window_schedule:
+        raise DataError("load-data: set `window` (a duration) or `window_schedule` (the cron whose fires bound the "
+                        "window), not both")
+    if (window or window_schedule) and not bounds:  # time_column alone is a no-op: the window may arrive empty
+        df = _window(df, source, time_column, window, as_of, allow_empty, window_schedule)
         bounds = df.attrs.get("window_range")
     if columns:
         twice = repeated(list(columns))
@@ -118,22 +148,23 @@ def no_traffic_text(bounds: object) -> str:
     return f"no traffic in window {bounds.get('from')}..{bounds.get('to')}"
 
 
-def _window(df, source: str, time_column: str, window: str, as_of: str, allow_empty: bool = False):
-    if not (time_column and window):
+def _window(df, source: str, time_column: str, window: str, as_of: str, allow_empty: bool = False,
+            window_schedule: str = ""):
+    if not (time_column and (window or window_schedule)):
         raise DataError(f"{source}: a time window needs both `time_column` and `window` (e.g. `7d`)")
     require_columns(df, [time_column], source=source)
-    span = parse_window(window)
     ts = utc_timestamps(df[time_column], column=time_column, source=source)
     if len(ts) and ts.isna().all():
         raise DataError(f"{source}: column `{time_column}` has no timestamps (every cell is empty); check "
                         "`time_column`")
     end = _as_of(as_of, ts)
-    keep = (ts > end - span) & (ts <= end)
+    start = window_start(window, window_schedule, end)
+    keep = (ts > start) & (ts <= end)  # (start, end]: the next window starts where this one ends
     out = df[keep.to_numpy()]
-    out.attrs["window_range"] = window_range(end - span, end)
+    out.attrs["window_range"] = window_range(start, end)
     if len(out) == 0 and not allow_empty:
         raise DataError(
-            f"{source}: no rows in the window ({end - span} .. {end}] of `{time_column}`; "
+            f"{source}: no rows in the window ({start} .. {end}] of `{time_column}`; "
             f"the data spans {ts.min()} .. {ts.max()}; check `as_of` / `window`"
         )
     return out

@@ -32,6 +32,8 @@ def load_data(
     seed: int = 0,
     predictions_uri: str = "",
     allow_empty: bool = False,
+    window_schedule: str = "",
+    settle_s: float = 30.0,
     ctx_registry_uri: str = "",
     ctx_profile: dict = {},  # noqa: B006
     ctx_state_dir: str = "",
@@ -68,6 +70,13 @@ def load_data(
             when `as_of` is given) is a dataset of 0 rows
             (metadata `rows: 0` and `window_range`), which detect-drift, live-quality, trigger-retrain and
             monitor-report record as "no traffic in window", instead of failing the step.
+        window_schedule: Instead of `window`: the cron of the schedule that runs the step, its zone first
+            (`TZ=Europe/Stockholm 0 3 * * *`); the window is then from that schedule's fire before `as_of` to
+            `as_of`, so consecutive runs' windows tile time exactly (a `24h` window of a schedule in a zone with
+            daylight saving time overlaps the one before by an hour in spring and leaves an hour out in autumn).
+        settle_s: A prediction log's window ending at `as_of` is read no earlier than this many seconds after it:
+            the servers write a row up to their flush interval (`serving.log.flush_s`, 10 s) after it was stamped.
+            Keep it above that interval.
 
     Returns:
         dataset: The rows as one Parquet file; its metadata has rows, columns, content_hash, source (and
@@ -85,6 +94,7 @@ def load_data(
             thousands=thousands, columns=list(typed(columns)) or None, dtypes=dict(typed(dtypes)) or None,
             time_column=time_column, window=window, as_of=as_of, sample_fraction=sample_fraction,
             sample_n=sample_n, seed=seed, registry_uri=ctx_registry_uri, allow_empty=allow_empty,
+            window_schedule=window_schedule, settle_s=settle_s,
             predictions_uri=predictions_uri or default_sink(dict(ctx_profile), ctx_state_dir),
         )
 

@@ -1,7 +1,9 @@
 """Read a window of the prediction log: `load-data` with `source: predictions:<model>`.
 
 Only committed parts are read (`part-*.parquet`; a writer's temp files start with `.`), and only
-the hour partitions that overlap the window are opened. A part that cannot be read (copied in by
+the hour partitions that overlap the window are opened. A window ends at `as_of` (the scheduled time) and is read
+no earlier than `settle_s` after it: a row stamped before the end reaches the log at the server's next flush (every
+10 s by default), and the next window starts after it, so a window read at once left it out of both. A part that cannot be read (copied in by
 hand, damaged at rest) is skipped with a warning and counted, never half-read. A window without `as_of` ends at
 the newest request logged by now: rows stamped later (a server's clock ahead) are left out and counted.
 """
@@ -15,10 +17,12 @@ import re
 from kubepipe.components.errors import DataError
 from kubepipe.components.monitoring.predlog import PART_PREFIX, PART_SUFFIX
 
-__all__ = ["PREDICTIONS_PREFIX", "is_predictions_source", "read_predictions", "model_of", "per_request"]
+__all__ = ["SETTLE_S", "PREDICTIONS_PREFIX", "is_predictions_source", "read_predictions", "model_of", "per_request"]
 
 log = logging.getLogger(__name__)
 PREDICTIONS_PREFIX = "predictions:"
+# How long after a window's end its rows may still be written: the servers' flush interval (10 s) and an upload
+SETTLE_S = 30.0
 _PART = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/" + re.escape(PART_PREFIX) + r"[0-9a-f]+"
                    + re.escape(PART_SUFFIX) + "$")
 
@@ -61,7 +65,8 @@ def _hour(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%d %H:00 UTC")
 
 
-def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "", allow_empty: bool = False):
+def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "", allow_empty: bool = False,
+                     window_schedule: str = "", settle_s: float = SETTLE_S):
     """The log rows of `predictions:<model>` under `sink` (all, or the hours overlapping the window). With
     `allow_empty`, a window no part overlaps is 0 rows of the log's columns (`attrs["window_range"]`)."""
     from kubepipe.util import url_to_fs
@@ -69,9 +74,11 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from kubepipe.components.data.load import _as_of, parse_window, window_range
+    from kubepipe.components.data.load import _as_of, window_range, window_start
 
     model = model_of(source)
+    if as_of and (window or window_schedule):
+        _settle(_as_of(as_of, None), settle_s, source)
     try:
         fs, root = url_to_fs(sink)
     except (ImportError, ValueError) as exc:
@@ -81,23 +88,26 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
         raise DataError(f"{source}: no prediction log of model `{model}` under {sink}; deploy it with "
                         "`serving: {log: {sample: 0.1}}` and send it traffic (or set `predictions_uri`)")
     now, ahead = pd.Timestamp.now(tz="UTC"), []
-    if window and not as_of:  # to the newest request logged by now: one pod's clock ahead ended the window
+    windowed = bool(window or window_schedule)
+    if windowed and not as_of:  # to the newest request logged by now: one pod's clock ahead ended the window
         by_now = [(h, p) for h, p in parts if pd.Timestamp(h) <= now]
         if by_now:  # all ahead: the reader's clock is behind, and the newest request ends the window as before
             parts, ahead = by_now, parts[len(by_now):]
-    if window:
-        span = parse_window(window)
+    if windowed:
         end = _as_of(as_of, None) if as_of else pd.Timestamp(parts[-1][0] + dt.timedelta(hours=1))
-        start = end - span - pd.Timedelta(hours=1)
+        # without as_of the window ends at the newest row, in the newest hour: its start is no earlier than this
+        start = window_start(window, window_schedule, end if as_of else pd.Timestamp(parts[-1][0]))
+        start -= pd.Timedelta(hours=1)  # the hour partition holding the window's first rows
         logged = parts
         parts = [(h, p) for h, p in parts if start < pd.Timestamp(h) <= end]
         if not parts and allow_empty:  # no traffic in the window: 0 rows, with the newest part's columns
             with fs.open(logged[-1][1], "rb") as fh:
                 df = pq.read_schema(fh).empty_table().to_pandas()
-            df.attrs["window_range"] = window_range(end - span, end)
+            df.attrs["window_range"] = window_range(window_start(window, window_schedule, end), end)
             return df
         if not parts:  # the same words as a data file's empty window (load._window)
-            raise DataError(f"{source}: no requests logged in the window ({end - span} .. {end}] under {sink}; "
+            raise DataError(f"{source}: no requests logged in the window ({window_start(window, window_schedule, end)}"
+                            f" .. {end}] under {sink}; "
                             f"the log spans {_hour(logged[0][0])} .. {_hour(logged[-1][0] + dt.timedelta(hours=1))}; "
                             "check `as_of` / `window`")
     tables, read, skipped = [], [], []
@@ -119,10 +129,29 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         raise DataError(f"{source}: {_mismatch(tables, read)}; move that part out of {sink} or rewrite it "
                         "with the log's types") from None
-    if window and not as_of:
+    if windowed and not as_of:
         df = _by_now(df, now, source, _rows(fs, ahead))
     df.attrs["parts"], df.attrs["skipped_parts"] = len(tables), len(skipped)
     return df.sort_values(["timestamp", "request_id", "instance"], kind="stable").reset_index(drop=True)
+
+
+def _settle(end, settle_s: float, source: str) -> None:
+    """Wait until `settle_s` after the window's `end`, when the servers have written the rows stamped before it;
+    a window ending later than that from now (the reader's clock behind, or `as_of` given by hand) is read as it is,
+    and said."""
+    import time
+
+    import pandas as pd
+
+    wait = (end - pd.Timestamp.now(tz="UTC")).total_seconds() + settle_s
+    if wait <= 0:
+        return
+    if wait > settle_s:
+        log.warning("%s: the window ends at %s, %.0f s from now: the rows logged after now are not in it (a clock "
+                    "behind?)", source, end.strftime("%Y-%m-%dT%H:%M:%SZ"), wait - settle_s)
+        return
+    log.info("%s: waiting %.1f s for the servers to write the window's last rows (settle_s)", source, wait)
+    time.sleep(wait)
 
 
 def _by_now(df, now, source: str, later: int):
