@@ -5,14 +5,18 @@ from __future__ import annotations
 from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
 
 __all__ = ["check_trigger", "trigger_reference", "MAX_REASON_CHARS", "capped_reason", "cooldown_problem",
+           "MAX_RUNNING_HOURS", "MAX_RUNNING_HINT",
            "COOLDOWN_HINT"]
 
 MAX_REASON_CHARS = 1000  # a decision line stays small: the log is read whole at every decision
 
 COOLDOWN_HINT = "e.g. cooldown_hours: 24"
+# How long a retrain that has not ended holds the next one: past it, it is stuck or its end was never recorded
+MAX_RUNNING_HOURS = 72.0
+MAX_RUNNING_HINT = "e.g. max_running_hours: 72 (above your longest training run)"
 
 _KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected", "quality_dropped", "max_failures",
-         "no_traffic")
+         "no_traffic", "max_running_hours")
 
 
 def check_trigger(with_values: dict) -> list[CheckIssue]:
@@ -24,11 +28,12 @@ def check_trigger(with_values: dict) -> list[CheckIssue]:
     if pipeline is not None and (not isinstance(pipeline, str) or not pipeline.strip()):
         issues.append(CheckIssue(("pipeline",), "must name the training pipeline (a YAML path, a KFP pipeline name "
                                  "or a compiled template URI)", None))
-    cooldown = with_values.get("cooldown_hours")
-    if cooldown is not None and not (isinstance(cooldown, str) and "${" in cooldown):
-        problem = cooldown_problem(cooldown)
-        if problem:
-            issues.append(CheckIssue(("cooldown_hours",), problem, COOLDOWN_HINT))
+    for key, hint in (("cooldown_hours", COOLDOWN_HINT), ("max_running_hours", MAX_RUNNING_HINT)):
+        hours = with_values.get(key)
+        if hours is not None and not (isinstance(hours, str) and "${" in hours):
+            problem = cooldown_problem(hours)
+            if problem:
+                issues.append(CheckIssue((key,), problem, hint))
     failures = with_values.get("max_failures")
     if failures is not None and not (isinstance(failures, str) and "${" in failures):
         if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:

@@ -19,6 +19,7 @@ def trigger_retrain(
     quality_dropped: bool = False,
     max_failures: int = 3,
     no_traffic: str = "",
+    max_running_hours: float = 72.0,
     ctx_target: str = "local",
     ctx_profile: dict = {},  # noqa: B006
     ctx_state_dir: str = "",
@@ -46,6 +47,10 @@ def trigger_retrain(
             `cooldown_hours * 2**(k-1)` after the last attempt (decision `backoff`). A success resets the count.
         no_traffic: detect-drift's `no_traffic` ("no traffic in window <from>..<to>" when the monitored window had
             no requests): recorded as decision `no-traffic`, neither a drift nor a failure.
+        max_running_hours: A retrain that has not ended holds the next one (decision `running`) for at most this
+            many hours after it started; then it is stuck, or its end was never recorded (`kubepipe scheduler`
+            could not write it), and the next retrain starts beside it, its reason naming the one left running.
+            Keep it above your longest training run.
 
     Returns:
         triggered: Whether a run was started (local: queued for `kubepipe scheduler`, which starts it).
@@ -64,7 +69,7 @@ def trigger_retrain(
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         record = trigger_retraining(drift_detected=drift_detected, quality_dropped=quality_dropped,
                                     pipeline=pipeline, cooldown_hours=cooldown_hours, max_failures=max_failures,
-                                    no_traffic=no_traffic,
+                                    no_traffic=no_traffic, max_running_hours=max_running_hours,
                                     params=dict(typed(params)), target=ctx_target, profile=dict(ctx_profile),
                                     state_dir=ctx_state_dir, source_pipeline=ctx_pipeline_name,
                                     source_step=ctx_step, source_run_id=ctx_run_id, reason=reason)

@@ -39,7 +39,8 @@ from typing import Any, Callable
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.kfp_values import whole_numbers
-from kubepipe.components.retrain.checks import COOLDOWN_HINT, capped_reason, cooldown_problem
+from kubepipe.components.retrain.checks import (COOLDOWN_HINT, MAX_RUNNING_HINT, MAX_RUNNING_HOURS, capped_reason,
+                                                cooldown_problem)
 from kubepipe.components.retrain.decisions import (append_decision, deciding, log_path, pipeline_file, queue_dir,
                                                     read_triggers, require_pipeline, same_pipeline, state_fs,
                                                     time_problem)
@@ -56,17 +57,23 @@ log = logging.getLogger(__name__)
 
 def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: float = 24.0,
                        quality_dropped: bool = False, max_failures: int = MAX_FAILURES, no_traffic: str = "",
+                       max_running_hours: float = MAX_RUNNING_HOURS,
                        params: dict | None = None, target: str = "local", profile: dict | None = None,
                        state_dir: str = ".kubepipe/state", source_pipeline: str = "", source_run_id: str = "",
                        source_step: str = "", reason: str = "", now: dt.datetime | None = None,
                        starter: Callable[..., str] | None = None) -> dict:
     """Decide and (maybe) start; returns the recorded line (action: started | cooldown | pending | running | backoff |
-    paused | no-drift | no-traffic); `policy` says what failed retrains change. `no_traffic` (detect-drift's "no traffic in
+    paused | no-drift | no-traffic); `policy` says what failed retrains change. A retrain that has not ended holds the
+    next one (`running`) for at most `max_running_hours` after its start: then it is stuck, or its end was never
+    recorded, and the next retrain starts beside it, said in its reason. `no_traffic` (detect-drift's "no traffic in
     window <from>..<to>") is recorded as such: the window had no requests, so nothing was measured."""
     require_pipeline(pipeline)
     problem = cooldown_problem(cooldown_hours)  # as validate checks the step's `with:`
     if problem:
         raise ComponentError(f"trigger-retrain: cooldown_hours {problem}, {COOLDOWN_HINT}")
+    problem = cooldown_problem(max_running_hours)  # the same rule: a finite number of hours >= 0
+    if problem:
+        raise ComponentError(f"trigger-retrain: max_running_hours {problem}, {MAX_RUNNING_HINT}")
     if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 1:
         raise ComponentError(f"trigger-retrain: max_failures must be a whole number >= 1 (got {max_failures!r})")
     params = _storable(params)
@@ -75,7 +82,7 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
     with deciding(state_dir, pipeline):  # two monitors at once: the second sees the first's retrain
         return _decide(drift_detected=drift_detected, pipeline=pipeline, cooldown_hours=cooldown_hours,
                        quality_dropped=quality_dropped, max_failures=max_failures, no_traffic=no_traffic,
-                       params=params, target=target, profile=profile,
+                       max_running_hours=max_running_hours, params=params, target=target, profile=profile,
                        state_dir=state_dir, source_pipeline=source_pipeline, source_run_id=source_run_id,
                        source_step=source_step, reason=reason, now=_aware(now),
                        starter=starter)
@@ -85,7 +92,7 @@ NO_DROP_WHY = "live quality is measured only where delayed labels are given"
 
 
 def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quality_dropped: bool, max_failures: int,
-            no_traffic: str, params: dict | None,
+            no_traffic: str, max_running_hours: float, params: dict | None,
             target: str, profile: dict | None, state_dir: str, source_pipeline: str, source_run_id: str,
             source_step: str, reason: str, now: dt.datetime, starter: Callable[..., str] | None) -> dict:
     file = pipeline_file(pipeline, target)
@@ -173,20 +180,27 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
     last = started[-1] if started else {}
     run = last.get("run_id") or (run_of_start(target, pipeline, last.get("key"), dict(profile or {}))
                                  if remote and last.get("action") == "starting" else None)  # killed mid-start
+    overdue = ""
     if run and still_running(state_dir, run, remote):  # past the cooldown, not ended:
-        # a second run beside it trains on the same data; the first decision after it ended starts one if still due
-        record.update(action="running", run_id=None, last_run_id=run,
-                      reason=f"{why}, but the retrain started at {last['time']} ({run}) "
-                             f"is still running; the first decision after it ends starts the next one (cancel it "
-                             f"if it is stuck)")
-        append_decision(state_dir, pipeline, record)
-        return record
+        ran = wait_from(last["time"], max_running_hours, now)
+        if ran > dt.timedelta(0):
+            # a second run beside it trains on the same data; the first decision after it ended starts one if due
+            record.update(action="running", run_id=None, last_run_id=run,
+                          reason=f"{why}, but the retrain started at {last['time']} ({run}) "
+                                 f"is still running; the first decision after it ends starts the next one (cancel it "
+                                 f"if it is stuck; it holds at most max_running_hours {max_running_hours:g} h)")
+            append_decision(state_dir, pipeline, record)
+            return record
+        # a hold without end: a run stuck RUNNING, or a scheduler that could not write how the run ended
+        overdue = (f"; the retrain started at {last['time']} ({run}) has not ended after max_running_hours "
+                   f"{max_running_hours:g} h (stuck, or its end was never recorded): this one starts beside it; "
+                   "cancel that one if it is stuck")
     start = starter or _start_on_target
     # A whole `dict` param arrives with 2 as 2.0, which the run's int param refuses; a float param takes 2.
     # 2.5 is left for the started run's own check, which names its `--param`.
     params = whole_numbers(dict(params or {}))
     record["key"] = key
-    record["reason"] += failed
+    record["reason"] += failed + overdue
     if target == "local":  # the name its run is listed under, resolved once, here, with the monitor's environment:
         # the request, the run the scheduler starts for it and `retrain resume NAME` all read this one
         from kubepipe.spec.names import pipeline_name

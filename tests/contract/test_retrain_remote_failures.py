@@ -94,6 +94,20 @@ def test_a_retrain_run_still_running_past_the_cooldown_holds_the_next_drift_and_
         "starting", "started", "running", "starting", "started"]
 
 
+def test_a_retrain_run_stuck_running_holds_the_next_drift_only_until_max_running_hours(kfp, tmp_path):
+    """A run stuck RUNNING held every later retrain until someone cancelled it; past max_running_hours the next one
+    starts beside it, and its reason names the one left running."""
+    kubeflow.submit(PipelinePackage.from_ir(open(ADD).read()), kfp.profile, params={"a": 1, "b": 2})
+    first = decide(kfp, tmp_path, 0)
+    kfp.runs[first["run_id"]]["_polls"] = 1  # the next read: RUNNING
+    held = decide(kfp, tmp_path, 71, max_running_hours=72)
+    assert held["action"] == "running" and "it holds at most max_running_hours 72 h" in held["reason"]
+    kfp.runs[first["run_id"]]["_polls"] = 1  # RUNNING still
+    later = decide(kfp, tmp_path, 73, max_running_hours=72)
+    assert later["action"] == "started" and later["run_id"] != first["run_id"] and later["failures"] == 0
+    assert f"({first['run_id']}) has not ended after max_running_hours 72 h" in later["reason"]
+
+
 def test_a_run_created_by_a_start_killed_before_it_was_recorded_holds_the_next_drift_while_it_runs(kfp, tmp_path):
     """The step was killed after KFP created the run and before its `started` line: the `starting` line held the
     cooldown, and past it a second run was started beside the first, still RUNNING (its id was never recorded).

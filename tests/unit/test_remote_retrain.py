@@ -1068,7 +1068,8 @@ def test_a_drift_while_the_last_retrain_still_runs_past_the_cooldown_queues_no_s
                               cooldown_hours=0.5, source_run_id="m2", now=later)
     assert held["action"] == "running" and held["last_run_id"] == first.run_id and held["run_id"] is None
     assert held["reason"] == (f"drift detected, but the retrain started at {at} ({first.run_id}) is still running; "
-                              "the first decision after it ends starts the next one (cancel it if it is stuck)")
+                              "the first decision after it ends starts the next one (cancel it if it is stuck; it "
+                              "holds at most max_running_hours 72 h)")
     assert queued(home / "state") == []  # nothing waits behind it
     gate.set()
     sched.drain()
