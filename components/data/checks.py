@@ -13,7 +13,7 @@ from kubepipe.components.data.suite import SEVERITIES, parse_items
 from kubepipe.util import local_path
 
 __all__ = ["check_validate", "check_expectations", "int_arguments", "check_drift", "check_load", "expectation_table",
-           "sampling_problem", "suite_issues", "MAX_SAMPLE_SEED", "repeated", "window_problem", "window_schedule_problem", "WINDOW_SCHEDULE_HINT", "as_of_problem", "AS_OF_HINT", "WINDOW", "WINDOW_UNITS",
+           "sampling_problem", "suite_issues", "MAX_SAMPLE_SEED", "repeated", "window_problem", "window_schedule_problem", "WINDOW_SCHEDULE_HINT", "as_of_problem", "as_of_time", "AS_OF_HINT", "WINDOW", "WINDOW_UNITS",
            "load_reference", "validate_reference", "drift_reference", "FORMATS", "DTYPE_KINDS"]
 
 _TABLE = Path(__file__).with_name("expectations_table.json")
@@ -272,18 +272,29 @@ def window_schedule_problem(cron: Any) -> str | None:
 AS_OF_HINT = "use ISO 8601, e.g. 2026-03-02T03:00:00Z (UTC unless it has an offset)"
 
 
-def as_of_problem(as_of: Any) -> str | None:
-    """What is wrong with a load-data `as_of` (an ISO 8601 time; empty: the newest row), else None: the one rule of
-    validate, a run's `--param` values and the step."""
+def as_of_time(as_of: Any):
+    """The time an `as_of` names (aware: UTC unless it has an offset), None when it is empty or a backend's placeholder
+    (KFP's [[ScheduledTime.*]]); a ValueError when it is no ISO 8601 time."""
     import datetime as dt
 
     text = str(as_of).strip()
-    if not text or re.fullmatch(r"\[\[.+\]\]|\{\{.+\}\}", text):  # a backend fills it in: KFP's [[ScheduledTime.*]]
+    if not text or re.fullmatch(r"\[\[.+\]\]|\{\{.+\}\}", text):  # a backend fills it in
         return None
-    try:  # `date -u '+%F %T UTC'` prints a zone name where ISO 8601 has +00:00 (pandas reads both, the step too)
-        when = dt.datetime.fromisoformat(re.sub(r"\s+(?:UTC|GMT)$", "+00:00", text, flags=re.IGNORECASE))
+    # `date -u '+%F %T UTC'` prints a zone name where ISO 8601 has +00:00 (pandas reads both, the step too)
+    when = dt.datetime.fromisoformat(re.sub(r"\s+(?:UTC|GMT)$", "+00:00", text, flags=re.IGNORECASE))
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
+
+
+def as_of_problem(as_of: Any) -> str | None:
+    """What is wrong with a load-data `as_of` (an ISO 8601 time; empty: the newest row), else None: the one rule of
+    validate, a run's `--param` values and the step."""
+    text = str(as_of).strip()
+    try:
+        when = as_of_time(text)
     except ValueError:
         return "is not a timestamp"
+    if when is None:
+        return None
     if not re.match(r"\d{4}-?\d{2}-?\d{2}(?!\d)", text):  # a week or ordinal date (2026-W10-1): pandas reads neither
         return "is not a calendar date and time"
     if not 1678 <= when.year <= 2261:  # pandas' times end there; the window is counted back from it

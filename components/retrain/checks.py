@@ -16,7 +16,7 @@ MAX_RUNNING_HOURS = 72.0
 MAX_RUNNING_HINT = "e.g. max_running_hours: 72 (above your longest training run)"
 
 _KEYS = ("pipeline", "cooldown_hours", "params", "reason", "drift_detected", "quality_dropped", "max_failures",
-         "no_traffic", "max_running_hours")
+         "no_traffic", "max_running_hours", "as_of")
 
 
 def check_trigger(with_values: dict) -> list[CheckIssue]:
@@ -34,6 +34,13 @@ def check_trigger(with_values: dict) -> list[CheckIssue]:
             problem = cooldown_problem(hours)
             if problem:
                 issues.append(CheckIssue((key,), problem, hint))
+    as_of = with_values.get("as_of")
+    if as_of is not None and not (isinstance(as_of, str) and "${" in as_of):
+        from kubepipe.components.data.checks import AS_OF_HINT, as_of_problem
+
+        problem = as_of_problem(as_of)
+        if problem:
+            issues.append(CheckIssue(("as_of",), f"{as_of!r} {problem}", AS_OF_HINT))
     failures = with_values.get("max_failures")
     if failures is not None and not (isinstance(failures, str) and "${" in failures):
         if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:

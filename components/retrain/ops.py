@@ -20,6 +20,7 @@ def trigger_retrain(
     max_failures: int = 3,
     no_traffic: str = "",
     max_running_hours: float = 72.0,
+    as_of: str = "",
     ctx_target: str = "local",
     ctx_profile: dict = {},  # noqa: B006
     ctx_state_dir: str = "",
@@ -51,6 +52,9 @@ def trigger_retrain(
             many hours after it started; then it is stuck, or its end was never recorded (`kubepipe scheduler`
             could not write it), and the next retrain starts beside it, its reason naming the one left running.
             Keep it above your longest training run.
+        as_of: The decision's time: bind the monitor's `${params.scheduled_time}`, so cooldowns and backoffs count on
+            the scheduler's clock (a pod whose clock runs ahead stamped its start late, and the cooldown after it
+            lasted that much longer); empty: the pod's clock.
 
     Returns:
         triggered: Whether a run was started (local: queued for `kubepipe scheduler`, which starts it).
@@ -69,7 +73,7 @@ def trigger_retrain(
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         record = trigger_retraining(drift_detected=drift_detected, quality_dropped=quality_dropped,
                                     pipeline=pipeline, cooldown_hours=cooldown_hours, max_failures=max_failures,
-                                    no_traffic=no_traffic, max_running_hours=max_running_hours,
+                                    no_traffic=no_traffic, max_running_hours=max_running_hours, as_of=as_of,
                                     params=dict(typed(params)), target=ctx_target, profile=dict(ctx_profile),
                                     state_dir=ctx_state_dir, source_pipeline=ctx_pipeline_name,
                                     source_step=ctx_step, source_run_id=ctx_run_id, reason=reason)

@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: float = 24.0,
                        quality_dropped: bool = False, max_failures: int = MAX_FAILURES, no_traffic: str = "",
-                       max_running_hours: float = MAX_RUNNING_HOURS,
+                       max_running_hours: float = MAX_RUNNING_HOURS, as_of: str = "",
                        params: dict | None = None, target: str = "local", profile: dict | None = None,
                        state_dir: str = ".kubepipe/state", source_pipeline: str = "", source_run_id: str = "",
                        source_step: str = "", reason: str = "", now: dt.datetime | None = None,
@@ -84,7 +84,7 @@ def trigger_retraining(*, drift_detected: bool, pipeline: str, cooldown_hours: f
                        quality_dropped=quality_dropped, max_failures=max_failures, no_traffic=no_traffic,
                        max_running_hours=max_running_hours, params=params, target=target, profile=profile,
                        state_dir=state_dir, source_pipeline=source_pipeline, source_run_id=source_run_id,
-                       source_step=source_step, reason=reason, now=_aware(now),
+                       source_step=source_step, reason=reason, now=_decision_time(as_of, now),
                        starter=starter)
 
 # true whether labels were given and scored (quality held) or not (nothing to score): the step cannot tell which
@@ -251,6 +251,19 @@ def _storable(params: object) -> dict:
                                  "e.g. '2026-05-04')") from None
         out[name] = value
     return out
+
+
+def _decision_time(as_of: str, now: dt.datetime | None) -> dt.datetime:
+    """`as_of`, the scheduled time of the monitor's run, when given: a pod whose clock ran ahead stamped its start
+    that much late, and every later decision's cooldown lasted as much longer. Else the pod's clock (`now`)."""
+    from kubepipe.components.data.checks import AS_OF_HINT, as_of_problem, as_of_time
+
+    problem = as_of_problem(as_of or "")
+    if problem:
+        raise ComponentError(f"trigger-retrain: as_of {as_of!r} {problem}; {AS_OF_HINT} (bind "
+                             "${params.scheduled_time})")
+    when = as_of_time(as_of or "")  # None: a run no schedule started
+    return when.astimezone(dt.timezone.utc) if when else _aware(now)
 
 
 def _aware(now: dt.datetime | None) -> dt.datetime:

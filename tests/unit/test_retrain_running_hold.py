@@ -73,3 +73,32 @@ def test_a_retrain_that_ended_releases_the_hold_at_once(tmp_path):
     after = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, cooldown_hours=1,
                                source_run_id="m2", now=NOW + dt.timedelta(hours=2))
     assert after["action"] == "started" and "has not ended" not in after["reason"]
+
+
+def test_a_monitor_pod_whose_clock_runs_ahead_no_longer_lengthens_the_cooldown(tmp_path):
+    """The start was stamped with the pod's clock: 3 h ahead, the next retrain waited cooldown + 3 h. With `as_of`
+    (the monitor's scheduled time) every decision is timed on the scheduler's clock."""
+    state = str(tmp_path / "state")
+    ahead = dt.timedelta(hours=3)
+    first = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, cooldown_hours=6,
+                               source_run_id="m1", now=NOW + ahead, as_of="2026-05-04T06:00:00Z")
+    assert first["action"] == "started" and first["time"].startswith("2026-05-04T06:00:00")
+    done = Path(queue_dir(state)) / "done"
+    done.mkdir(parents=True)
+    req = Path(queue_dir(state)) / f"{first['run_id']}.json"
+    (done / req.name).write_text(json.dumps({**json.loads(req.read_text()),
+                                             "outcome": {"state": "succeeded", "run_id": "r"}}))
+    req.unlink()
+    held = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, cooldown_hours=6,
+                              source_run_id="m2", now=NOW + dt.timedelta(hours=5), as_of="2026-05-04 11:00:00 UTC")
+    assert held["action"] == "cooldown" and "ends in 1.0 h" in held["reason"]
+    after = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, cooldown_hours=6,
+                               source_run_id="m3", now=NOW + dt.timedelta(hours=6), as_of="2026-05-04T12:00:00Z")
+    assert after["action"] == "started"
+    # a run no schedule started ([[ScheduledTime]] left as it is, or empty) is timed by the pod's clock
+    assert trigger_retraining(drift_detected=False, pipeline="train.yaml", state_dir=state, now=NOW,
+                              as_of="[[ScheduledTime]]")["time"].startswith("2026-05-04T06:00:00")
+    with pytest.raises(ComponentError, match=r"as_of 'yesterday' is not a timestamp.*scheduled_time"):
+        trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, as_of="yesterday")
+    [issue] = check_trigger({"pipeline": "train.yaml", "as_of": "yesterday"})
+    assert issue.path == ("as_of",)
