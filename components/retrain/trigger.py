@@ -48,7 +48,7 @@ from kubepipe.components.retrain.policy import (MAX_FAILURES, backoff_hours, fai
                                                 parse_time, resume_command, still_running, wait_from)
 from kubepipe.components.retrain.local_queue import queue_local, request_id
 from kubepipe.components.retrain.remote import remote_outcomes, run_of_start
-from kubepipe.util import utc_text
+from kubepipe.util import failpoint, utc_text
 
 __all__ = ["trigger_retraining", "read_triggers", "log_path", "queue_dir"]
 
@@ -216,6 +216,7 @@ def _decide(*, drift_detected: bool, pipeline: str, cooldown_hours: float, quali
             append_decision(state_dir, pipeline, {**record, "action": "start-failed", "run_id": None,
                                           "reason": f"starting the run failed: {exc}"[:500]})
         raise
+    failpoint("retrain.started-unrecorded")  # chaos tests: the monitor killed between the start and its record
     record.update(action="started", run_id=run_id)
     append_decision(state_dir, pipeline, record)
     return record
