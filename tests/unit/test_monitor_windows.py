@@ -154,3 +154,29 @@ def test_a_row_the_server_writes_after_the_window_ended_is_read_by_that_window(t
         assert "late" not in set(after["request_id"])
     finally:
         plog.close()
+
+
+def test_validate_warns_of_a_fixed_window_on_a_dst_schedule_and_takes_window_schedule(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "pipelines" / "merchant-drift-monitor.yaml").read_text()
+    assert "  timezone: UTC\n" in text and 'window: "${params.window}"' in text
+    dst = text.replace("  timezone: UTC\n", "  timezone: Europe/Stockholm\n").replace(
+        "default: merchant-categorizer.yaml", f"default: {root / 'pipelines' / 'merchant-categorizer.yaml'}")
+    (tmp_path / "dst.yaml").write_text(dst)
+    fixed = dst.replace('window: "${params.window}"', 'window_schedule: "TZ=Europe/Stockholm 0 6 * * *"')
+    (tmp_path / "fixed.yaml").write_text(fixed)
+
+    def validate(name):
+        return subprocess.run([sys.executable, "-m", "kubepipe.cli", "validate", str(tmp_path / name)],
+                              capture_output=True, text=True, cwd=root)
+    warned = validate("dst.yaml")
+    line = next(i for i, s in enumerate(dst.splitlines(), 1) if 'window: "${params.window}"' in s)
+    assert warned.returncode == 0, warned.stdout + warned.stderr
+    assert f"dst.yaml:{line}:" in warned.stderr and "steps.recent.with.window" in warned.stderr
+    assert 'write `window_schedule: "TZ=Europe/Stockholm 0 6 * * *"` instead of `window`' in warned.stderr
+    clean = validate("fixed.yaml")
+    assert clean.returncode == 0 and "window" not in clean.stderr, clean.stderr

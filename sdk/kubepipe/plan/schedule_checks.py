@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from kubepipe.errors import Issue, UserError
-from kubepipe.spec.cron import CronError, check_timezone, kfp_cron, normalize_cron, schedule_time, vertex_cron
+from kubepipe.spec.cron import (CronError, check_timezone, kfp_cron, normalize_cron, offset_changes, schedule_time,
+                                vertex_cron)
 from kubepipe.spec.params import ParamError, coerce_param
 from kubepipe.util import did_you_mean, utc_iso
 
@@ -34,7 +35,9 @@ def schedule_issues(spec, target: str, loc) -> list[Issue]:
     translate = {"kubeflow": kfp_cron, "vertex": vertex_cron}.get(target)
     zone_known = True
     try:
-        check_timezone(sched.timezone)
+        zone = check_timezone(sched.timezone)
+        if offset_changes(zone):
+            issues += _fixed_windows(spec, f"TZ={zone.key} {sched.cron}", loc)
     except CronError as exc:  # its message quotes the zone: no `(got ...)` to repeat it
         issues.append(loc.issue(("schedule", exc.field), exc.message, hint=exc.hint))
         zone_known = False
@@ -63,3 +66,22 @@ def schedule_issues(spec, target: str, loc) -> list[Issue]:
         except ParamError as exc:
             issues.append(loc.issue(("schedule", "params", k), exc.reason, value=v))  # `(got 4.0)`, redacted
     return issues
+
+
+def _fixed_windows(spec, schedule: str, loc) -> list[Issue]:
+    """Warnings of load-data windows of fixed length that end at the scheduled time of a schedule whose zone moves its
+    UTC offset: its fires are 23 h apart in spring and 25 h in autumn, so a `24h` window overlaps the one before by
+    an hour, then leaves an hour out."""
+    out = []
+    for name, step in spec.steps.items():
+        w = step.with_ or {}
+        if (step.component != "load-data" or not w.get("window") or w.get("window_schedule")
+                or "${params.scheduled_time}" not in str(w.get("as_of", ""))):
+            continue
+        out.append(loc.issue(("steps", name, "with", "window"), f"a `{w['window']}` window ends at each scheduled "
+                             f"time of a schedule whose zone changes its UTC offset ({schedule[3:].split()[0]}): "
+                             "consecutive windows overlap by the change in spring and leave it out in autumn",
+                             hint=f'write `window_schedule: "{schedule}"` instead of `window`: the window then '
+                                  "starts at the schedule's fire before", severity="warning"))
+    return out
+

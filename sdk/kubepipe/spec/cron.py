@@ -36,6 +36,7 @@ __all__ = [
     "vertex_cron",
     "check_timezone",
     "split_tz",
+    "offset_changes",
 ]
 
 _MACROS = {
@@ -298,6 +299,11 @@ def _field_text(values: list[int] | None, index: int) -> str:
 
 
 # -- time zones on KFP -------------------------------------------------------------------------------
+def offset_changes(zone: ZoneInfo) -> bool:
+    """Whether the zone moves its UTC offset (daylight saving time): its days are not all 24 h."""
+    return _fixed_offset(zone) is None
+
+
 def _fixed_offset(zone: ZoneInfo) -> int | None:
     """Offset from UTC in minutes when it never changes (probed over two years), else None."""
     if zone.key in _UTC_NAMES:
