@@ -122,3 +122,33 @@ def test_a_window_of_null_features_is_compared_by_its_null_bucket():
     assert report["drift_detected"] is True
     assert set(report["drifted_columns"]) == {"x", "shop"}
     assert report["columns"]["x"]["ks_pvalue"] == 1.0 and math.isfinite(report["columns"]["x"]["psi"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["fuel", "digital", "food", "1"]), st.sampled_from(["fuel", "digital", "x"]),
+                          st.sampled_from(["3", "4"]), st.booleans()), min_size=1, max_size=40))
+def test_live_quality_of_each_version_is_sklearn_s_on_its_joined_rows(rows):
+    """Delayed labels joined to the log and scored per served version, against sklearn on the same pairs (labels
+    over the union of both sides, an undefined per-class value NaN as zero_division=nan gives it)."""
+    sk = pytest.importorskip("sklearn.metrics")
+    from kubepipe.components.monitoring.live import join_labels, score_versions
+
+    log = pd.DataFrame({"request_id": [f"r{i}" for i in range(len(rows))], "instance": 0,
+                        "prediction": [p for _, p, _, _ in rows], "model_version": [v for _, _, v, _ in rows],
+                        "timestamp": pd.Timestamp("2026-03-16", tz="UTC")})
+    labels = pd.DataFrame({"request_id": [f"r{i}" for i, r in enumerate(rows) if r[3]],
+                           "label": [lab for lab, _, _, known in rows if known]})
+    scores = score_versions(join_labels(log, labels))
+    labelled = [(lab, p, v) for lab, p, v, known in rows if known]
+    assert sorted(scores) == sorted({v for _, _, v in labelled})
+    for version, got in scores.items():
+        y = [lab for lab, _, v in labelled if v == version]
+        pred = [p for _, p, v in labelled if v == version]
+        every = sorted(set(y) | set(pred))
+        assert got["n_examples"] == len(y)
+        assert got["accuracy"] == pytest.approx(sk.accuracy_score(y, pred))
+        for avg in ("macro", "micro"):
+            assert got[f"f1_{avg}"] == pytest.approx(sk.f1_score(y, pred, labels=every, average=avg, zero_division=0))
+        per_class = sk.recall_score(y, pred, labels=every, average=None, zero_division=np.nan)
+        for label, want in zip(every, per_class):
+            assert got[f"recall:{label}"] == pytest.approx(want, nan_ok=True)
