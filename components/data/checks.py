@@ -13,7 +13,7 @@ from kubepipe.components.data.suite import SEVERITIES, parse_items
 from kubepipe.util import local_path
 
 __all__ = ["check_validate", "check_expectations", "int_arguments", "check_drift", "check_load", "expectation_table",
-           "sampling_problem", "suite_issues", "MAX_SAMPLE_SEED", "repeated", "window_problem", "window_schedule_problem", "WINDOW_SCHEDULE_HINT", "as_of_problem", "as_of_time", "AS_OF_HINT", "WINDOW", "WINDOW_UNITS",
+           "sampling_problem", "suite_issues", "MAX_SAMPLE_SEED", "repeated", "window_problem", "window_schedule_problem", "WINDOW_SCHEDULE_HINT", "settle_problem", "as_of_problem", "as_of_time", "AS_OF_HINT", "WINDOW", "WINDOW_UNITS",
            "load_reference", "validate_reference", "drift_reference", "FORMATS", "DTYPE_KINDS"]
 
 _TABLE = Path(__file__).with_name("expectations_table.json")
@@ -191,6 +191,10 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     if window and schedule:
         issues.append(CheckIssue(("window_schedule",), "is set beside `window`",
                                  "set one: `window_schedule` bounds the window by the schedule's fires"))
+    settle = with_values.get("settle_s", 30.0)
+    problem = settle_problem(settle) if not _interpolated(settle) else None
+    if problem:
+        issues.append(CheckIssue(("settle_s",), problem))
     as_of = with_values.get("as_of") or ""
     problem = as_of_problem(as_of) if not _interpolated(as_of) else None
     if problem:
@@ -266,6 +270,14 @@ def window_schedule_problem(cron: Any) -> str | None:
         normalize_cron(text)
     except CronError as exc:
         return f"is no schedule ({exc.field}: {exc.message})"
+    return None
+
+
+def settle_problem(value: Any) -> str | None:
+    """What is wrong with load-data's `settle_s` (seconds from 0 to a day; NaN too), else None: validate and the step."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 86400:
+        return (f"must be a number of seconds from 0 to 86400, got {value!r}; keep it above the servers' "
+                "serving.log.flush_s (default 10)")
     return None
 
 

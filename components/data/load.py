@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepipe.components.data.checks import (AS_OF_HINT, WINDOW, WINDOW_UNITS, as_of_problem, repeated,
-                                             sampling_problem, window_problem)
+                                             sampling_problem, settle_problem, window_problem)
 from kubepipe.components.data.io import coerce_dtypes, require_columns, utc_timestamps, write_dataset
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
@@ -98,9 +98,9 @@ def load(
         raise DataError(f"{source}: the file has a header but no data rows")
     if dtypes:
         df = coerce_dtypes(df, dtypes, source=source, decimal=decimal, thousands=thousands)
-    if isinstance(settle_s, bool) or not isinstance(settle_s, (int, float)) or not 0 <= settle_s <= 86400:  # nan too
-        raise DataError(f"settle_s must be a number of seconds from 0 to 86400, got {settle_s!r}; keep it above the "
-                        "servers' serving.log.flush_s (default 10)")
+    problem = settle_problem(settle_s)
+    if problem:
+        raise DataError(f"settle_s {problem}")
     if window and window_schedule:
         raise DataError("load-data: set `window` (a duration) or `window_schedule` (the cron whose fires bound the "
                         "window), not both")

@@ -97,8 +97,10 @@ def test_window_schedule_mistakes_are_named(tmp_path):
         load(str(csv), time_column="ts", window_schedule="0 3 * *", as_of="2026-03-17T00:00:00Z")
     with pytest.raises(DataError, match="not both"):
         load(str(csv), time_column="ts", window="1d", window_schedule="0 3 * * *")
-    with pytest.raises(DataError, match="settle_s must be"):
+    with pytest.raises(DataError, match="settle_s must be a number of seconds from 0 to 86400, got nan"):
         load(str(csv), settle_s=float("nan"))
+    [issue] = check_load({"source": "predictions:m", "settle_s": -1})
+    assert issue.path == ("settle_s",) and "flush_s" in issue.message
 
 
 # -- every logged row is read by exactly one window -------------------------------------------------------------
