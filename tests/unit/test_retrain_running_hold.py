@@ -102,3 +102,31 @@ def test_a_monitor_pod_whose_clock_runs_ahead_no_longer_lengthens_the_cooldown(t
         trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, as_of="yesterday")
     [issue] = check_trigger({"pipeline": "train.yaml", "as_of": "yesterday"})
     assert issue.path == ("as_of",)
+
+
+def test_an_outcome_the_scheduler_could_not_write_on_a_full_disk_is_written_once_space_is_freed(tmp_path):
+    """The run ended while the queue's disk was full: its request kept no outcome, and the monitor held every retrain
+    on it (`running`). The scheduler now writes it at a later tick, once it can."""
+    from small_fs import fill, small_fs
+
+    home = tmp_path / ".kubepipe"
+    state = str(home / "state")
+    with small_fs(Path(queue_dir(state)), 256):
+        first = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, cooldown_hours=1,
+                                   source_run_id="m1", now=NOW)
+        gate, said = threading.Event(), []
+        sched = LocalScheduler(home, launcher=CallableLauncher(lambda path, params: gate.wait(20) and "r"),
+                               on_event=said.append)
+        assert len(sched.tick(NOW)) == 1
+        ballast = fill(Path(queue_dir(state)) / "done")
+        gate.set()
+        sched.drain()  # the run ended; its outcome cannot be written
+        assert any("cannot record how its run ended" in s and "tried again at each tick" in s for s in said)
+        decide = dict(drift_detected=True, pipeline="train.yaml", state_dir=state, cooldown_hours=1)
+        assert trigger_retraining(**decide, source_run_id="m2", now=NOW + dt.timedelta(hours=2))["action"] == "running"
+        ballast.unlink()
+        sched.tick(NOW)
+        done = json.loads((Path(queue_dir(state)) / "done" / f"{first['run_id']}.json").read_text())
+        assert done["outcome"]["state"] == "succeeded"
+        after = trigger_retraining(**decide, source_run_id="m3", now=NOW + dt.timedelta(hours=3))
+        assert after["action"] == "started" and "has not ended" not in after["reason"]

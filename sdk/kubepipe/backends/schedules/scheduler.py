@@ -73,6 +73,7 @@ class LocalScheduler:
         self.inflight: dict[int, tuple[str, RunHandle]] = {}
         self._paths: dict[str, str] = {}  # schedule name -> its pipeline file, as of the last tick
         self._requests: dict[int, str] = {}  # row id -> the retrain request it runs
+        self._unwritten: dict[str, tuple] = {}  # request -> how its run ended, not yet written (disk full): retried
         self.stop_requested = threading.Event()
         self._signals = 0
         self._lock_fh: IO[str] | None = None
@@ -190,6 +191,8 @@ class LocalScheduler:
         self.reap()
 
     def reap(self) -> None:
+        for request_id, outcome in list(self._unwritten.items()):  # else its monitor held retrains on it for ever
+            self._retrain_outcome(request_id, *outcome)
         for row_id, (name, handle) in list(self.inflight.items()):
             if handle.done():
                 self.store.finish(row_id, handle.state, handle.run_id, handle.error)
@@ -200,19 +203,25 @@ class LocalScheduler:
                 if row_id in self._requests:
                     self._retrain_outcome(self._requests.pop(row_id), handle.state, handle.run_id, handle.error)
 
-    def _retrain_outcome(self, request_id: str, state: str, run_id: str | None, error: str | None) -> None:
+    def _retrain_outcome(self, request_id: str, state: str, run_id: str | None, error: str | None,
+                         finished_at: str = "") -> None:
         """How a retrain ended, written into its request (`queue/done/<id>.json`): the next decision of the monitor
         that asked says that the last retrain failed, instead of starting one per cooldown with nobody told."""
         if self.queue is None:
             return
-        done = self.queue / "done" / f"{request_id}.json"
+        done, finished_at = self.queue / "done" / f"{request_id}.json", finished_at or utc_text(self.clock())
         try:
             data = json.loads(done.read_text())
-            data["outcome"] = {"state": state, "run_id": run_id, "error": error, "finished_at": utc_text(self.clock())}
+            data["outcome"] = {"state": state, "run_id": run_id, "error": error, "finished_at": finished_at}
             atomic_write_text(done, json.dumps(data, sort_keys=True))
         except (OSError, ValueError, TypeError) as exc:  # a request moved or damaged: the outcome is in scheduler.db
-            self.say(f"retrain request {request_id}: cannot record how its run ended in {done}: {exc}")
+            again = isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError)  # disk full: each tick
+            if request_id not in self._unwritten:
+                self.say(f"retrain request {request_id}: cannot record how its run ended in {done}: {exc}"
+                         + ("; tried again at each tick" if again else ""))
+            self._unwritten.update({request_id: (state, run_id, error, finished_at)} if again else {})
             return
+        self._unwritten.pop(request_id, None)
         try:
             prune_done(done.parent, self.keep_done)
         except OSError as exc:  # pruning is housekeeping: the next outcome tries again
