@@ -204,7 +204,7 @@ class LocalScheduler:
                     self._retrain_outcome(self._requests.pop(row_id), handle.state, handle.run_id, handle.error)
 
     def _retrain_outcome(self, request_id: str, state: str, run_id: str | None, error: str | None,
-                         finished_at: str = "") -> None:
+                         finished_at: str | None = None) -> None:
         """How a retrain ended, written into its request (`queue/done/<id>.json`): the next decision of the monitor
         that asked says that the last retrain failed, instead of starting one per cooldown with nobody told."""
         if self.queue is None:
