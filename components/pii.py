@@ -24,6 +24,7 @@ import re
 from typing import Any, NamedTuple
 
 from kubepipe.components.pii_phone import phone_spans
+from kubepipe.components.text_columns import redact_strings
 
 __all__ = ["PII_KINDS", "MASKED", "IBAN_LENGTHS", "Finding", "luhn_ok", "iin_ok", "find_pans", "find_ibans",
            "find_phones", "find_pii", "mask_span", "redact", "redact_value", "redact_strings",
@@ -309,34 +310,6 @@ def _mask_all(text: str, kind: str) -> str:
         out.append(text[pos:])
         text = "".join(out)
     return text
-
-
-def redact_strings(values):
-    """A pyarrow string array (or chunked array) with every value `redact`ed (the MASKED kinds); the same object
-    when nothing was masked. Arrow's RE2 picks the values that may hold PII (`MAY_HOLD_MASKED`: one call for the
-    column, without the GIL); only those go through `redact`, one by one. Nulls stay null."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    hit = pc.fill_null(pc.match_substring_regex(values, MAY_HOLD_MASKED), False)
-    if not pc.any(hit).as_py():
-        return values
-    if not isinstance(values, pa.ChunkedArray):
-        return _redact_hits(values, hit)
-    chunks, at = [], 0
-    for chunk in values.chunks:  # chunk by chunk: no one conversion holds the GIL for the whole column
-        chunks.append(_redact_hits(chunk, hit.slice(at, len(chunk)).combine_chunks()))
-        at += len(chunk)
-    return pa.chunked_array(chunks, values.type)
-
-
-def _redact_hits(values, hit):
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    found = values.filter(hit).to_pylist()
-    masked = [redact(v) for v in found]
-    return values if masked == found else pc.replace_with_mask(values, hit, pa.array(masked, values.type))
 
 
 def number_digits(value: Any) -> str | None:

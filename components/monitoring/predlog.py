@@ -202,10 +202,11 @@ class PredictionLog:
                 arrays[name] = pa.array(grid[:, j])
         else:
             texts = _strings(pa, items)
-            if self.redact:  # PCI DSS: no PAN leaves the server in clear (nor an IBAN, nor an e-mail address)
-                from kubepipe.components.pii import redact_strings
+            # PCI DSS: no PAN leaves the server in clear (nor an IBAN, nor an e-mail address) unless raw inputs
+            # are asked for; a credential a client put in a text (`api_key=...`, a signed URL) never does
+            from kubepipe.components.text_columns import redact_strings
 
-                texts = redact_strings(texts)
+            texts = redact_strings(texts, pii=self.redact, credentials=True)
             arrays[self.input_columns[0]] = texts
         arrays["prediction"] = _strings(pa, np.concatenate([np.asarray(r.labels, dtype=object) for r in recs]))
         arrays["probability"] = pa.array(np.concatenate([np.asarray(r.probabilities, dtype=np.float64)

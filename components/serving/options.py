@@ -14,6 +14,7 @@ from typing import Any
 from kubepipe.components.checks import MODEL_NAME, MODEL_NAME_RULE
 from kubepipe.components.monitoring.predlog import MIN_FLUSH_S
 from kubepipe.secrets import secret_value_kind
+from kubepipe.util import empty_location
 
 __all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "option_problems", "resolve_precision",
            "runtime_flags", "serve_device", "uses_onnx_export", "flag_value"]
@@ -71,6 +72,9 @@ _POSITIVE = ("max_batch_size", "max_text_length", "workers", "max_body_mb", "log
              "torch_threads")
 _NOT_NEGATIVE = ("max_batch_tokens", "max_wait_ms", "drain_delay", "grace_period", "log_backups")
 _FRACTIONS = ("access_log_sample", "log_sample")
+# path options: an empty one is refused (`empty_location`, the CLI's rule), saying what to give
+_LOCATIONS = {"log_file": "a file, or leave --log-file out (stderr)",
+              "log_sink": "a folder or URI (gs://bucket/predictions), or leave --log-sink out"}
 
 
 def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
@@ -103,10 +107,12 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
     problems += [f"{flag(k)} must be 0 or more (got {values[k]})" for k in _NOT_NEGATIVE if values.get(k, 0) < 0]
     problems += [f"{flag(k)} must be a fraction from 0 to 1 (got {values[k]})" for k in _FRACTIONS
                  if not 0 <= values.get(k, 0) <= 1]
+    # `--log-file "$LOG"`, LOG unset, logged to stderr; `--log-sink "$SINK"` logged nothing, silently
+    empty = {k: empty_location(values.get(k), give) for k, give in _LOCATIONS.items()}
+    problems += [f"{flag(k)}: {problem}" for k, problem in empty.items() if problem]
     credential = secret_value_kind(values.get("log_sink") or "")
-    if values.get("log_sink") is not None and not values["log_sink"].strip():  # `--log-sink "$SINK"`, SINK unset
-        problems.append("--log-sink is empty (an unset variable?), which logged nothing, silently; give a folder or "
-                        "URI (gs://bucket/predictions), or leave --log-sink out")
+    if empty["log_sink"]:
+        pass  # said above: the checks below read the sink
     elif credential:  # s3fs and gcsfs never read one from the URL: the writes failed, and the log showed it
         problems.append(f"--log-sink holds a credential ({credential}; value not shown): the storage client reads "
                         "credentials from the environment (AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS, ...), "

@@ -14,12 +14,13 @@ from typing import Any
 from kubepipe.secret_shapes import (PEM_BEGIN, PEM_END, PLACEHOLDER, QUERY_ITEM_IN_TEXT, QUERY_SEP, TOKEN_MARKS, TOKENS,
                                     URL_IN_TEXT, URL_PASSWORD, WHOLE_REF, keyed_secret, may_hold_credential,
                                     nested_item_spans, query_item_hidden, query_items, secret_value_kind)
-from kubepipe.text_credentials import (COMMAND_CREDENTIALS, COMMAND_MARKS, IMAGE_PASSWORD_IN_TEXT, REDACTED, SENTENCE_END,
-                                       WEBHOOK_PATH_IN_TEXT, webhook_path)
+from kubepipe.text_credentials import (COMMAND_CREDENTIALS, COMMAND_MARKS, HEADER_MARKS, HOST_KEYS, IMAGE_PASSWORD_IN_TEXT,
+                                       REDACTED, SECRET_HEADER, SENTENCE_END, WEBHOOK_PATH_IN_TEXT, redact_host,
+                                       webhook_path)
 from kubepipe.util import is_file_uri
 
 __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets",
-           "StreamRedactor"]
+           "StreamRedactor", "MAY_HOLD_CREDENTIAL"]
 
 
 def redacted(value: Any, key: object = None, *, whole: bool = True) -> Any:
@@ -36,6 +37,8 @@ def redacted(value: Any, key: object = None, *, whole: bool = True) -> Any:
         return [redacted(v, key, whole=whole) for v in value]
     if key is not None and keyed_secret(key, value):
         return REDACTED
+    if key in HOST_KEYS:  # `host: bob:pw@kfp.example.com`, no scheme: no URL rule reads it
+        value = redact_host(value)
     if whole and secret_value_kind(value):
         shown = redact_url(value) if URL_IN_TEXT.fullmatch(value) else REDACTED
         return shown if not secret_value_kind(shown) else REDACTED
@@ -122,7 +125,7 @@ def registry_uri_problem(uri: str, *, password: bool = True) -> str | None:
 # (`{\"password\": \"x\"}`): a quote may follow backslashes, the same before and after the key and the value.
 # The words one of a credential's names holds (`is_secret_name`'s; `auth`: a Docker config's): a key or a flag
 # holding none names no credential.
-_NAME_WORDS = "token|bearer|pass|pwd|secret|cookie|auth|credential|key"
+_NAME_WORDS = "token|bearer|pass|pwd|secret|cookie|auth|credential|key|" + HEADER_MARKS  # and a header's (`SECRET_HEADER`)
 # An HTTP auth scheme written before a credential in a header's value (`X-Api-Key: token abc`, `Api-Key: Key abc`):
 # the credential is the word after it (was: the scheme alone was hidden, the credential shown).
 _AUTH_SCHEMES = r"(?i:token|bearer|basic|digest|key|apikey|api-key|sso-key|ssws|splunk|geniekey|hmac)[ \t]+(?=[^\s'\",;&}\]])"
@@ -137,9 +140,10 @@ _KEYED_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.\\-])(?P<kq>\\*['\"]|)(?P<pre>[0-9
 
 
 # An HTTP Authorization header in a message, unquoted (`Authorization: token abc`, AWS's `AWS4-HMAC-SHA256
-# Credential=..., Signature=...`, Digest's quoted params): its scheme and credentials run to the line's end (a
-# quoted value, as in a JSON object, is `keyed`'s).
-_AUTH_HEADER_IN_TEXT = re.compile(r"\b((?:proxy-)?authorization\s*[:=]\s*)(?![\s'\"<])[^\n]+", re.I)
+# Credential=..., Signature=...`, Digest's quoted params), or another `SECRET_HEADER` (`Cookie: a=1; session=s`):
+# its value runs to the line's end (a quoted value, as in a JSON object, is `keyed`'s).
+_AUTH_HEADER_IN_TEXT = re.compile(r"(?<![\w-])((?:(?:proxy-)?authorization\s*[:=]|(?:" + SECRET_HEADER + r")\s*:)\s*)"
+                                  r"(?![\s'\"<])[^\n]+", re.I)
 
 
 def environment_secrets() -> list[str]:
@@ -309,6 +313,8 @@ def _redact_shapes(text: str) -> str:
 _QUERY_MARK = re.compile(r"[?&;][^\s=&;?#'\"<>]+(?:=|%(?:25){0,2}3[Dd])")
 _MARKS = "://|@|/hooks/|/services/|" + TOKEN_MARKS + "|" + _NAME_WORDS + "|" + COMMAND_MARKS
 _CANDIDATE = re.compile(_QUERY_MARK.pattern + "|" + _MARKS, re.I)
+# `_CANDIDATE` for Arrow's RE2 (the prediction log's column); RE2 folds `İ` and `ı` unlike re (`i`): either is picked
+MAY_HOLD_CREDENTIAL = "(?i)" + _CANDIDATE.pattern + "|[\u0130\u0131]"
 # The same in ASCII text, as plain words looked for in it lowercased (~5 us, where the regex's 40 alternatives tried
 # at each character took ~50): each mark up to its first `[...]` (`gh[pousr]_`: `gh`), or after a leading one
 # (`[sr]k_live_`: `k_live_`); a query item by `_QUERY_MARK`.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from kubepipe.text_credentials import REDACTED, SENTENCE_END, WEBHOOK_PATH_IN_TEXT, webhook_path
+from kubepipe.text_credentials import REDACTED, SENTENCE_END, WEBHOOK_PATH_IN_TEXT, secret_header, webhook_path
 
 __all__ = ["REDACTED", "SENTENCE_END", "WEBHOOK_KIND", "IMAGE_CREDENTIALS_KIND", "IMAGE_PULL_HINT",
            "PLACEHOLDER", "TOKEN_MARKS", "PEM_BEGIN", "PEM_END", "TOKENS", "URL_IN_TEXT",
@@ -53,7 +53,10 @@ TOKENS = [
     (re.compile(PEM_BEGIN + r".*?(" + PEM_END + r"|$)", re.S), "a PEM private key"),
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.I), "a bearer token"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*"), "a JWT"),
-    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key id"),
+    # with its secret access key when written after it (`AKIA...:wJalr...`, `AKIA... secret wJalr...`): 40 characters
+    # of base64 that no key names, hidden with the id
+    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b(?:[\s:,;=/|'\"]{1,5}(?:[\w-]*secret[\w-]*[\s:=,'\"]{1,5})?"
+                r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))?"), "an AWS access key id"),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), "a Google API key"),
     (re.compile(r"\b(ghp|gho|ghs|ghu|ghr|github_pat)_[A-Za-z0-9_]{10,}"), "an access token"),
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), "a Slack token"),
@@ -360,8 +363,9 @@ _BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 
 def may_hold_credential(key: object) -> bool:
     """Whether a value under `key` may be a credential by its key alone (`keyed_secret` says which values are):
-    `is_secret_name`, or a last part `auth` (a Docker config's, `http_auth`: base64 of user:password)."""
-    return is_secret_name(str(key)) or _auth_key(key)
+    `is_secret_name`, a last part `auth` (a Docker config's, `http_auth`: base64 of user:password), or an HTTP header
+    whose value is one (`secret_header`: `X-Hub-Signature-256`)."""
+    return is_secret_name(str(key)) or _auth_key(key) or secret_header(key)
 
 
 def _auth_key(key: object) -> bool:
@@ -377,9 +381,9 @@ def keyed_secret(key: object, value: object) -> bool:
     if not isinstance(value, str) or not may_hold_credential(key):
         return False
     text = value.strip()
-    if _auth_key(key):  # `"auth": "Ym9iOmh1bnRlcjI="`
+    if _auth_key(key) and not secret_header(key):  # `"auth": "Ym9iOmh1bnRlcjI="`
         return _basic_pair(text)
-    itself = names_credential_itself(key)
+    itself = names_credential_itself(key) or secret_header(key)
     if _NUMBER.match(text) and len(text) >= 8 and itself:
         return True
     if not itself and _PLAIN_WORDS.match(text):  # `secret_level: high`, `password_policy: strict`: about one

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Collection, Iterator
 
-from kubepipe.redaction import (environment_secrets, redact_profile, redact_text, redact_url, redacted,
+from kubepipe.redaction import (MAY_HOLD_CREDENTIAL, environment_secrets, redact_profile, redact_text, redact_url, redacted,
                                 registry_uri_problem)
 from kubepipe.secret_shapes import (IMAGE_CREDENTIALS_KIND, IMAGE_PULL_HINT, REDACTED, WEBHOOK_KIND, WHOLE_REF, is_secret_name, keyed_secret,
                                     secret_value_kind)
@@ -28,7 +28,8 @@ from kubepipe.util import nested_strings
 __all__ = ["check_profile_secrets", "inline_secrets", "pipeline_secrets", "redact_profile", "redacted",
            "label_secrets", "redacted_labels", "redact_text", "is_secret_name",
            "secret_value_kind", "redact_url", "REDACTED", "registry_uri_problem", "WEBHOOK_KIND",
-           "param_credentials", "param_credential_messages", "label_holds", "LABELS_SAY"]
+           "param_credentials", "param_credential_messages", "label_holds", "LABELS_SAY",
+           "environment_secrets", "MAY_HOLD_CREDENTIAL"]
 
 def label_secrets(labels: Any, path: tuple) -> Iterator[tuple[tuple, object, str | None]]:
     """(path, key, kind) for every label (a pipeline's metadata.labels, a profile's labels) that holds a credential,

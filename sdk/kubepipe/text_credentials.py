@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 
 __all__ = ["REDACTED", "SENTENCE_END", "IMAGE_PASSWORD_IN_TEXT", "COMMAND_CREDENTIALS", "COMMAND_MARKS",
-           "WEBHOOK_PATH_IN_TEXT", "webhook_path"]
+           "WEBHOOK_PATH_IN_TEXT", "webhook_path", "SECRET_HEADER", "HEADER_MARKS", "secret_header",
+           "HOST_KEYS", "redact_host"]
 
 REDACTED = "<redacted>"
 # What may follow a credential in a sentence and is kept after it: `&token=T1: 404`, `(see .../XXXX).`, a Markdown
@@ -77,3 +78,42 @@ def webhook_path(netloc: str, path: str) -> str:
             tail = path[len(path.rstrip(SENTENCE_END)):]
             return head.group(0) + REDACTED + tail
     return path
+
+
+# HTTP headers whose value is a credential, the one rule wherever headers are shown (a dict of them, a client's
+# error quoting them, a `Name: value` line): Authorization and Proxy-Authorization, Authentication, Cookie and
+# Set-Cookie; the known ones named by their service (Docker's X-Registry-Auth, Honeycomb's X-Honeycomb-Team,
+# signed-webhook signatures such as GitHub's X-Hub-Signature-256 and Stripe-Signature); and any custom `X-` header
+# with one of these word parts (`X-Auth-Token`, `X-Slack-Signature`, `X-Session-Id`, `X-Shopify-Hmac-Sha256`).
+# Only header-shaped names: `signature_version: s3v4` (botocore's) and `team: payments` (a label) are no headers.
+_HEADER_PARTS = (r"auth(?:n|z|orization|entication|token)?|signature|token|secret|session|cookie|passw(?:or)?d|"
+                 r"credentials?|api-?key|key|hmac|jwt")
+SECRET_HEADER = (r"(?:proxy-)?authori[sz]ation|authentication|(?:set-)?cookie|x-registry-auth|x-honeycomb-team|"
+                 r"[a-z0-9]+-signature(?:-[a-z0-9]+)?|x-(?:[a-z0-9]+-)*?(?:" + _HEADER_PARTS + r")(?:-[a-z0-9]+)*")
+_SECRET_HEADER = re.compile(SECRET_HEADER, re.I)
+# What a text holding one of them holds, for `redact_text`'s pre-test (besides its credential words: auth, token...)
+HEADER_MARKS = "signature|session|hmac|jwt|honeycomb"
+
+
+def secret_header(name: object) -> bool:
+    """Whether `name` is an HTTP header whose value is a credential (`SECRET_HEADER`)."""
+    return isinstance(name, str) and _SECRET_HEADER.fullmatch(name.strip()) is not None
+
+
+# Keys whose value is a host or a service's URL (a profile's KFP `host`, Vertex's `api_endpoint`): one given without
+# its scheme is refused, and its value is said with the refusal.
+HOST_KEYS = frozenset({"host", "api_endpoint", "endpoint", "kfp_host"})
+# Without a scheme no URL rule reads such a value: `bob:pw@kfp.example.com` (no path: no image reference either) and
+# `kfp.example.com:pw` (a password where the port goes, or `user:password` with its `@host` lost) were said whole.
+_SCHEMELESS_USERINFO = re.compile(r"^(?P<head>\s*[^\s@:]*:)(?P<password>[^\s@]+)(?=@)")
+_NOT_A_PORT = re.compile(r"^(?P<head>\s*[^\s/@:?#]+:)(?!\d*(?:[/?#\s]|$))(?P<password>[^\s/?#@]+)")
+
+
+def redact_host(value: str) -> str:
+    """A host value given without a scheme (`HOST_KEYS`'), as messages say it: a password before an `@`
+    (`bob:<redacted>@kfp.example.com`) and whatever stands where the port goes but is no port number
+    (`kfp.example.com:<redacted>`) REDACTED; a value with a scheme is as it is (the URL rules read it)."""
+    if not isinstance(value, str) or "://" in value:
+        return value
+    value = _SCHEMELESS_USERINFO.sub(lambda m: m.group("head") + REDACTED, value, count=1)
+    return value if "@" in value else _NOT_A_PORT.sub(lambda m: m.group("head") + REDACTED, value, count=1)

@@ -19,7 +19,7 @@ from kubepipe.times import UTC_FORMAT, utc_iso, utc_text
 from kubepipe.uris import FILE_SCHEME, is_file_uri, local_path, normal_uri, uri_scheme, url_to_fs
 
 __all__ = ["did_you_mean", "closest", "step_named", "nested_strings", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
-           "file_target_problem",
+           "file_target_problem", "empty_location",
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
            "failpoint", "FAILPOINT_ENV",
@@ -143,6 +143,13 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, fresh_name: bool = Fals
     """`atomic_write_text` for bytes."""
     with atomic_open(path, "wb", fresh_name=fresh_name) as fh:
         fh.write(data)
+
+
+def empty_location(value: object, give: str = "a path") -> str | None:
+    """The one empty-path rule (the CLI's path options, the model server's own `--log-file` / `--log-sink`): an
+    empty value, as an unset shell variable gives (`--log-file "$LOG"`), is refused, not read as 'not given' (stderr,
+    no prediction log, the local registry) or as the working folder. What to say after the option, or None."""
+    return f"is empty (an unset shell variable?); give {give}" if isinstance(value, str) and not value.strip() else None
 
 
 def file_target_problem(path: str | Path) -> str | None:

@@ -202,7 +202,7 @@ def test_an_empty_log_sink_is_a_usage_error_not_no_log(tmp_path, sink, capsys):
 
     with pytest.raises(SystemExit) as exc:
         main(["/m", "--log-sink", sink])
-    assert exc.value.code == 2 and "--log-sink is empty (an unset variable?)" in capsys.readouterr().err
+    assert exc.value.code == 2 and "--log-sink: is empty (an unset shell variable?)" in capsys.readouterr().err
     (tmp_path / "m").mkdir()
     result = CliRunner().invoke(app, ["serve", str(tmp_path / "m"), "--log-sink", sink])
     said = " ".join(result.output.replace("│", " ").split())  # the CLI's one empty-path rule (given_location)

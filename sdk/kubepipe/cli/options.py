@@ -18,8 +18,11 @@ def given_location(value: str, give: str = "a path") -> str:
     """The parser of a path-or-URI option typed `str` (`--registry`, `serve MODEL_DIR`, `serve --log-file`): an
     empty value, as an unset shell variable gives (`--registry "$REG"`), is refused, not read as 'not given' (the
     local registry, no log file) or as the working folder."""
-    if isinstance(value, str) and not value.strip():
-        raise typer.BadParameter(f"is empty (an unset shell variable?); give {give}")
+    from kubepipe.util import empty_location
+
+    problem = empty_location(value, give)
+    if problem:
+        raise typer.BadParameter(problem)
     return value
 
 
