@@ -157,7 +157,9 @@ if __name__ == "__main__":
     except Exception as exc:  # noqa: BLE001
         from kubepipe.components.errors import ComponentError
 
-        if isinstance(exc, ComponentError):
-            print(f"error: {exc}", file=sys.stderr)
+        if isinstance(exc, ComponentError):  # it may quote the model's URI: a signed URL's signature, a key pair
+            from kubepipe.secrets import redact_text
+
+            print(f"error: {redact_text(str(exc))}", file=sys.stderr)
             sys.exit(2)
         raise

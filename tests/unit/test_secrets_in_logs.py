@@ -182,3 +182,18 @@ def test_the_model_server_refuses_an_empty_log_path_by_the_cli_s_rule(tmp_path, 
     result = CliRunner().invoke(app, ["serve", str(tmp_path), option, ""])
     said = " ".join(result.output.replace("│", " ").split())
     assert result.exit_code == 2 and f"Invalid value for '{option}': is empty (an unset shell variable?); give" in said
+
+
+@pytest.mark.parametrize(("model_uri", "secret"), [
+    ("gs://bkt/m?X-Goog-Signature=abcdef0123456789", "abcdef0123456789"),
+    ("s3://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY@bkt/m", "wJalrXUtnFEMI")])
+def test_the_model_server_s_own_error_never_says_a_credential_of_its_model_uri(tmp_path, model_uri, secret):
+    """`python -m kubepipe.components.serving.server URI` said `error: <URI>: model artifact directory not found`
+    with the URI's signature or key pair, where `kubepipe serve` hid them."""
+    import subprocess  # nosec B404 - the server's own entry point, as a container runs it
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "kubepipe.components.serving.server", model_uri],  # nosec B603
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2 and "model artifact directory not found" in done.stderr
+    assert secret not in done.stderr + done.stdout and REDACTED in done.stderr
