@@ -3,7 +3,11 @@ each message, against its baseline measured side by side: every rule run on the 
 environment's secrets, what redact_text did before its pre-test). Also `environment_secrets()` with the environment
 unchanged, 135 variables. Medians of interleaved repeats, microseconds a call.
 
-    .venv/bin/python benchmarks/redaction.py [--repeats 7] [--number 2000]
+The prediction log's column pass (`text_columns.redact_strings`, one flush's text column of `--rows` flagship
+descriptors): PII and credentials (the writer's pass) against its baseline, decision 0017's PII-only pre-filter,
+side by side; on the descriptors as they are and with one in ten holding a credential. Milliseconds a column.
+
+    .venv/bin/python benchmarks/redaction.py [--repeats 7] [--number 2000] [--rows 50000]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--number", type=int, default=2000)
+    parser.add_argument("--rows", type=int, default=50_000)
     args = parser.parse_args()
     for i in range(max(0, 135 - len(os.environ))):
         os.environ[f"BENCH_FILLER_{i}"] = "x" * 40
@@ -55,6 +60,38 @@ def main() -> None:
         print(f"{name:32} {b:10.1f}us {n:10.1f}us {n / b:7.2f}")
     env = [per_call_us(redaction.environment_secrets, args.number * 5) for _ in range(args.repeats)]
     print(f"environment_secrets(), unchanged: {statistics.median(env):.1f}us")
+    column_pass(args.rows, args.repeats)
+
+
+def column_pass(rows: int, repeats: int) -> None:
+    """ms per column: the prediction log's pass (PII + credentials) against the PII-only pre-filter (its baseline)."""
+    import random
+    import sys
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    from kubepipe.components.text_columns import redact_strings
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import serve  # benchmarks/serve.py: the flagship's real descriptors
+
+    rng = random.Random(7)
+    texts = [rng.choice(serve.descriptors()) for _ in range(rows)]
+    leaks = ["api_key=Zq8v3KpL0aX9mN2bWc", "Authorization: Bearer abcDEF123456789xyzQ",
+             "https://h.example.com/a?token=Tk9xQ2vL8mN3", "AKIAIOSFODNN7EXAMPLE"]
+    mixes = {"descriptors": texts,
+             "1 in 10 with a credential": [f"{t} {rng.choice(leaks)}" if i % 10 == 0 else t for i, t in enumerate(texts)]}
+    print(f"\ncolumn of {rows} rows (4,096-row chunks, as the writer builds it), ms")
+    print(f"{'texts':32} {'PII only':>12} {'PII + creds':>12} {'ratio':>7}")
+    for name, values in mixes.items():
+        column = pa.chunked_array([pa.array(values[i:i + 4096], pa.string()) for i in range(0, rows, 4096)])
+        base, new = [], []
+        for _ in range(repeats):
+            base.append(per_call_us(lambda: redact_strings(column), 1) / 1000)
+            new.append(per_call_us(lambda: redact_strings(column, credentials=True), 1) / 1000)
+        b, n = statistics.median(base), statistics.median(new)
+        print(f"{name:32} {b:10.1f}ms {n:10.1f}ms {n / b:7.2f}")
 
 
 if __name__ == "__main__":

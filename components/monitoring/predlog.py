@@ -23,7 +23,8 @@ flushed; readers (`predlog_read`) take `part-*.parquet` only.
 
 Text inputs are logged with every card number (PAN), IBAN and e-mail address masked (`pii.redact`, the guardrail's
 rule: `4111 1111 1111 1111` -> `**** **** **** 1111`, its shape and length kept), unless `redact=False` (`kubepipe
-serve --log-raw-inputs`). The writer masks while it builds the column (`pii.redact_strings`), never the request
+serve --log-raw-inputs`); a credential in one (`api_key=...`, a bearer token, a URL's password) is hidden always
+(`redact_text`). The writer does both while it builds the column (`text_columns.redact_strings`), never the request
 path. Feature rows (numbers), labels and probabilities are written as they are. Nothing of the request's headers
 is logged but its id (`X-Request-Id`; an id holding PII never gets here: serving.guard.client_id_ok): no
 Authorization, no cookie.

@@ -62,7 +62,8 @@ OPTIONS: list[tuple[str, Any, str]] = [  # flag, default (a flag's own type), he
     ("--log-flush-s", 10.0, "write the prediction log at least this often (seconds, 0.05 or more); also on SIGTERM"),
     ("--log-queue", 10000, "requests the prediction log may hold before it drops (and counts) new ones"),
     ("--log-raw-inputs", False, "write text inputs to --log-sink as they came: card numbers (PANs), IBANs and e-mail "
-                                "addresses in clear (by default they are masked, e.g. **** **** **** 1111)"),
+                                "addresses in clear (by default they are masked, e.g. **** **** **** 1111); credentials are "
+                                "hidden either way"),
 ]
 DEFAULTS = {flag[2:].replace("-", "_"): default for flag, default, _ in OPTIONS}
 HELP = {flag[2:].replace("-", "_"): text for flag, _, text in OPTIONS}
