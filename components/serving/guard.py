@@ -310,10 +310,13 @@ def new_request_id() -> str:
 def client_id_ok(rid: str) -> bool:
     """Whether a client's request id (`X-Request-Id`, a V2 body's `id`) may be logged as sent: text of 1 to 128
     printable characters holding no card number, IBAN or e-mail address (`pii.holds_masked`, the rule the
-    prediction log masks inputs by: `X-Request-Id: jane@example.com` was stored in clear)."""
+    prediction log masks inputs by: `X-Request-Id: jane@example.com` was stored in clear) and no credential
+    (`redact_text`, which hides them in its inputs: a token sent as the id was stored in the request_id column)."""
     from kubepipe.components.pii import holds_masked
+    from kubepipe.secrets import redact_text
 
-    return isinstance(rid, str) and 0 < len(rid) <= _MAX_ID and rid.isprintable() and not holds_masked(rid)
+    return (isinstance(rid, str) and 0 < len(rid) <= _MAX_ID and rid.isprintable() and not holds_masked(rid)
+            and redact_text(rid) == rid)
 
 
 def _request_id(scope) -> str:

@@ -75,6 +75,17 @@ def test_an_id_holding_pii_is_replaced_not_logged(pii):
     assert HEX32.fullmatch(rid) and REQUEST_ID.get() == rid and not client_id_ok(pii)
 
 
+@pytest.mark.parametrize("secret", ["sk_live_4eC39HqLyjWDarjtT1zdp7dc", "Bearer abcDEF123456789xyzQ",
+                                    "token=Tk9xQ2vL8mN3Zq8v", "AKIAIOSFODNN7EXAMPLE"])
+def test_an_id_holding_a_credential_is_replaced_not_logged(secret):
+    """A token sent as `X-Request-Id` went into the prediction log's request_id column as sent, where the same text
+    as an input is hidden: such an id is replaced by a fresh one."""
+    from kubepipe.components.serving.guard import client_id_ok
+
+    rid = _request_id(_scope((b"x-request-id", secret.encode())))
+    assert HEX32.fullmatch(rid) and REQUEST_ID.get() == rid and not client_id_ok(secret)
+
+
 @pytest.mark.parametrize("ok", ["order-17", "3f2a9c1e-8b7d-4e6f-9a0b-1c2d3e4f5a6b", "git@2x", "2026-12-01T10:00:00Z"])
 def test_ids_without_pii_are_kept(ok):
     assert _request_id(_scope((b"x-request-id", ok.encode()))) == ok
