@@ -197,3 +197,18 @@ def test_the_model_server_s_own_error_never_says_a_credential_of_its_model_uri(t
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 2 and "model artifact directory not found" in done.stderr
     assert secret not in done.stderr + done.stdout and REDACTED in done.stderr
+
+
+def test_a_credential_header_written_in_a_pipeline_never_reaches_the_compiled_spec(tmp_path, monkeypatch, capsys):
+    """A header's value in a step's `with` (`X-Honeycomb-Team: ...`) was compiled into the IR, which KFP stores and
+    shows: it is refused like any literal credential, naming its YAML path, and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "init", "proj")[0] == 0
+    pipeline = tmp_path / "proj" / "pipelines" / "my-pipeline.yaml"
+    text = pipeline.read_text(encoding="utf-8")
+    pipeline.write_text(text.replace('with: {source: "${params.train_uri}"}',
+                                     'with: {source: "${params.train_uri}", headers: {X-Honeycomb-Team: '
+                                     'hcaik01ZqVb8LmW4}}', 1), encoding="utf-8")
+    code, said = run_cli_text(capsys, "compile", pipeline, "-o", tmp_path / "o.yaml")
+    assert code == 2 and "steps.load.with.headers.X-Honeycomb-Team" in said and "hcaik01ZqVb8LmW4" not in said
+    assert not (tmp_path / "o.yaml").exists()
