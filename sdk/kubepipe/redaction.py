@@ -142,7 +142,7 @@ _KEYED_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.\\-])(?P<kq>\\*['\"]|)(?P<pre>[0-9
 # An HTTP Authorization header in a message, unquoted (`Authorization: token abc`, AWS's `AWS4-HMAC-SHA256
 # Credential=..., Signature=...`, Digest's quoted params), or another `SECRET_HEADER` (`Cookie: a=1; session=s`):
 # its value runs to the line's end (a quoted value, as in a JSON object, is `keyed`'s).
-_AUTH_HEADER_IN_TEXT = re.compile(r"(?<![\w-])((?:(?:proxy-)?authorization\s*[:=]|(?:" + SECRET_HEADER + r")\s*:)\s*)"
+_AUTH_HEADER_IN_TEXT = re.compile(r"\b((?:(?:proxy-)?authorization\s*[:=]|(?:" + SECRET_HEADER + r")\s*:)\s*)"
                                   r"(?![\s'\"<])[^\n]+", re.I)
 
 

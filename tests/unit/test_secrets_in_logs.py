@@ -109,16 +109,17 @@ def test_bulk_redaction_of_a_column_is_the_one_rule_on_each_value(values, pii):
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=30) | st.text(alphabet="aKİıſ\u212aeyuthbsicnlogp-_=?&:/@ ", max_size=30))
 def test_the_column_prefilter_picks_every_text_the_line_pretest_picks(text):
-    """`MAY_HOLD_CREDENTIAL` (RE2, case folded its way) is a superset of `redact_text`'s pre-test (Python's re)."""
+    """`MAY_HOLD_CREDENTIAL` (RE2, case folded its way) picks every text `redact_text`'s pre-test regex (Python's
+    re) picks, so a text it leaves is one the rules leave too."""
     import pyarrow.compute as pc
 
-    if redaction._candidate(text):
-        assert pc.match_substring_regex(pa.array([text]), redaction.MAY_HOLD_CREDENTIAL).to_pylist() == [True]
+    picked = pc.match_substring_regex(pa.array([text]), redaction.MAY_HOLD_CREDENTIAL).to_pylist() == [True]
+    assert picked or (redaction._CANDIDATE.search(text) is None and redaction._redact_shapes(text) == text)
 
 
 SECRET_HEADERS = ["X-Registry-Auth", "X-Hub-Signature-256", "X-Hub-Signature", "X-Honeycomb-Team", "Authentication",
                   "Proxy-Authorization", "Cookie", "Set-Cookie", "Stripe-Signature", "X-Auth-Token", "X-Session-Id",
-                  "X-Slack-Signature", "X-Amz-Security-Token"]
+                  "X-Slack-Signature", "X-Amz-Security-Token", "My-Authorization"]
 PLAIN_HEADERS = {"Content-Type": "application/json", "X-Request-Id": "req-0001", "X-Author": "jane",
                  "User-Agent": "kfp/2.17", "X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"}
 
