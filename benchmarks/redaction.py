@@ -77,7 +77,8 @@ def column_pass(rows: int, repeats: int) -> None:
     import serve  # benchmarks/serve.py: the flagship's real descriptors
 
     rng = random.Random(7)
-    texts = [rng.choice(serve.descriptors()) for _ in range(rows)]
+    descriptors = serve.descriptors()
+    texts = [rng.choice(descriptors) for _ in range(rows)]
     leaks = ["api_key=Zq8v3KpL0aX9mN2bWc", "Authorization: Bearer abcDEF123456789xyzQ",
              "https://h.example.com/a?token=Tk9xQ2vL8mN3", "AKIAIOSFODNN7EXAMPLE"]
     mixes = {"descriptors": texts,
