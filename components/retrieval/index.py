@@ -58,10 +58,23 @@ def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.n
         parts = [exact_search(vectors, queries[i:i + step], k) for i in range(0, len(queries), step)]
         return np.concatenate([r for r, _ in parts]), np.concatenate([s for _, s in parts])
     scores = queries @ vectors.T
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < len(vectors) else np.tile(np.arange(k), (len(queries), 1))
-    top = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-top, axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1).astype(np.int64), np.take_along_axis(top, order, axis=1)
+    if k < len(vectors):
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, initial=np.inf)
+        # rows tied at the k-th score: argpartition kept any of them, and which depended on k (a top 3 was not
+        # the first 3 of a top 10); the lowest rows are kept, as a full sort by (score, row) would
+        for i in np.flatnonzero((scores >= kth[:, None]).sum(axis=1) > k):
+            cand = np.flatnonzero(scores[i] >= kth[i])
+            part[i] = cand[np.lexsort((cand, -scores[i, cand]))[:k]]
+    else:
+        part = np.tile(np.arange(len(vectors)), (len(queries), 1))
+    return _by_score_then_row(part, np.take_along_axis(scores, part, axis=1))
+
+
+def _by_score_then_row(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's hits best first, equal scores by row: one order whatever k or batch asked for them."""
+    order = np.lexsort((rows, -scores), axis=-1)
+    return np.take_along_axis(rows, order, axis=1).astype(np.int64), np.take_along_axis(scores, order, axis=1)
 
 
 def recall_vs_exact(vectors: np.ndarray, queries: np.ndarray, rows: np.ndarray, k: int) -> float:
@@ -144,7 +157,7 @@ def _build_graph(vectors: np.ndarray, params: dict, threads: int):
 
 def _search_graph(graph, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     scores, rows = graph.search(queries, k)
-    return rows.astype(np.int64), scores.astype(np.float32)
+    return _by_score_then_row(rows.astype(np.int64), scores.astype(np.float32))
 
 
 def build_index(embeddings_dir: str | os.PathLike, out_dir: str | os.PathLike, *, method: str = "auto",

@@ -1,0 +1,113 @@
+"""Search against a brute-force oracle written here in plain Python: equal scores (duplicate passages, duplicate
+documents) rank by row, so a top k is the same whatever k, batch or request it was computed in."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kubepipe.components.retrieval.index import build_index, exact_search
+
+
+def _oracle(vectors: list[list[int]], query: list[int], k: int) -> list[tuple[int, int]]:
+    """(row, score) of the k best rows: score descending, then row ascending (integer scores: exact ties)."""
+    scored = [(-sum(a * b for a, b in zip(v, query)), row) for row, v in enumerate(vectors)]
+    return [(row, -neg) for neg, row in sorted(scored)[:k]]
+
+
+_ints = st.integers(-2, 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), n=st.integers(1, 30), dim=st.integers(1, 4), m=st.integers(1, 5))
+def test_exact_search_is_the_oracle_with_ties_ranked_by_row(data, n, dim, m):
+    # few distinct vectors: most scores tie, as duplicate passages and duplicate documents do
+    pool = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=4))
+    vectors = [data.draw(st.sampled_from(pool)) for _ in range(n)]
+    queries = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=m, max_size=m))
+    k = data.draw(st.integers(1, n + 3))  # k larger than the corpus: every row, ranked
+    rows, scores = exact_search(np.array(vectors, np.float32), np.array(queries, np.float32), k)
+    for i, q in enumerate(queries):
+        want = _oracle(vectors, q, k)
+        assert list(zip(rows[i].tolist(), scores[i].tolist())) == [(r, float(s)) for r, s in want]
+
+
+def test_a_top_k_is_a_prefix_of_any_deeper_search():
+    # argpartition put tied rows in an order that depended on k: the top 3 of 20 equal documents were rows 5, 13,
+    # 15 alone and 5, 10, 11 inside a top 50
+    v = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    v[10:30] = v[5]  # 21 equal passages
+    deepest = exact_search(v, v[5:6], 50)[0][0].tolist()
+    assert deepest[:21] == [5, *range(10, 30)]
+    for k in (1, 3, 5, 10, 25, 49):
+        assert exact_search(v, v[5:6], k)[0][0].tolist() == deepest[:k]
+
+
+class _Tokenizer:
+    def count_tokens(self, texts):
+        return sum(len(t.split()) for t in texts)
+
+
+class _TableEmbedder:
+    """Query text -> a fixed unit vector (the index's own vectors stand in for an encoder's)."""
+    tokenizer = _Tokenizer()
+
+    def __init__(self, table: dict):
+        self.table = table
+
+    def embed(self, texts, batch_size=64):
+        return np.array([self.table[t] for t in texts], np.float32)
+
+
+def _index_of_duplicate_documents(tmp_path, n_docs=12, copies=2, dim=8):
+    """`n_docs` documents of `copies` passages each; documents 2..9 hold the same text (equal vectors)."""
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.retrieval.embedder import npy_bytes
+    from kubepipe.util import sha256_file
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(n_docs, dim)).astype(np.float32)
+    base[2:10] = base[2]
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    v = np.repeat(base, copies, axis=0)
+    d = tmp_path / "emb"
+    (d / "embedder").mkdir(parents=True)
+    (d / "embedder" / "embedder.json").write_text("{}")
+    (d / "vectors.npy").write_bytes(npy_bytes(v))
+    n = len(v)
+    write_dataset(pd.DataFrame({"passage_id": [f"p{i}" for i in range(n)],
+                                "doc_id": [f"d{i // copies}" for i in range(n)],
+                                "offset": 0, "text": [f"t{i}" for i in range(n)]}), d / "passages.parquet")
+    meta = {"count": n, "dim": dim, "vectors_sha256": sha256_file(d / "vectors.npy"),
+            "embedder": {"id": "test", "weights_sha256": "0" * 64}}
+    (d / "embeddings.json").write_text(json.dumps(meta))
+    build_index(d, tmp_path / "idx", method="exact")
+    return tmp_path / "idx", base
+
+
+def test_duplicate_documents_answer_alike_in_evaluation_and_in_any_batch(tmp_path):
+    """The served pass searches a batch at its largest top_k and cuts each answer to its own: a top_k 1 request
+    batched with a top_k 10 one got another of the tied documents than alone, and evaluation (a top 10 cut to
+    recall@1) measured another document than the endpoint answered."""
+    pytest.importorskip("kserve")
+    from kubepipe.components.retrieval.retriever import Retriever
+    from kubepipe.components.serving.retriever import ServedRetriever
+
+    idx, base = _index_of_duplicate_documents(tmp_path)
+    table = {"dup": base[2], "other": base[0]}
+    retriever = Retriever(idx, embedder=_TableEmbedder(table))
+    ranked = [h["doc_id"] for h in retriever.retrieve(["dup"], 12)[0]]
+    assert ranked[:8] == [f"d{i}" for i in range(2, 10)]  # the eight equal documents, in document order
+    for k in range(1, 12):
+        assert [h["doc_id"] for h in retriever.retrieve(["dup"], k)[0]] == ranked[:k]
+    served = ServedRetriever.__new__(ServedRetriever)
+    served.retriever, served.threads = retriever, 1
+    alone = served._forward([("dup", 1)], observe=False)
+    batched = served._forward([("other", 10), ("dup", 1), ("dup", 3)], observe=False)
+    assert [h["doc_id"] for h in alone[0]] == [h["doc_id"] for h in batched[1]] == ["d2"]
+    assert [h["doc_id"] for h in batched[2]] == ["d2", "d3", "d4"]
