@@ -257,7 +257,14 @@ class VectorIndex:
                 raise ModelError(f"{self.path / name}: sha256 differs from the one recorded in {INDEX_FILE}; the "
                                  "index was changed after it was built: rebuild it")
         self.method = method
-        self._load_contents()
+        try:
+            self._load_contents()
+        except MemoryError:  # numpy's bare 'Unable to allocate 62.5 MiB for an array' named no index and no remedy
+            size = sum((self.path / n).stat().st_size for n in files) / 2**20
+            raise ModelError(f"{self.path}: the index does not fit in this machine's memory ({self.manifest.get('count')} "
+                             f"passages of dimension {self.manifest.get('dim')}; its files take {size:.1f} MiB, loaded "
+                             "whole): give the server or the step more memory (a step's `resources.memory`), or index "
+                             "fewer passages") from None
 
     def _load_contents(self) -> None:
         """Vectors, passages and graph, each checked against the manifest: files whose sha256 was recorded again

@@ -111,3 +111,4 @@ def test_duplicate_documents_answer_alike_in_evaluation_and_in_any_batch(tmp_pat
     batched = served._forward([("other", 10), ("dup", 1), ("dup", 3)], observe=False)
     assert [h["doc_id"] for h in alone[0]] == [h["doc_id"] for h in batched[1]] == ["d2"]
     assert [h["doc_id"] for h in batched[2]] == ["d2", "d3", "d4"]
+
