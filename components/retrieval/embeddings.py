@@ -1,7 +1,8 @@
 """The `embed` step's output: passages with their vectors and the embedder that made them (a directory).
 
 ```
-embeddings.json     count, dim, embedder record (id, weights_sha256, ...), text_column, vectors_sha256
+embeddings.json     count, dim, embedder record (id, weights_sha256, ...), text_column, vectors_sha256,
+                    passages_sha256 (both checked by build-index)
 vectors.npy         float32 [count, dim], unit rows (np.save, no pickle)
 passages.parquet    the passages, in vector order
 embedder/           the encoder (embedder.py `Embedder.save`), so build-index and serving embed queries alike
@@ -76,7 +77,8 @@ def embed_passages(passages, out_dir: str | os.PathLike, embedder, *, text_colum
     write_dataset(passages.reset_index(drop=True), out / "passages.parquet")
     record = embedder.save(out / "embedder")
     meta = {"count": int(len(vectors)), "dim": int(vectors.shape[1]), "embedder": record, "text_column": text_column,
-            "vectors_sha256": sha256_file(out / "vectors.npy"), "seconds": round(seconds, 3), "truncated": truncated,
+            "vectors_sha256": sha256_file(out / "vectors.npy"),
+            "passages_sha256": sha256_file(out / "passages.parquet"), "seconds": round(seconds, 3), "truncated": truncated,
             "passages_per_s": round(len(vectors) / seconds, 1) if seconds > 0 else None,
             "device": str(embedder.device)}
     atomic_write_text(out / EMBEDDINGS_FILE, json.dumps(meta, indent=1, sort_keys=True))
@@ -98,6 +100,11 @@ def read_embeddings(path: str | os.PathLike) -> dict:
                          "re-run the embed step")
     if sha256_file(d / "vectors.npy") != meta.get("vectors_sha256"):
         raise ModelError(f"{d / 'vectors.npy'}: sha256 differs from {EMBEDDINGS_FILE}; re-run the embed step")
+    # the passages are copied into the index and hashed there: one edited after embedding was an index whose texts
+    # were not what its vectors embed (older embed outputs record no sha256 for them)
+    if meta.get("passages_sha256") is not None and sha256_file(d / "passages.parquet") != meta["passages_sha256"]:
+        raise ModelError(f"{d / 'passages.parquet'}: sha256 differs from {EMBEDDINGS_FILE}; the passages changed "
+                         "after they were embedded: re-run the embed step")
     vectors = np.load(d / "vectors.npy", allow_pickle=False)
     problem = vectors_problem(vectors, meta.get("dim"), meta.get("count"))
     if problem:

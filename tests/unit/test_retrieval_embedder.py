@@ -138,6 +138,26 @@ def test_passages_longer_than_max_length_are_counted_and_warned_about(tmp_path, 
     assert "or `max_tokens: 6` with unit: words) or raise max_length" in caplog.text  # passages of words fit too
 
 
+def test_passages_edited_after_embedding_are_refused_at_build_index(embedder, tmp_path):
+    """Only the vectors were checked: an embed output whose passages changed (a text edited) built an index whose
+    hits showed texts its vectors never embedded, hashed afresh there, so no later load could tell."""
+    import pandas as pd
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.errors import ModelError
+    from kubepipe.components.retrieval.embeddings import embed_passages
+    from kubepipe.components.retrieval.index import build_index
+
+    emb = tmp_path / "emb"
+    embed_passages(pd.DataFrame({"doc_id": ["m1", "m2"], "text": ["Blue Bottle Coffee", "Shell fuel"]}), emb, embedder)
+    build_index(emb, tmp_path / "idx", method="exact")  # unchanged: builds
+    edited = pd.read_parquet(emb / "passages.parquet").assign(text=["Blue Bottle Coffee", "Netflix streaming"])
+    write_dataset(edited, emb / "passages.parquet")
+    with pytest.raises(ModelError, match=r"emb/passages.parquet: sha256 differs from embeddings.json; the passages "
+                                         r"changed after they were embedded: re-run the embed step"):
+        build_index(emb, tmp_path / "idx2", method="exact")
+
+
 def test_passages_without_a_doc_id_are_refused_at_embed(embedder, tmp_path):
     import pandas as pd
 
