@@ -64,30 +64,34 @@ class _TableEmbedder:
         return np.array([self.table[t] for t in texts], np.float32)
 
 
-def _index_of_duplicate_documents(tmp_path, n_docs=12, copies=2, dim=8):
-    """`n_docs` documents of `copies` passages each; documents 2..9 hold the same text (equal vectors)."""
+def _index(tmp_path, v: np.ndarray, doc_of: list[str]):
+    """An exact index of vectors `v` (not normalised: integer scores tie exactly) whose rows belong to `doc_of`."""
     from kubepipe.components.data.io import write_dataset
     from kubepipe.components.retrieval.embedder import npy_bytes
     from kubepipe.util import sha256_file
 
-    rng = np.random.default_rng(5)
-    base = rng.normal(size=(n_docs, dim)).astype(np.float32)
-    base[2:10] = base[2]
-    base /= np.linalg.norm(base, axis=1, keepdims=True)
-    v = np.repeat(base, copies, axis=0)
     d = tmp_path / "emb"
     (d / "embedder").mkdir(parents=True)
     (d / "embedder" / "embedder.json").write_text("{}")
     (d / "vectors.npy").write_bytes(npy_bytes(v))
     n = len(v)
-    write_dataset(pd.DataFrame({"passage_id": [f"p{i}" for i in range(n)],
-                                "doc_id": [f"d{i // copies}" for i in range(n)],
+    write_dataset(pd.DataFrame({"passage_id": [f"p{i}" for i in range(n)], "doc_id": doc_of,
                                 "offset": 0, "text": [f"t{i}" for i in range(n)]}), d / "passages.parquet")
-    meta = {"count": n, "dim": dim, "vectors_sha256": sha256_file(d / "vectors.npy"),
+    meta = {"count": n, "dim": int(v.shape[1]), "vectors_sha256": sha256_file(d / "vectors.npy"),
             "embedder": {"id": "test", "weights_sha256": "0" * 64}}
     (d / "embeddings.json").write_text(json.dumps(meta))
     build_index(d, tmp_path / "idx", method="exact")
-    return tmp_path / "idx", base
+    return tmp_path / "idx"
+
+
+def _index_of_duplicate_documents(tmp_path, n_docs=12, copies=2, dim=8):
+    """`n_docs` documents of `copies` passages each; documents 2..9 hold the same text (equal vectors)."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(n_docs, dim)).astype(np.float32)
+    base[2:10] = base[2]
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    v = np.repeat(base, copies, axis=0)
+    return _index(tmp_path, v, [f"d{i // copies}" for i in range(len(v))]), base
 
 
 def test_duplicate_documents_answer_alike_in_evaluation_and_in_any_batch(tmp_path):
@@ -112,3 +116,33 @@ def test_duplicate_documents_answer_alike_in_evaluation_and_in_any_batch(tmp_pat
     assert [h["doc_id"] for h in alone[0]] == [h["doc_id"] for h in batched[1]] == ["d2"]
     assert [h["doc_id"] for h in batched[2]] == ["d2", "d3", "d4"]
 
+
+
+def _doc_oracle(vectors, doc_of, query, k):
+    """Documents by their best passage: (score desc, row asc) over passages, a document at its first row."""
+    ranked, seen = [], set()
+    for row, score in _oracle(vectors, query, len(vectors)):
+        if doc_of[row] not in seen:
+            seen.add(doc_of[row])
+            ranked.append((row, score))
+    return ranked[:k]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n=st.integers(1, 40), dim=st.integers(1, 3))
+def test_documents_found_are_the_oracle_s_with_many_passages_each(tmp_path_factory, data, n, dim):
+    """search_docs goes k*4 passages deep and deeper while documents are short: checked against the full sort with
+    duplicate passages, many passages a document, and k above the number of documents."""
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    pool = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=5))
+    vectors = [data.draw(st.sampled_from(pool)) for _ in range(n)]
+    doc_of = [f"d{data.draw(st.integers(0, max(0, n // 3)))}" for _ in range(n)]
+    queries = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=3))
+    k = data.draw(st.integers(1, len(set(doc_of)) + 2))
+    idx = _index(tmp_path_factory.mktemp("idx"), np.array(vectors, np.float32), doc_of)
+    retriever = Retriever(idx, embedder=_TableEmbedder({}))
+    rows, scores = retriever.search_vectors(np.array(queries, np.float32), k)
+    for i, q in enumerate(queries):
+        want = _doc_oracle(vectors, doc_of, q, k)
+        assert list(zip(rows[i], scores[i])) == [(r, float(s)) for r, s in want]
