@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from kubepipe.components.retrieval.index import build_index, exact_search
@@ -146,3 +146,41 @@ def test_documents_found_are_the_oracle_s_with_many_passages_each(tmp_path_facto
     for i, q in enumerate(queries):
         want = _doc_oracle(vectors, doc_of, q, k)
         assert list(zip(rows[i], scores[i])) == [(r, float(s)) for r, s in want]
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), n=st.integers(2, 30), seed=st.integers(0, 2**16))
+def test_evaluation_metrics_are_sklearn_s_over_a_brute_force_document_ranking(tmp_path_factory, data, n, seed):
+    """score_index (search_docs, then the metrics) against numpy's full score matrix, each document at its best
+    passage, and scikit-learn's ndcg_score; k up to past the number of documents."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    from kubepipe.components.retrieval.evaluate import score_index
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(n, 6)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    doc_of = [f"d{data.draw(st.integers(0, max(1, n // 2)))}" for _ in range(n)]
+    docs = sorted(set(doc_of))
+    m = data.draw(st.integers(1, 6))
+    q = rng.normal(size=(m, 6)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    relevant = [set(data.draw(st.lists(st.sampled_from(docs), min_size=1, max_size=3))) for _ in range(m)]
+    k = data.draw(st.integers(1, len(docs) + 2))
+    idx = _index(tmp_path_factory.mktemp("idx"), v, doc_of)
+    texts = [f"q{i}" for i in range(m)]
+    retriever = Retriever(idx, embedder=_TableEmbedder(dict(zip(texts, q))))
+    got, ranked = score_index(retriever, texts, relevant, [f"recall@{k}", f"mrr@{k}", f"ndcg@{k}"])
+
+    full = q.astype(np.float64) @ v.astype(np.float64).T  # the oracle: every score, in float64
+    best = np.array([[full[i, [r for r in range(n) if doc_of[r] == d]].max() for d in docs] for i in range(m)])
+    truth = np.array([[float(d in rel) for d in docs] for rel in relevant])
+    # float32 search and this float64 oracle may order two documents within rounding of each other either way
+    assume(all(np.diff(np.sort(b)).min(initial=1.0) > 1e-5 for b in best))
+    order = [[docs[j] for j in np.argsort(-best[i])] for i in range(m)]
+    assert ranked == [o[:k] for o in order]
+    assert got[f"recall@{k}"] == pytest.approx(np.mean([len(set(o[:k]) & r) / len(r) for o, r in zip(order, relevant)]))
+    first = [next((1 / (j + 1) for j, d in enumerate(o[:k]) if d in r), 0.0) for o, r in zip(order, relevant)]
+    assert got[f"mrr@{k}"] == pytest.approx(np.mean(first))
+    if len(docs) > 1:  # sklearn needs two documents
+        assert got[f"ndcg@{k}"] == pytest.approx(sklearn_metrics.ndcg_score(truth, best, k=k))
