@@ -165,7 +165,7 @@ def build_index(embeddings_dir: str | os.PathLike, out_dir: str | os.PathLike, *
     """Write the index artifact into `out_dir` from an `embed` step's output; returns its manifest."""
     import shutil
 
-    from kubepipe.util import atomic_write_bytes, atomic_write_text, sha256_file
+    from kubepipe.util import atomic_write_bytes, atomic_write_text, failpoint, sha256_file
 
     src, out = Path(embeddings_dir), Path(out_dir)
     from kubepipe.components.retrieval.embeddings import read_embeddings
@@ -198,6 +198,7 @@ def build_index(embeddings_dir: str | os.PathLike, out_dir: str | os.PathLike, *
     for stale in (GRAPH, OLD_GRAPH):
         if stale not in files and (out / stale).exists():
             (out / stale).unlink()
+    failpoint("build-index.files-written")  # chaos tests: killed here, the old manifest no longer matches its files
     manifest = {"format_version": FORMAT_VERSION, "kind": "retrieval-index", "method": chosen, "metric": "cosine",
                 "dim": int(vectors.shape[1]), "count": int(len(vectors)), "embedder": emb["embedder"],
                 "hnsw": hnsw_record, "files": files}
