@@ -84,7 +84,7 @@ def queries_of(body, spec: InputSpec) -> tuple[list[str], bool]:
         texts = parse_v1({"instances": [body["query"]] if one else body["queries"]}, spec,
                          noun=("query", "queries")).items
     except BadRequest as exc:  # name the field as the client wrote it
-        field = ("query" if exc.field.startswith("instances[0]") else exc.field) if one else \
+        field = exc.field.replace("instances[0]", "query", 1) if one else \
             exc.field.replace("instances", "queries", 1)
         raise BadRequest(field, exc.message, exc.status) from None
     return texts, one

@@ -141,3 +141,16 @@ def test_a_v2_batch_over_or_under_the_limit_names_shape_0_and_says_queries():
         with pytest.raises(BadRequest) as exc:
             asyncio.run(_served().preprocess(InferRequest("idx", [inp], parameters={"top_k": 2})))
         assert (str(exc.value), exc.value.status) == (f"inputs[0].shape[0]: {said}", status)
+
+
+@pytest.mark.parametrize("body, field, message", [
+    ({"query": {"text": "coffee"}}, "query.query", "missing text field"),
+    ({"query": {"query": 5}}, "query.query", "expected a string, got a number"),
+    ({"queries": [{"text": "coffee"}]}, "queries[0].query", "missing text field"),
+])
+def test_a_query_object_s_problem_is_named_at_its_key(body, field, message):
+    # `query` as an object ({"query": "..."}, V1's instance form) said `query: missing text field`: the place inside
+    # the object was dropped for one query, though kept for `queries`
+    with pytest.raises(BadRequest) as exc:
+        queries_of(body, SPEC)
+    assert (exc.value.field, exc.value.message) == (field, message)
