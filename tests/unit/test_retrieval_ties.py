@@ -72,13 +72,16 @@ def _index(tmp_path, v: np.ndarray, doc_of: list[str]):
 
     d = tmp_path / "emb"
     (d / "embedder").mkdir(parents=True)
-    (d / "embedder" / "embedder.json").write_text("{}")
+    for name in ("embedder.json", "model.safetensors", "tokenizer.json", "config.json"):  # stand-ins, hashed as real
+        (d / "embedder" / name).write_text("{}")
+    record = {"id": "test", "weights_sha256": sha256_file(d / "embedder" / "model.safetensors"),
+              "tokenizer_sha256": sha256_file(d / "embedder" / "tokenizer.json"),
+              "config_sha256": sha256_file(d / "embedder" / "config.json")}
     (d / "vectors.npy").write_bytes(npy_bytes(v))
     n = len(v)
     write_dataset(pd.DataFrame({"passage_id": [f"p{i}" for i in range(n)], "doc_id": doc_of,
                                 "offset": 0, "text": [f"t{i}" for i in range(n)]}), d / "passages.parquet")
-    meta = {"count": n, "dim": int(v.shape[1]), "vectors_sha256": sha256_file(d / "vectors.npy"),
-            "embedder": {"id": "test", "weights_sha256": "0" * 64}}
+    meta = {"count": n, "dim": int(v.shape[1]), "vectors_sha256": sha256_file(d / "vectors.npy"), "embedder": record}
     (d / "embeddings.json").write_text(json.dumps(meta))
     build_index(d, tmp_path / "idx", method="exact")
     return tmp_path / "idx"
