@@ -169,7 +169,7 @@ def chunk_records(df, *, text_column: str, id_column: str, size: int = 128, over
 
 def _warn_unfindable(ids: list[str], texts: list[str], found: set, text_column: str) -> None:
     """Say which records no query can find (no text: dropped), or find apart from another (the same text: their
-    passages embed alike and tie, in no set order); both went by without a word. Ids are masked, as in reports."""
+    passages embed alike and tie: the earlier ranks first); both went by without a word. Ids are masked, as in reports."""
     from kubepipe.components.pii import redact
 
     empty = [doc for doc in ids if doc not in found]
@@ -187,5 +187,5 @@ def _warn_unfindable(ids: list[str], texts: list[str], found: set, text_column: 
             first_of[key] = doc
     if same:
         log.warning("records: %d have the same `%s` as an earlier record (first: %s, as %s): their passages embed "
-                    "alike, so a query finds them tied, in no set order; drop the duplicates upstream, or tell them "
+                    "alike, so a query finds them tied and the earlier ranks first; drop the duplicates upstream, or tell them "
                     "apart in the text", len(same), text_column, redact(str(same[0][0])), redact(str(same[0][1])))

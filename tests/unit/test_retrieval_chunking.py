@@ -193,7 +193,7 @@ def test_records_with_the_same_text_are_named_in_a_warning(caplog):
     with caplog.at_level("WARNING", logger="kubepipe.components.retrieval.chunking"):
         chunk_records(df, text_column="text", id_column="id", size=8, overlap=0)
     assert ("records: 1 have the same `text` as an earlier record (first: m9, as m1): their passages embed alike, so "
-            "a query finds them tied, in no set order") in caplog.text
+            "a query finds them tied and the earlier ranks first") in caplog.text
     caplog.clear()
     chunk_records(df.iloc[[0, 1, 3]], text_column="text", id_column="id", size=8, overlap=0)
     assert caplog.text == ""
