@@ -64,8 +64,8 @@ class _TableEmbedder:
         return np.array([self.table[t] for t in texts], np.float32)
 
 
-def _index(tmp_path, v: np.ndarray, doc_of: list[str]):
-    """An exact index of vectors `v` (not normalised: integer scores tie exactly) whose rows belong to `doc_of`."""
+def _index(tmp_path, v: np.ndarray, doc_of: list[str], method: str = "exact"):
+    """An index (exact unless `method`) of vectors `v` (not normalised: integer scores tie exactly) whose rows belong to `doc_of`."""
     from kubepipe.components.data.io import write_dataset
     from kubepipe.components.retrieval.embedder import npy_bytes
     from kubepipe.util import sha256_file
@@ -83,7 +83,7 @@ def _index(tmp_path, v: np.ndarray, doc_of: list[str]):
                                 "offset": 0, "text": [f"t{i}" for i in range(n)]}), d / "passages.parquet")
     meta = {"count": n, "dim": int(v.shape[1]), "vectors_sha256": sha256_file(d / "vectors.npy"), "embedder": record}
     (d / "embeddings.json").write_text(json.dumps(meta))
-    build_index(d, tmp_path / "idx", method="exact")
+    build_index(d, tmp_path / "idx", method=method, threads=1)
     return tmp_path / "idx"
 
 
@@ -187,3 +187,23 @@ def test_evaluation_metrics_are_sklearn_s_over_a_brute_force_document_ranking(tm
     assert got[f"mrr@{k}"] == pytest.approx(np.mean(first))
     if len(docs) > 1:  # sklearn needs two documents
         assert got[f"ndcg@{k}"] == pytest.approx(sklearn_metrics.ndcg_score(truth, best, k=k))
+
+
+def test_an_hnsw_top_k_is_a_prefix_of_any_deeper_search_up_to_its_expansion(tmp_path):
+    """faiss answered k=1 with one of 30 equal passages (row 52) and k=2 with [50, 52]: the graph is searched
+    `expansion_search` deep (its candidate list holds as many anyway) and cut to k, so any k up to it agrees."""
+    pytest.importorskip("faiss")
+    from kubepipe.components.retrieval.index import VectorIndex
+
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(300, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    v[50:80] = v[50]
+    idx = _index(tmp_path, v, [f"d{i}" for i in range(300)], method="hnsw")
+    index = VectorIndex(idx)
+    assert index.graph is not None and index.graph.hnsw.efSearch == 64
+    q = np.concatenate([v[50:51], v[100:101], rng.normal(size=(3, 16)).astype(np.float32)])
+    deepest = index.search(q, 64)[0]
+    assert deepest[0, :30].tolist() == list(range(50, 80))  # the equal passages, by row
+    for k in (1, 2, 5, 29, 31, 63):
+        assert index.search(q, k)[0].tolist() == deepest[:, :k].tolist(), k
