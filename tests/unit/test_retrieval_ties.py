@@ -3,6 +3,7 @@ documents) rank by row, so a top k is the same whatever k, batch or request it w
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import numpy as np
@@ -207,3 +208,28 @@ def test_an_hnsw_top_k_is_a_prefix_of_any_deeper_search_up_to_its_expansion(tmp_
     assert deepest[0, :30].tolist() == list(range(50, 80))  # the equal passages, by row
     for k in (1, 2, 5, 29, 31, 63):
         assert index.search(q, k)[0].tolist() == deepest[:, :k].tolist(), k
+
+
+def test_concurrent_requests_of_different_top_k_each_get_their_own_answer(tmp_path, monkeypatch):
+    """Requests batched together (the batcher's one pass at the largest top_k) answer each in its order, as the
+    retriever answers each alone: rows kept in order, each cut to its own top_k, ties as alone."""
+    pytest.importorskip("kserve")
+    from kubepipe.components.retrieval.embedder import Embedder
+    from kubepipe.components.retrieval.retriever import Retriever
+    from kubepipe.components.serving.retriever import ServedRetriever
+
+    idx, base = _index_of_duplicate_documents(tmp_path)
+    table = {f"q{i}": base[i] for i in range(len(base))}
+    table["warm-up query 1234 main street"] = base[0]
+    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, **kw: _TableEmbedder(table)))
+    alone = Retriever(idx)
+    served = ServedRetriever("idx", str(idx), max_batch_size=16, max_wait_ms=50, forward_thread="off", threads=1)
+    served.load()
+    asks = [([f"q{i % 12}", f"q{(i * 5) % 12}"], 1 + (i * 7) % 12) for i in range(12)]
+
+    async def everyone():
+        return await asyncio.gather(*(served.retrieve(texts, k) for texts, k in asks))
+
+    for (texts, k), got in zip(asks, asyncio.run(everyone())):
+        assert [[h["doc_id"] for h in hits] for hits in got] == \
+            [[h["doc_id"] for h in hits] for hits in alone.retrieve(texts, k)]
