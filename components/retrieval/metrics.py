@@ -5,8 +5,9 @@ For one query with ranked document ids `ranked` and the set `relevant`:
 - mrr@K = 1 / rank of the first relevant document within the top K (0 when none);
 - ndcg@K = DCG@K / IDCG@K, DCG = Σ 1/log2(rank + 1) over relevant ranks ≤ K, IDCG the same for the
   ideal order (min(|relevant|, K) hits first). This is scikit-learn's `ndcg_score` with binary
-  gains over every document the index holds, plus each relevant id it does not hold, ranked last
-  (checked against it in tests/unit/test_retrieval_metrics.py).
+  gains over every document the index holds, plus each relevant id it does not hold, ranked last, while K is
+  at most the index's documents (beyond, sklearn would count a missing id ranked within the top K as found)
+  (checked against it in tests/unit/test_retrieval_metrics.py and test_retrieval_ties.py).
 A relevant id missing from the index counts, as in recall: it is in |relevant| and so in IDCG, and,
 never retrieved, lowers the score (sklearn over the index's documents alone would not count it).
 Each metric is the mean over queries; a query without a relevant document is an error upstream.
