@@ -312,7 +312,8 @@ class VectorIndex:
         # k-th place are then the same whatever k up to efSearch (k=1 found row 52 of 30 equal ones, k=2 rows 50, 52)
         deep = max(k, min(int(self.graph.hnsw.efSearch), len(self)))
         rows, scores = _search_graph(self.graph, queries, deep)
-        rows, scores = rows[:, :k], scores[:, :k]
-        if (rows < 0).any():  # a graph that returned fewer: fill exactly, never silently short
-            return exact_search(self.vectors, queries, k)
+        rows, scores = rows[:, :k].copy(), scores[:, :k].copy()
+        short = np.flatnonzero((rows < 0).any(axis=1))
+        if len(short):  # the graph returned fewer: those queries exactly, never silently short (the others as alone)
+            rows[short], scores[short] = exact_search(self.vectors, queries[short], k)
         return rows, scores

@@ -98,13 +98,7 @@ class Retriever:
     def search_docs(self, queries: list[str], k: int, *, batch_size: int = 64) -> tuple[list[list[int]], list[list[float]]]:
         """Per query: passage rows of the top-k distinct documents and their scores (k: 1..MAX_K)."""
         _check_k(k)  # before the queries are embedded
-        if isinstance(queries, str):  # list('coffee') searched for 'c', 'o', 'f', ...: six answers, none asked for
-            raise TypeError(f"queries must be a list of texts, got one text ({len(queries)} characters); pass [text]")
-        queries = list(queries)
-        bad = next((i for i, q in enumerate(queries) if not isinstance(q, str)), None)
-        if bad is not None:
-            raise TypeError(f"queries[{bad}] must be a text, got {type(queries[bad]).__name__}")
-        return self.search_vectors(self.embedder.embed(queries, batch_size=batch_size), k)
+        return self.search_vectors(self.embedder.embed(_texts(queries), batch_size=batch_size), k)
 
     def search_vectors(self, vecs: np.ndarray, k: int) -> tuple[list[list[int]], list[list[float]]]:
         """`search_docs` of queries already embedded by this index's embedder (float32 [n, dim], unit rows):
@@ -134,6 +128,29 @@ class Retriever:
 
     def retrieve(self, queries: list[str], k: int = 10) -> list[list[dict]]:
         """Per query: [{passage_id, doc_id, score, text, <record columns>}], best first."""
-        rows, scores = self.search_docs(queries, k)
-        return [[{**self._records[r], "score": float(s)} for r, s in zip(rr, ss)]
-                for rr, ss in zip(rows, scores)]
+        return self._hits(*self.search_docs(queries, k))
+
+    def retrieve_each(self, queries: list[str], ks: list[int]) -> list[list[dict]]:
+        """`retrieve` with each query's own k, embedded together and searched a k at a time: a graph's answer depends
+        on how deep it is searched, so a served request cut from a batch's deepest search was not its answer alone."""
+        for k in ks:
+            _check_k(k)
+        vecs, out = self.embedder.embed(_texts(queries)), [[] for _ in ks]
+        for k in sorted(set(ks)):
+            at = [i for i, kk in enumerate(ks) if kk == k]
+            for i, hits in zip(at, self._hits(*self.search_vectors(vecs[at], k))):
+                out[i] = hits
+        return out
+
+    def _hits(self, rows: list[list[int]], scores: list[list[float]]) -> list[list[dict]]:
+        return [[{**self._records[r], "score": float(s)} for r, s in zip(rr, ss)] for rr, ss in zip(rows, scores)]
+
+
+def _texts(queries) -> list[str]:
+    if isinstance(queries, str):  # list('coffee') searched for 'c', 'o', 'f', ...: six answers, none asked for
+        raise TypeError(f"queries must be a list of texts, got one text ({len(queries)} characters); pass [text]")
+    queries = list(queries)
+    bad = next((i for i, q in enumerate(queries) if not isinstance(q, str)), None)
+    if bad is not None:
+        raise TypeError(f"queries[{bad}] must be a text, got {type(queries[bad]).__name__}")
+    return queries

@@ -124,11 +124,10 @@ class ServedRetriever(ServedModel):
         # faiss's OpenMP count is per thread: this pass runs on the batcher's thread or the loop, not load()'s
         use_search_threads(self.threads, self.retriever.index.graph is not None)
         texts = [q for q, _ in items]
-        k = max(k for _, k in items)
-        hits = self.retriever.retrieve(texts, k)
+        hits = self.retriever.retrieve_each(texts, [k for _, k in items])  # each request searched at its own top_k
         if observe:
             m.TOKENS.labels(self.name).inc(self.retriever.embedder.tokenizer.count_tokens(texts))
-        return [h[:kk] for h, (_, kk) in zip(hits, items)]
+        return hits
 
     async def retrieve(self, texts: list[str], top_k: int) -> list[list[dict]]:
         """Top-k hits per query through the batcher (the `:retrieve` route)."""

@@ -65,7 +65,7 @@ class _TableEmbedder:
         return np.array([self.table[t] for t in texts], np.float32)
 
 
-def _index(tmp_path, v: np.ndarray, doc_of: list[str], method: str = "exact"):
+def _index(tmp_path, v: np.ndarray, doc_of: list[str], method: str = "exact", hnsw: dict | None = None):
     """An index (exact unless `method`) of vectors `v` (not normalised: integer scores tie exactly) whose rows belong to `doc_of`."""
     from kubepipe.components.data.io import write_dataset
     from kubepipe.components.retrieval.embedder import npy_bytes
@@ -84,7 +84,7 @@ def _index(tmp_path, v: np.ndarray, doc_of: list[str], method: str = "exact"):
                                 "offset": 0, "text": [f"t{i}" for i in range(n)]}), d / "passages.parquet")
     meta = {"count": n, "dim": int(v.shape[1]), "vectors_sha256": sha256_file(d / "vectors.npy"), "embedder": record}
     (d / "embeddings.json").write_text(json.dumps(meta))
-    build_index(d, tmp_path / "idx", method=method, threads=1)
+    build_index(d, tmp_path / "idx", method=method, hnsw=hnsw, threads=1)
     return tmp_path / "idx"
 
 
@@ -233,3 +233,47 @@ def test_concurrent_requests_of_different_top_k_each_get_their_own_answer(tmp_pa
     for (texts, k), got in zip(asks, asyncio.run(everyone())):
         assert [[h["doc_id"] for h in hits] for hits in got] == \
             [[h["doc_id"] for h in hits] for hits in alone.retrieve(texts, k)]
+
+
+def _sparse_graph(tmp_path):
+    """An HNSW index searched shallow (expansion_search 4): its answers differ from exact search, and past ~16 deep
+    it returns fewer than asked for some queries."""
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(2000, 32)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    q = rng.normal(size=(50, 32)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    hnsw = {"connectivity": 4, "expansion_add": 16, "expansion_search": 4}
+    return _index(tmp_path, v, [f"d{i}" for i in range(2000)], method="hnsw", hnsw=hnsw), q
+
+
+def test_a_query_s_answer_from_a_graph_does_not_depend_on_the_others_searched_with_it(tmp_path):
+    """A graph that returned fewer than k for one query had the whole batch searched exactly: the other queries
+    answered otherwise than alone."""
+    pytest.importorskip("faiss")
+    from kubepipe.components.retrieval.index import VectorIndex
+
+    idx, q = _sparse_graph(tmp_path)
+    index = VectorIndex(idx)
+    rows, _ = index.search(q, 32)
+    alone = [index.search(q[i:i + 1], 32)[0][0].tolist() for i in range(len(q))]
+    assert rows.tolist() == alone
+    assert (rows >= 0).all()
+
+
+def test_a_served_request_answers_as_alone_when_batched_with_a_deeper_one(tmp_path):
+    """The served pass searched a batch at its largest top_k and cut each answer: a top_k 1 request batched with a
+    top_k 200 one got the deeper search's (here exact) best document, not the one it gets alone."""
+    pytest.importorskip("kserve")
+    from kubepipe.components.retrieval.retriever import Retriever
+    from kubepipe.components.serving.retriever import ServedRetriever
+
+    idx, q = _sparse_graph(tmp_path)
+    table = {f"q{i}": q[i] for i in range(len(q))}
+    served = ServedRetriever.__new__(ServedRetriever)
+    served.retriever, served.threads = Retriever(idx, embedder=_TableEmbedder(table)), 1
+    for i in range(len(q)):
+        alone = served._forward([(f"q{i}", 1)], observe=False)[0]
+        batched = served._forward([(f"q{i}", 1), ("q0", 200)], observe=False)
+        assert [h["doc_id"] for h in batched[0]] == [h["doc_id"] for h in alone], i
+        assert len(batched[1]) == 200

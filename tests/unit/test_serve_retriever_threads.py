@@ -69,13 +69,13 @@ def test_a_search_on_the_batchers_thread_uses_the_configured_thread_count(tmp_pa
     idx = _hnsw_index(tmp_path)
     monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, path, **kw: _FakeEmbedder()))
     configured = _fresh_thread_count() + 1  # not what a fresh thread has
-    seen, search = [], Retriever.search_docs
+    seen, search = [], Retriever.search_vectors
 
-    def spy(self, queries, k, **kw):
+    def spy(self, vecs, k, **kw):
         seen.append((threading.current_thread().name, faiss.omp_get_max_threads()))
-        return search(self, queries, k, **kw)
+        return search(self, vecs, k, **kw)
 
-    monkeypatch.setattr(Retriever, "search_docs", spy)
+    monkeypatch.setattr(Retriever, "search_vectors", spy)
     torch_before, omp_before = torch.get_num_threads(), faiss.omp_get_max_threads()
     served = ServedRetriever("idx", str(idx), max_batch_size=2, forward_thread="on", threads=configured)
     try:
