@@ -135,7 +135,8 @@ class Retriever:
         on how deep it is searched, so a served request cut from a batch's deepest search was not its answer alone."""
         for k in ks:
             _check_k(k)
-        vecs, out = self.embedder.embed(_texts(queries)), [[] for _ in ks]
+        vecs = self.embedder.embed(_texts(queries))
+        out: list[list[dict]] = [[] for _ in ks]
         for k in sorted(set(ks)):
             at = [i for i, kk in enumerate(ks) if kk == k]
             for i, hits in zip(at, self._hits(*self.search_vectors(vecs[at], k))):
