@@ -95,3 +95,29 @@ def test_out_dash_and_a_plain_file_still_work(project, capsys):
     code, out, err = run_cli(capsys, "schema", "-o", "-")
     assert code == 0 and out.startswith("{") and not Path("-").exists(), err
     assert run_cli(capsys, "schema", "-o", "s.json")[0] == 0 and Path("s.json").read_text().startswith("{")
+
+
+@pytest.mark.parametrize("command", [["init", "~/proj", "--name", "p"], ["schema", "-o", "~/proj/s.json"]],
+                         ids=["init", "out"])
+def test_a_quoted_tilde_is_the_home_folder_not_a_folder_named_tilde(command, tmp_path, monkeypatch, capsys):
+    """`kubepipe init "~/proj"` (quoted: no shell expansion) made a folder literally named `~` in the working folder
+    (one `rm -rf ~` away from the user's home); `-o "~/x"` wrote into one too."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    code, out, err = run_cli(capsys, *command)
+    assert code == 0, err
+    assert list(work.iterdir()) == []
+    assert (home / "proj").is_dir() and any((home / "proj").iterdir())
+    if command[0] == "init":
+        assert f"next: cd {home / 'proj'} && kubepipe validate pipelines/p.yaml" in out, out
+
+
+def test_a_tilde_that_names_no_home_is_refused_naming_the_argument(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "init", "~no-such-user-kp/proj")
+    text = " ".join(err.split())
+    assert code == 2 and "`~` names no home folder here; give the full path" in text, (out, err)
+    assert "./~no-such-user-kp/proj" in text and list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Callable, Optional
@@ -17,12 +18,18 @@ __all__ = ["TARGET", "PROFILE", "SET", "PARAM", "PIPELINE", "given_location", "g
 def given_location(value: str, give: str = "a path") -> str:
     """The parser of a path-or-URI option typed `str` (`--registry`, `serve MODEL_DIR`, `serve --log-file`): an
     empty value, as an unset shell variable gives (`--registry "$REG"`), is refused, not read as 'not given' (the
-    local registry, no log file) or as the working folder."""
+    local registry, no log file) or as the working folder. A leading `~` is the home folder, as in the shell."""
     from kubepipe.util import empty_location
 
     problem = empty_location(value, give)
     if problem:
         raise typer.BadParameter(problem)
+    if isinstance(value, str) and value.startswith("~"):  # quoted, the shell left it: `init "~/p"` made a `~` folder
+        expanded = os.path.expanduser(value)
+        if expanded.startswith("~"):
+            raise typer.BadParameter(f"{value}: `~` names no home folder here; give the full path (or ./{value} "
+                                     "for a folder of that name)")
+        return expanded
     return value
 
 
