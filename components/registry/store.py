@@ -20,7 +20,6 @@ never take the same number and readers never see half a file.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -31,7 +30,7 @@ from kubepipe.components.registry.files import tree_files
 from kubepipe.components.registry.fsspec_store import FsspecStore
 from kubepipe.components.registry.version import URI_SOURCE, RegistryError, storage_failed
 from kubepipe.secrets import redact_url, registry_uri_problem
-from kubepipe.util import fsync_dir, local_path, new_file_mode
+from kubepipe.util import fsync_dir, link_new, local_path, new_file_mode
 
 __all__ = ["LocalStore", "FsspecStore", "open_store", "TEMP_PREFIX"]
 
@@ -90,15 +89,8 @@ class LocalStore:
                 os.fsync(fh.fileno())
             try:
                 os.chmod(tmp, new_file_mode())  # not mkstemp's 0600: a registry others read (a shared folder)
-                try:
-                    os.link(tmp, path)
-                except OSError as exc:  # filesystems without hard links: claim the name, then move the bytes in
-                    if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-                        raise
-                    if not _claim_then_replace(tmp, path):
-                        return False
-            except FileExistsError:
-                return False
+                if not link_new(tmp, path):
+                    return False
             except FileNotFoundError:  # the temp file (or its folder) was removed under this writer
                 raise RegistryError(f"{path}: its temp file was removed before it was committed (by `kubepipe "
                                     "models gc` with an --older-than shorter than this write's stall?); nothing was "
@@ -163,23 +155,6 @@ class LocalStore:
 
     def drop_local(self, path: str) -> None:
         """A folder `local_path` returned is no longer needed: the registry's own here, so kept."""
-
-
-def _claim_then_replace(tmp: str, path: str) -> bool:
-    """`path` created exclusively (empty), then the written, fsynced `tmp` renamed over it: a reader sees no file, an
-    empty one or the whole bytes. The fallback wrote the bytes into `path` itself, so a writer killed midway (or a
-    power cut) left a torn alias generation / version.json that looked committed. False when `path` exists."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new_file_mode())
-    except FileExistsError:
-        return False
-    os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(path)  # ours (created exclusively above), still empty: nothing committed
-        raise
-    return True
 
 
 def open_store(uri: str | None, source: str = URI_SOURCE) -> LocalStore | FsspecStore:

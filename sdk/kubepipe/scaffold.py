@@ -117,10 +117,10 @@ def _write_all(files: dict[Path, str]) -> None:
     before = {p: p.read_bytes() for p in files if p.is_file()}
     written: list[Path] = []
     try:
-        for path, text in files.items():
-            atomic_write_text(path, text)
+        for path, text in files.items():  # a file that was missing is created exclusively: a concurrent init's stays
+            atomic_write_text(path, text, exclusive=path not in before)
             written.append(path)
-    except BaseException:
+    except BaseException as exc:
         for path in written:
             if path in before:
                 atomic_write_bytes(path, before[path])
@@ -129,4 +129,7 @@ def _write_all(files: dict[Path, str]) -> None:
         for folder in folders:  # deepest first; only those this call created, only if empty
             with contextlib.suppress(OSError):
                 folder.rmdir()
+        if isinstance(exc, FileExistsError):
+            raise UserError(f"{exc.filename} appeared while init was writing (another `kubepipe init` here?): it is "
+                            "kept and this init wrote nothing; run it again, with --force to overwrite") from None
         raise

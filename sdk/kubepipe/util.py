@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import glob
 import hashlib
 import os
@@ -18,7 +19,7 @@ from kubepipe.processes import process_alive, process_identity
 from kubepipe.times import UTC_FORMAT, utc_iso, utc_text
 from kubepipe.uris import FILE_SCHEME, is_file_uri, local_path, normal_uri, uri_scheme, url_to_fs
 
-__all__ = ["did_you_mean", "closest", "step_named", "nested_strings", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open",
+__all__ = ["did_you_mean", "closest", "step_named", "nested_strings", "first_line", "sha256_text", "sha256_file", "atomic_write_text", "atomic_write_bytes", "atomic_open", "link_new",
            "file_target_problem", "empty_location",
            "atomic_path", "atomic_copy", "locked",
            "fsync_dir", "remove_stale_temps", "writer_tag", "STALE_TEMP_AGE_S",
@@ -133,9 +134,9 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def atomic_write_text(path: str | Path, text: str, *, exclusive: bool = False) -> None:
     """Write a file so that readers see the old or the new content, never half (see `atomic_open`)."""
-    with atomic_open(path, "w") as fh:
+    with atomic_open(path, "w", exclusive=exclusive) as fh:
         fh.write(text)
 
 
@@ -228,7 +229,7 @@ def _failed(tmp: str, path: Path, exc: BaseException) -> None:
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) -> Iterator[IO]:
+def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False, exclusive: bool = False) -> Iterator[IO]:
     """A file handle whose content replaces `path` only when the block ends without an error.
 
     The one atomic writer: temp file in the same folder, fsync, os.replace, fsync of the folder.
@@ -238,7 +239,8 @@ def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) 
     `fresh_name` says that no writer ever used this name before (a uuid in it): then there is
     nothing to sweep, and the sweep, a scan of the whole folder, is skipped.
     A symlink is followed (its target is replaced, the link stays); a device, folder or
-    other non-regular file is refused; an existing file keeps its permissions.
+    other non-regular file is refused; an existing file keeps its permissions. `exclusive`: the file must not
+    exist, and one that appears while the block writes is kept (FileExistsError naming it), never replaced.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open: mode must be 'w' or 'wb', got {mode!r}")
@@ -250,11 +252,40 @@ def atomic_open(path: str | Path, mode: str = "w", *, fresh_name: bool = False) 
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode_bits)
-        os.replace(tmp, path)
+        if not exclusive:
+            os.replace(tmp, path)
+        elif not link_new(tmp, path):
+            raise FileExistsError(errno.EEXIST, "exists (written by another process meanwhile)", str(path))
+        Path(tmp).unlink(missing_ok=True)  # link_new's hard link leaves the temp name
     except BaseException as exc:
         _failed(tmp, path, exc)
         raise
     _settle(path, fresh_name)
+
+
+def link_new(tmp: str | Path, path: str | Path) -> bool:
+    """Publish the written, fsynced `tmp` as `path` only if no `path` exists (False when one does): a hard link, so
+    `path` appears whole or not at all. Where the filesystem has no hard links, `path` is created exclusively (empty)
+    and `tmp` renamed over it: a reader sees no file, an empty one or the whole bytes."""
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new_file_mode())
+    except FileExistsError:
+        return False
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(path)  # ours (created exclusively above), still empty: nothing committed
+        raise
+    return True
 
 
 @contextmanager

@@ -139,3 +139,44 @@ def test_validate_says_a_repositorys_own_configs_file_is_no_profile(tmp_path, mo
     (issue,) = err.value.issues
     assert issue.file == str(tmp_path / "configs" / "local.yaml"), issue.format()
     assert "not a kubepipe target profile" in issue.format() and "profile" in (issue.hint or ""), issue.format()
+
+
+def test_a_file_another_init_writes_meanwhile_is_kept_and_this_init_leaves_nothing(tmp_path, monkeypatch):
+    """Two `kubepipe init`s into one folder: each checked that the files were missing, then both wrote (os.replace),
+    so the later one overwrote the other's profile or pipeline unsaid. A file that appears between the check and
+    the write is now kept, and this init undoes its own writes and says so."""
+    import kubepipe.util
+
+    theirs = tmp_path / "configs" / "vertex.yaml"
+    real = kubepipe.util.atomic_write_text
+
+    def other_init_meanwhile(path, text, **kw):
+        if not theirs.exists():  # the other init writes its profile just before this one's first write
+            theirs.parent.mkdir(parents=True, exist_ok=True)
+            theirs.write_text("target: vertex\nproject: theirs\n", encoding="utf-8")
+        return real(path, text, **kw)
+
+    monkeypatch.setattr(kubepipe.util, "atomic_write_text", other_init_meanwhile)
+    with pytest.raises(UserError) as err:
+        init_project(tmp_path, "fraud")
+    message = str(err.value)
+    assert f"{theirs} appeared while init was writing" in message and "run it again" in message, message
+    assert theirs.read_text(encoding="utf-8") == "target: vertex\nproject: theirs\n"
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["configs", "configs/vertex.yaml"]
+
+
+def test_an_exclusive_write_keeps_a_file_that_appears_while_it_writes(tmp_path):
+    from kubepipe.util import atomic_open, atomic_write_text
+
+    path = tmp_path / "p.yaml"
+    with pytest.raises(FileExistsError) as err:
+        with atomic_open(path, "w", exclusive=True) as fh:
+            fh.write("mine\n")
+            path.write_text("theirs\n", encoding="utf-8")
+    assert err.value.filename == str(path)
+    assert path.read_text(encoding="utf-8") == "theirs\n" and [p.name for p in tmp_path.iterdir()] == ["p.yaml"]
+    with pytest.raises(FileExistsError):
+        atomic_write_text(path, "mine\n", exclusive=True)
+    atomic_write_text(tmp_path / "new.yaml", "mine\n", exclusive=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.yaml", "p.yaml"]
+    assert (tmp_path / "new.yaml").read_text(encoding="utf-8") == "mine\n"
