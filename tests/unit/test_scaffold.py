@@ -180,3 +180,34 @@ def test_an_exclusive_write_keeps_a_file_that_appears_while_it_writes(tmp_path):
     atomic_write_text(tmp_path / "new.yaml", "mine\n", exclusive=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.yaml", "p.yaml"]
     assert (tmp_path / "new.yaml").read_text(encoding="utf-8") == "mine\n"
+
+
+@pytest.mark.parametrize("target", ["kubeflow", "vertex"])
+def test_validate_warns_of_the_starter_profiles_placeholder_bucket_at_its_line(tmp_path, monkeypatch, capsys, target):
+    """`validate` and `compile` said nothing of the starter profiles' gs://change-me-bucket fallback; the first
+    word of it came from `submit`, after a team had wired the pipeline up. Both now warn at the profile's line."""
+    from cli_runner import run_cli
+
+    init_project(tmp_path, "fraud")
+    for name in ("KUBEPIPE_PIPELINE_ROOT", "KUBEPIPE_REGISTRY", "KUBEPIPE_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KFP_HOST", "https://kfp.example.com")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
+    monkeypatch.chdir(tmp_path)
+    profile = tmp_path / "configs" / f"{target}.yaml"
+    lines = profile.read_text(encoding="utf-8").splitlines()
+    expected = {"registry_uri": "KUBEPIPE_REGISTRY"} | ({"pipeline_root": "KUBEPIPE_PIPELINE_ROOT"}
+                                                        if target == "vertex" else {})
+    for command in (["validate", "pipelines/fraud.yaml"], ["compile", "pipelines/fraud.yaml", "-o", "ir.yaml"]):
+        code, _, err = run_cli(capsys, *command, "--target", target)
+        text = " ".join(err.split())
+        assert code == 0, err
+        assert text.count("placeholder bucket") == len(expected), text
+        for key, var in expected.items():
+            line = next(i for i, ln in enumerate(lines, 1) if ln.startswith(f"{key}:"))
+            assert f"warning: {profile}:{line}:1: {key}: gs://change-me-bucket/" in text, text
+            assert f"export {var}=gs://<your bucket>/... or set {key} in the profile" in text, text
+    monkeypatch.setenv("KUBEPIPE_REGISTRY", "gs://payments-ml/registry")
+    monkeypatch.setenv("KUBEPIPE_PIPELINE_ROOT", "gs://payments-ml/root")
+    code, _, err = run_cli(capsys, "validate", "pipelines/fraud.yaml", "--target", target)
+    assert code == 0 and "placeholder" not in err, err

@@ -20,6 +20,7 @@ from kubepipe.plan.settings import context_value, resolve_gpu, step_settings
 from kubepipe.plan.order import find_cycle, topo_order
 from kubepipe.plan.param_checks import param_value_issues
 from kubepipe.plan.pipeline_checks import pipeline_checks
+from kubepipe.plan.profile_checks import profile_warnings
 from kubepipe.spec.models import EXIT_TASK
 from kubepipe.plan.ports import local_port_issues
 from kubepipe.plan.schedule_checks import schedule_issues
@@ -211,7 +212,7 @@ class _Builder(InputChecks):
         errors, warnings = pipeline_checks(spec, {n: i.ref for n, i in self.infos.items() if i.origin == "builtin"},
                                            self.loc.issue, self.base_dir, self.profile.target)
         warnings += [i for i in sched_issues if i.severity == "warning"] + self.image_warnings(plan_steps)
-        warnings += self.runtime_image_unset([*plan_steps.values(), *([exit_step] if exit_step else [])])
+        warnings += profile_warnings(self.profile, [*plan_steps.values(), *([exit_step] if exit_step else [])])
         self.issues += errors
         deploys = any(i.origin == "builtin" and i.ref == "deploy" for i in self.infos.values())
         label_errors, label_warnings = label_issues(spec.metadata, self.profile.labels, self.profile.target,
@@ -306,24 +307,6 @@ class _Builder(InputChecks):
                              hint="fan-in of foreach outputs is not supported yet")
         group = {n: (s.condition.key if s.condition else None) for n, s in steps.items()}
         return topo_order(list(steps), deps, group)
-
-    def runtime_image_unset(self, steps: list[PlanStep]) -> list:
-        """Remote targets: the built-in steps without `image:` compile to the profile's runtime_image; left at the
-        sentinel (docs/decisions/0008), the IR names an image no cluster can pull, which `compile` wrote unsaid."""
-        from kubepipe.spec.profiles import IMAGE_NOT_SET
-        from kubepipe.spec.runtime_image import runtime_image_fix
-
-        target = self.profile.target
-        if target == "local" or self.profile.runtime_image != IMAGE_NOT_SET:
-            return []
-        names = [s.name for s in steps if s.info.origin == "builtin" and not s.image]
-        if not names:
-            return []
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        return [self.profile.issue(("runtime_image",), f"the {target} profile sets no runtime image: the built-in "
-                                   f"steps ({shown}) compile to `{IMAGE_NOT_SET}`, which no cluster can pull "
-                                   "(submit and schedule refuse it)", severity="warning",
-                                   hint=runtime_image_fix(target))]
 
     def image_warnings(self, steps: dict[str, PlanStep]) -> list:
         """Remote targets: a python component whose body imports the repository's own modules, run in an image

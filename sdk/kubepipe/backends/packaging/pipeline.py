@@ -121,7 +121,7 @@ class PipelinePackage:
         from kubepipe.secrets import REDACTED, param_credentials
         from kubepipe.arguments import param_given, param_hint
         from kubepipe.spec.paths import pod_readable, remote_path_hint
-        from kubepipe.spec.profiles import PLACEHOLDER_BUCKET, PLACEHOLDER_ENV
+        from kubepipe.spec.placeholders import placeholder_buckets
 
         errors: list[str] = []
         for name, _kind in param_credentials(params):
@@ -137,11 +137,7 @@ class PipelinePackage:
                 errors.append(f"param `{name}` is left at its local default ({self.local_path_defaults[name]}); "
                               f"pass {param_hint(name, 'gs://...', repr('gs://...'))} (or s3://...): a {target} pod "
                               "cannot read this machine's files")
-        for key, var in PLACEHOLDER_ENV.items():
-            if f"//{PLACEHOLDER_BUCKET}/" in f"{self.profile.get(key) or ''}/":
-                errors.append(f"{key} {self.profile[key]} is `kubepipe init`'s placeholder bucket, which anyone can "
-                              f"create (runs would write models and data there); export {var}=gs://<your bucket>/... "
-                              f"or set {key} in the profile")
+        errors += [f"{key} {problem}; {fix}" for key, problem, fix in placeholder_buckets(self.profile)]
         image_errors, warnings = image_problems(self.images(), target)
         errors += image_errors
         if errors:
