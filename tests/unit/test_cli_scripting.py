@@ -119,6 +119,19 @@ def test_force_color_does_not_turn_a_pipe_into_a_terminal(home, capsys, monkeypa
     assert [line.split("\t")[0] for line in out.splitlines()] == ["run id", LONG_ID, "short-1"]
 
 
+@pytest.mark.parametrize("doc", ["docs/cli.md", "README.md"])
+def test_the_docs_line_for_run_ids_in_a_script_gives_run_ids(doc, home):
+    """docs/cli.md's `kubepipe runs list | cut -f1  # whole run ids` gave `run id` (the header) first, so a script
+    that took the first id ran `kubepipe runs show run id`; the docs' line now skips the header."""
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    line = re.search(r"`?(kubepipe runs list \| [^`#\n]*cut -f1)", text).group(1).strip()
+    env = {**os.environ, "KUBEPIPE_HOME": str(home), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env.pop("FORCE_COLOR", None)
+    proc = subprocess.run(["bash", "-c", f"set -o pipefail; {line}"], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+    assert proc.returncode == 0 and proc.stdout.split() == [LONG_ID, "short-1"], (line, proc.stdout, proc.stderr)
+
+
 def test_piped_messages_are_not_wrapped(tmp_path):
     proc = _cli("validate", str(FLAGSHIP), "--home", str(tmp_path))
     assert proc.returncode == 0
