@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +212,30 @@ def test_validate_warns_of_the_starter_profiles_placeholder_bucket_at_its_line(t
     monkeypatch.setenv("KUBEPIPE_PIPELINE_ROOT", "gs://payments-ml/root")
     code, _, err = run_cli(capsys, "validate", "pipelines/fraud.yaml", "--target", target)
     assert code == 0 and "placeholder" not in err, err
+
+
+@pytest.mark.parametrize("where", ["folder", "configs"])
+def test_init_into_a_folder_it_cannot_write_says_which_and_leaves_nothing(tmp_path, monkeypatch, capsys, where):
+    """As root, permission bits do not stop a write: the immutable attribute (chattr +i) does, as a read-only
+    mount would. The error names the path and says what to check (exit 2, no traceback); a folder it could write
+    keeps nothing of the attempt."""
+    from cli_runner import run_cli
+
+    locked = tmp_path / "proj" if where == "folder" else tmp_path / "proj" / "configs"
+    locked.mkdir(parents=True)
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(locked)], check=False,
+                                                         capture_output=True).returncode != 0:
+        pytest.skip("needs chattr +i (root on a filesystem with the immutable attribute)")
+    try:
+        with pytest.raises(OSError):  # the folder really refuses a write
+            (locked / "probe").write_text("x")
+        monkeypatch.chdir(tmp_path)
+        code, out, err = run_cli(capsys, "init", "proj", "--name", "fraud")
+        text = " ".join(err.split())
+        assert code == 2 and "Traceback" not in err and "internal error" not in text, (out, err)
+        named = Path("proj", "pipelines") if where == "folder" else Path("proj", "configs", "local.yaml")
+        assert f"error: {named}: Operation not permitted; check the path exists and is writable" in text, text
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == \
+        (["proj"] if where == "folder" else ["proj", "proj/configs"])
