@@ -208,6 +208,12 @@ def test_validate_warns_of_the_starter_profiles_placeholder_bucket_at_its_line(t
             line = next(i for i, ln in enumerate(lines, 1) if ln.startswith(f"{key}:"))
             assert f"warning: {profile}:{line}:1: {key}: gs://change-me-bucket/" in text, text
             assert f"export {var}=gs://<your bucket>/... or set {key} in the profile" in text, text
+    image = "europe-west4-docker.pkg.dev/p/kubepipe/kubepipe-runtime@sha256:" + "0f3a9c5e" * 8
+    code, _, err = run_cli(capsys, "submit", "pipelines/fraud.yaml", "--target", target, "--set",
+                           f"runtime_image={image}", "--param", "train_uri=gs://payments-ml/train.csv",
+                           "--param", "holdout_uri=gs://payments-ml/holdout.csv")
+    text = " ".join(err.split())
+    assert code == 2 and text.count("placeholder bucket") == len(expected) and "warning" not in text, text  # once
     monkeypatch.setenv("KUBEPIPE_REGISTRY", "gs://payments-ml/registry")
     monkeypatch.setenv("KUBEPIPE_PIPELINE_ROOT", "gs://payments-ml/root")
     code, _, err = run_cli(capsys, "validate", "pipelines/fraud.yaml", "--target", target)

@@ -71,9 +71,13 @@ def absolute_path_params(file: str | Path, values: dict[str, Any]) -> dict[str, 
 def without_given_defaults(warnings: list, remote_path_params: Mapping[str, str], given: Iterable[str]) -> list:
     """`warnings` as submit and schedule show them: without the ones that a param defaults to a local path a pod
     cannot read, for the params `given` a value now (`--param train_uri=gs://...`, which the warning asks for; the
-    submit's preflight checks that value), nor the one that the profile sets no runtime image (the preflight refuses
-    it, saying the same ways to set it: it was said twice, a warning and then the error)."""
-    moot = {f"params.{name}.default" for name in given if name in remote_path_params} | {"runtime_image"}
+    submit's preflight checks that value), nor the ones that the profile sets no runtime image or keeps `kubepipe
+    init`'s placeholder bucket (the preflight refuses them, saying the same: each was said twice, a warning and then
+    the error)."""
+    from kubepipe.spec.profiles import PLACEHOLDER_ENV
+
+    moot = {f"params.{name}.default" for name in given if name in remote_path_params} | {"runtime_image",
+                                                                                         *PLACEHOLDER_ENV}
     return [w for w in warnings if getattr(w, "path", None) not in moot]
 
 
