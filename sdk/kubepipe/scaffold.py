@@ -79,8 +79,7 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
     existing = [p for p in files if p.exists() or p.is_symlink()]
     if existing and not force:
         raise UserError(f"{existing[0]} exists; pass --force to overwrite, or choose another --name or folder")
-    _write_all(files)
-    return list(files)
+    return _write_all(files, shared=set(shared))
 
 
 def _yaml_text(text: str) -> str:
@@ -108,8 +107,10 @@ def _not_a_profile(path: Path) -> str | None:
     return f"unknown keys: {', '.join(foreign[:3])}" if foreign else None
 
 
-def _write_all(files: dict[Path, str]) -> None:
-    """Write every file atomically; on any failure undo this call's writes and folders, then re-raise."""
+def _write_all(files: dict[Path, str], shared: set[Path]) -> list[Path]:
+    """Write every file atomically, a missing one exclusively; return those written. A `shared` file (a profile, the
+    schema) that another init wrote meanwhile is the project's now, kept as one that was there; on any other failure
+    undo this call's writes and folders, then re-raise."""
     from kubepipe.util import atomic_write_bytes, atomic_write_text
 
     folders = sorted({q for p in files for q in [p.parent, *p.parent.parents] if not q.exists()},
@@ -117,8 +118,13 @@ def _write_all(files: dict[Path, str]) -> None:
     before = {p: p.read_bytes() for p in files if p.is_file()}
     written: list[Path] = []
     try:
-        for path, text in files.items():  # a file that was missing is created exclusively: a concurrent init's stays
-            atomic_write_text(path, text, exclusive=path not in before)
+        for path, text in files.items():
+            try:
+                atomic_write_text(path, text, exclusive=path not in before)
+            except FileExistsError:
+                if path in shared:
+                    continue
+                raise
             written.append(path)
     except BaseException as exc:
         for path in written:
@@ -131,5 +137,6 @@ def _write_all(files: dict[Path, str]) -> None:
                 folder.rmdir()
         if isinstance(exc, FileExistsError):
             raise UserError(f"{exc.filename} appeared while init was writing (another `kubepipe init` here?): it is "
-                            "kept and this init wrote nothing; run it again, with --force to overwrite") from None
+                            "kept and this init wrote nothing; choose another --name, or --force to overwrite") from None
         raise
+    return written

@@ -142,28 +142,45 @@ def test_validate_says_a_repositorys_own_configs_file_is_no_profile(tmp_path, mo
     assert "not a kubepipe target profile" in issue.format() and "profile" in (issue.hint or ""), issue.format()
 
 
-def test_a_file_another_init_writes_meanwhile_is_kept_and_this_init_leaves_nothing(tmp_path, monkeypatch):
-    """Two `kubepipe init`s into one folder: each checked that the files were missing, then both wrote (os.replace),
-    so the later one overwrote the other's profile or pipeline unsaid. A file that appears between the check and
-    the write is now kept, and this init undoes its own writes and says so."""
+def _another_init_writes(monkeypatch, theirs: Path, text: str) -> None:
+    """`theirs` appears, as another init's write would, just before this init's first write (after its checks)."""
     import kubepipe.util
 
-    theirs = tmp_path / "configs" / "vertex.yaml"
     real = kubepipe.util.atomic_write_text
 
-    def other_init_meanwhile(path, text, **kw):
-        if not theirs.exists():  # the other init writes its profile just before this one's first write
+    def meanwhile(path, content, **kw):
+        if not theirs.exists():
             theirs.parent.mkdir(parents=True, exist_ok=True)
-            theirs.write_text("target: vertex\nproject: theirs\n", encoding="utf-8")
-        return real(path, text, **kw)
+            theirs.write_text(text, encoding="utf-8")
+        return real(path, content, **kw)
 
-    monkeypatch.setattr(kubepipe.util, "atomic_write_text", other_init_meanwhile)
+    monkeypatch.setattr(kubepipe.util, "atomic_write_text", meanwhile)
+
+
+def test_a_pipeline_file_another_init_writes_meanwhile_is_kept_and_this_init_leaves_nothing(tmp_path, monkeypatch):
+    """Two `kubepipe init`s into one folder: each checked that the files were missing, then both wrote (os.replace),
+    so the later one overwrote the other's pipeline unsaid. A file that appears between the check and the write is
+    now kept, and this init undoes its own writes and says so."""
+    theirs = tmp_path / "pipelines" / "data" / "fraud_train.csv"
+    _another_init_writes(monkeypatch, theirs, "theirs\n")
     with pytest.raises(UserError) as err:
         init_project(tmp_path, "fraud")
     message = str(err.value)
-    assert f"{theirs} appeared while init was writing" in message and "run it again" in message, message
+    assert f"{theirs} appeared while init was writing" in message and "choose another --name" in message, message
+    assert theirs.read_text(encoding="utf-8") == "theirs\n"
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == \
+        ["pipelines", "pipelines/data", "pipelines/data/fraud_train.csv"]
+
+
+def test_a_profile_another_init_writes_meanwhile_is_kept_as_the_projects_own(tmp_path, monkeypatch):
+    """Two inits of different pipelines into one new project both write the shared profiles: the second one's
+    profile (the project's own by then) is kept, as one that was there before, and both pipelines are written."""
+    theirs = tmp_path / "configs" / "vertex.yaml"
+    _another_init_writes(monkeypatch, theirs, "target: vertex\nproject: theirs\n")
+    written = init_project(tmp_path, "fraud")
+    assert theirs not in written and tmp_path / "pipelines" / "fraud.yaml" in written
     assert theirs.read_text(encoding="utf-8") == "target: vertex\nproject: theirs\n"
-    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["configs", "configs/vertex.yaml"]
+    assert all(p.is_file() for p in written)
 
 
 def test_an_exclusive_write_keeps_a_file_that_appears_while_it_writes(tmp_path):
