@@ -76,6 +76,9 @@ def init_project(directory: str | Path = ".", name: str = "my-pipeline", *, forc
     for part in ("train", "holdout"):
         files[root / "pipelines" / "data" / f"{name}_{part}.csv"] = \
             templates.joinpath(f"starter_{part}.csv").read_text(encoding="utf-8")
+    folder = next((p for p in files if p.is_dir()), None)  # --force cannot write a file there either
+    if folder is not None:
+        raise UserError(f"{folder} is a folder where init writes a file; choose another --name or folder")
     existing = [p for p in files if p.exists() or p.is_symlink()]
     if existing and not force:
         raise UserError(f"{existing[0]} exists; pass --force to overwrite, or choose another --name or folder")

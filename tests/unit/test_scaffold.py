@@ -262,3 +262,16 @@ def test_init_into_a_folder_it_cannot_write_says_which_and_leaves_nothing(tmp_pa
         subprocess.run(["chattr", "-i", str(locked)], check=True)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == \
         (["proj"] if where == "folder" else ["proj", "proj/configs"])
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_folder_where_init_writes_a_file_is_named_without_a_force_hint_that_cannot_work(tmp_path, force):
+    """`pipelines/fraud.yaml/` a folder: init said `exists; pass --force to overwrite`, and --force then failed
+    with `exists and is not a regular file (a folder); choose a file path`, a path the user never gave."""
+    (tmp_path / "pipelines" / "fraud.yaml").mkdir(parents=True)
+    with pytest.raises(UserError) as err:
+        init_project(tmp_path, "fraud", force=force)
+    message = str(err.value)
+    assert message == f"{tmp_path / 'pipelines' / 'fraud.yaml'} is a folder where init writes a file; choose " \
+                      "another --name or folder", message
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["pipelines", "pipelines/fraud.yaml"]
