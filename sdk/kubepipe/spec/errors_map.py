@@ -27,7 +27,14 @@ def issues_from_pydantic(errors: Sequence[Mapping[str, Any]], data: Any, locator
     cleaned = [(_clean_loc(err["loc"], data), err) for err in errors]
     deeper = {p[:i] for p, _ in cleaned for i in range(len(p))}
     meant = {m for p, err in cleaned if err["type"] == "extra_forbidden" and (m := meant_key(root, p)) is not None}
+    misplaced = _keys_read_as_steps(cleaned, data, root)
+    for path, above in misplaced.items():
+        out.append(locator.issue(prefix + path, f"`{path[1]}:` is indented as a step name, so it reads as a step "
+                                 f"named `{path[1]}`", hint=f"indent it under its step{f' (`{above}`)' if above else ''}"
+                                 f", as deep as that step's `component:`"))
     for path, err in cleaned:
+        if path[:2] in misplaced:
+            continue  # its key-by-key errors ('missing `component`', 'unknown key `epochs`') would mislead
         if err["type"] == "missing" and path in meant:
             continue  # `componnet:`: its did-you-mean says it; 'missing `component`' would be the same twice
         if path in deeper and err["type"].endswith("_type"):
@@ -39,6 +46,19 @@ def issues_from_pydantic(errors: Sequence[Mapping[str, Any]], data: Any, locator
         seen.add(key)
         out.append(_issue(err, path, data, locator, root, prefix))
     return out
+
+
+def _keys_read_as_steps(cleaned: list, data: Any, root: type[BaseModel]) -> dict[tuple, str | None]:
+    """("steps", key) -> the step above it, for each step named like a step's own key (`with`, `inputs`, `when`)
+    that has no `component` and errors: that key, dedented to a step name's depth, which validate reported as
+    'steps.with.component: missing' and 'steps.with.epochs: unknown key; component parameters go under `with:`'."""
+    steps = data.get("steps") if isinstance(data, dict) else None
+    keys = known_keys(root, ("steps", "")) if isinstance(steps, dict) else None
+    if not keys:
+        return {}
+    names, failed = list(steps), {p[1] for p, _ in cleaned if len(p) > 1 and p[0] == "steps"}
+    return {("steps", n): (names[i - 1] if i else None) for i, n in enumerate(names)
+            if n in keys and n in failed and not (isinstance(steps[n], dict) and "component" in steps[n])}
 
 
 def _issue(err: Mapping[str, Any], path: tuple, data: Any, locator: Locator, root: type[BaseModel],
