@@ -54,7 +54,7 @@ def _keys_read_as_steps(cleaned: list, data: Any, root: type[BaseModel]) -> dict
     'steps.with.component: missing' and 'steps.with.epochs: unknown key; component parameters go under `with:`'."""
     steps = data.get("steps") if isinstance(data, dict) else None
     keys = known_keys(root, ("steps", "")) if isinstance(steps, dict) else None
-    if not keys:
+    if not keys or not isinstance(steps, dict):
         return {}
     names, failed = list(steps), {p[1] for p, _ in cleaned if len(p) > 1 and p[0] == "steps"}
     return {("steps", n): (names[i - 1] if i else None) for i, n in enumerate(names)
