@@ -62,12 +62,13 @@ def test_init_is_all_or_nothing(tmp_path):
     (tmp_path / "configs").mkdir()
     keep = tmp_path / "configs" / "local.yaml"
     keep.write_text("# mine\n")
-    (tmp_path / "configs" / "vertex.yaml").mkdir()  # something init cannot replace
-    with pytest.raises(UserError, match="vertex.yaml: exists and is not a regular file"):
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "data").write_text("mine\n")  # a file where init's last writes need a folder
+    with pytest.raises(UserError, match="pipelines/data: a file is in the way of this folder"):
         init_project(tmp_path, "starter", force=True)
     assert keep.read_text() == "# mine\n"  # what --force had replaced is back
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
-    assert left == ["configs", "configs/local.yaml", "configs/vertex.yaml"]  # no pipelines/ folder, no temp files
+    assert left == ["configs", "configs/local.yaml", "pipelines", "pipelines/data"]  # nothing new, no temp files
 
 
 def test_init_refuses_before_writing_anything(tmp_path):
