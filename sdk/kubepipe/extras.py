@@ -14,7 +14,7 @@ import re
 
 from kubepipe.errors import UserError
 
-__all__ = ["EXTRAS", "MissingExtra", "missing_modules", "require", "missing_extra", "pip_line"]
+__all__ = ["EXTRAS", "SETTING_EXTRAS", "MissingExtra", "missing_modules", "require", "missing_extra", "pip_line"]
 
 # extra -> the import names it provides (each maps to one requirement of that extra).
 # Order matters for `missing_extra`: a module in several extras is reported with the first.
@@ -28,6 +28,10 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "nlp": ("transformers", "tokenizers"),
     "rag": ("faiss", "transformers", "tokenizers"),
 }
+
+# A built-in's `with:` setting whose run here needs another extra: (component, key, value) -> extra. `kubepipe run`
+# asks for it before the run, naming the step and setting; a train step failed on it after the steps before it ran.
+SETTING_EXTRAS: dict[tuple[str, str, str], str] = {("train-torch", "architecture", "pretrained-encoder"): "nlp"}
 
 
 class MissingExtra(UserError):

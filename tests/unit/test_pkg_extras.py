@@ -156,3 +156,23 @@ def test_init_into_a_file_names_that_file(tmp_path):
         init_project(tmp_path / "notes.txt", "starter")
     assert str(exc.value) == f"{tmp_path / 'notes.txt'}: a file is in the way of this folder; choose another path"
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+def test_run_asks_for_the_extra_a_steps_setting_needs_before_it_starts(tmp_path, monkeypatch, capsys):
+    """`architecture: pretrained-encoder` without the nlp extra: load, validate and the rest ran first, then train
+    failed ('the pretrained-encoder needs the `tokenizers` package'); the run now refuses up front, naming the step,
+    its setting and the pip line, and writes no run."""
+    from cli_runner import run_cli_text
+
+    monkeypatch.setitem(EXTRAS, "nlp", ("kubepipe_test_absent_mod", *EXTRAS["nlp"]))
+    init_project(tmp_path, "enc")
+    pipeline = tmp_path / "pipelines" / "enc.yaml"
+    text = pipeline.read_text(encoding="utf-8")
+    assert text.count("architecture: text-classifier") == 1
+    pipeline.write_text(text.replace("architecture: text-classifier", "architecture: pretrained-encoder"))
+    monkeypatch.chdir(tmp_path)
+    code, said = run_cli_text(capsys, "run", pipeline)
+    assert code == 2, said
+    assert ("running steps train (architecture: pretrained-encoder) here needs kubepipe_test_absent_mod, which this "
+            "install lacks; install it with: pip install 'kubepipe[nlp]'") in said, said
+    assert [p.name for p in (tmp_path / ".kubepipe").iterdir()] == [".gitignore"]  # no run folder

@@ -44,7 +44,7 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 def _require_extras(compiled: Compiled) -> None:
     """Before anything is written: the extras that the pipeline's built-ins need to run here."""
     from kubepipe.components.builtins import BUILTINS
-    from kubepipe.extras import MissingExtra, missing_modules
+    from kubepipe.extras import SETTING_EXTRAS, MissingExtra, missing_modules
 
     plan = compiled.plan
     needs: dict[str, list[str]] = {}  # extra -> steps that need it
@@ -52,6 +52,9 @@ def _require_extras(compiled: Compiled) -> None:
         if s.info.origin == "builtin":
             for extra in BUILTINS[s.info.ref].extras:
                 needs.setdefault(extra, []).append(s.name)
+            for (ref, key, value), extra in SETTING_EXTRAS.items():
+                if ref == s.info.ref and s.checked_with.get(key) == value:
+                    needs.setdefault(extra, []).append(f"{s.name} ({key}: {value})")
     missing = {extra: missing_modules(extra) for extra in needs}
     lacking = [extra for extra, mods in missing.items() if mods]
     if lacking:
