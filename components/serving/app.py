@@ -25,7 +25,7 @@ def import_kserve() -> None:
 
 def build_app(model, *, host: str = "127.0.0.1", port: int = 0, grace_period: int = DEFAULTS["grace_period"],
               max_body_bytes: int = int(DEFAULTS["max_body_mb"] * 2**20), sample_every: int = 0,
-              request_ids: bool = False):
+              request_ids: bool = False, body_timeout_s: float = DEFAULTS["body_timeout"]):
     """kserve's FastAPI app serving `model` (not loaded yet), with kubepipe's routes and request guard, and
     its RESTServer (uvicorn not started). One process holds one: the app is kserve's module-level object."""
     from kserve import ModelServer
@@ -46,5 +46,5 @@ def build_app(model, *, host: str = "127.0.0.1", port: int = 0, grace_period: in
     rest.create_application()
     routes.install(app, model, server.dataplane, server.model_repository_extension)
     app.add_middleware(RequestGuard, model=model, max_body_bytes=max_body_bytes, sample_every=sample_every,
-                       request_ids=request_ids)
+                       request_ids=request_ids, body_timeout_s=body_timeout_s)
     return app, rest

@@ -9,6 +9,9 @@
   of two) than the oldest's; those go in a later pass with their own kind (length bucketing:
   short rows are not padded to a long one's width). A request never splits across passes.
 - A queued request whose task is cancelled (its client went away: `on_queued`) leaves the queue unrun.
+- With `timeout_s`, a request still queued (no pass has taken it) `timeout_s` after its arrival (`arrived()`, else
+  its enqueue time) leaves the queue unrun and raises QueueTimeout: under overload the queue otherwise grew without
+  bound in time, every request answered later than its client waited. A pass that has started is finished.
 - It waits for more only while `arriving()` says requests are on their way (being received or
   parsed, not yet queued) and never past the oldest queued request's deadline: its enqueue time
   plus `max_wait_s` (deadline-aware flushing). A full pass flushes at once.
@@ -63,7 +66,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["MicroBatcher", "bucket_of", "waits_on_device", "MODES"]
+__all__ = ["MicroBatcher", "QueueTimeout", "bucket_of", "waits_on_device", "MODES"]
 
 MODES = ("thread", "inline", "adaptive")
 # Loop turns a lone pass on the loop yields first: a request read in the first turn starts its task in the
@@ -90,6 +93,14 @@ def bucket_of(width: int) -> int:
     return max(8, 1 << max(0, int(width) - 1).bit_length())
 
 
+class QueueTimeout(Exception):
+    """A request waited `timeout_s` without reaching a forward pass (the server is overloaded)."""
+
+    def __init__(self, timeout_s: float):
+        super().__init__(f"waited {timeout_s:g} s without reaching a forward pass")
+        self.timeout_s = timeout_s
+
+
 @dataclass
 class _Job:
     items: Sequence[Any]
@@ -97,6 +108,7 @@ class _Job:
     tokens: int  # tokens of all its rows
     enqueued: float
     future: asyncio.Future
+    taken: bool = False  # a pass has taken it: it is finished, whatever its deadline
 
 
 class MicroBatcher:
@@ -112,7 +124,8 @@ class MicroBatcher:
                  max_wait_s: float = 0.002, on_batch: Callable[[int, int, float, int], None] | None = None,
                  arriving: Callable[[], int] | None = None, mode: str = "thread",
                  on_queued: Callable[[], Callable[[], None] | None] | None = None,
-                 serial: Callable[[], bool] | None = None):
+                 serial: Callable[[], bool] | None = None, timeout_s: float = 0.0,
+                 arrived: Callable[[], float | None] | None = None):
         if mode not in MODES:
             raise ValueError(f"batcher mode {mode!r}: use one of {MODES}")
         self._run = run
@@ -123,6 +136,8 @@ class MicroBatcher:
         self._arriving = arriving or (lambda: 0)
         self._on_queued = on_queued
         self._serial = serial or (lambda: False)
+        self.timeout_s = timeout_s  # 0: a queued request waits as long as it takes
+        self._arrived = arrived or (lambda: None)  # the current request's arrival (time.monotonic), if known
         self.mode = mode
         self.inline = mode == "inline"  # every pass on the event loop itself
         self.on_loop = False  # adaptive: passes run on the loop now (they are short)
@@ -148,6 +163,7 @@ class MicroBatcher:
         self._pending.append(job)
         signal.set()
         left = self._on_queued() if self._on_queued is not None else None
+        expiry = self._expiry(job) if self.timeout_s else None
         try:
             return await job.future
         except asyncio.CancelledError:
@@ -156,7 +172,19 @@ class MicroBatcher:
         finally:
             if left is not None:
                 left()
+            if expiry is not None:
+                expiry.cancel()
 
+    def _expiry(self, job: _Job) -> asyncio.TimerHandle:
+        """The timer that fails `job` with QueueTimeout if no pass has taken it by its deadline."""
+        arrived = self._arrived()
+        left = (arrived if arrived is not None else job.enqueued) + self.timeout_s - time.monotonic()
+        return asyncio.get_running_loop().call_later(max(0.0, left), self._expire, job)
+
+    def _expire(self, job: _Job) -> None:
+        if not job.taken and not job.future.done():
+            job.future.set_exception(QueueTimeout(self.timeout_s))
+            self._cancelled += 1  # the collector drops it from the queue
     def _run_timed(self, items: Sequence[Any]) -> tuple[Any, float]:
         """`run(items)` and its CPU seconds (the process's), wherever it runs (a thread pass's excludes the hop)."""
         t0 = time.process_time()
@@ -270,7 +298,7 @@ class MicroBatcher:
         while True:
             if self._cancelled:  # queued requests whose clients went away (maybe): never run
                 self._cancelled = 0
-                self._pending = collections.deque(j for j in self._pending if not j.future.cancelled())
+                self._pending = collections.deque(j for j in self._pending if not j.future.done())
                 if not self._pending:
                     return []
             chosen, full = self._select()
@@ -291,7 +319,10 @@ class MicroBatcher:
         else:
             taken = {id(j) for j in chosen}
             self._pending = collections.deque(j for j in pending if id(j) not in taken)
-        return [j for j in chosen if not j.future.cancelled()]
+        chosen = [j for j in chosen if not j.future.done()]
+        for j in chosen:
+            j.taken = True
+        return chosen
 
     async def _collect(self, signal: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()

@@ -3,6 +3,10 @@
 - **Body limit.** A POST whose Content-Length is over `max_body_bytes` gets 413 at once, before any
   of its body is read, with `Connection: close` (the server hangs up, so the client stops sending);
   a chunked body is counted as it arrives and cut off at the limit.
+- **Body-read timeout.** A POST's body must arrive within `body_timeout_s` (`--body-timeout`) of the request reaching
+  the app, in all: a body shorter than its Content-Length, or one trickled in a byte at a time (slow-loris), got no
+  answer until the client gave up (uvicorn has no body-read timeout) and held its connection meanwhile. It is a 408
+  naming `body` and the bytes received, with `Connection: close`; the request's task ends there.
 - **Content-Encoding.** A POST whose body is compressed (`Content-Encoding: gzip`, tritonclient's
   `request_compression_algorithm`) gets 415 naming the header, before its body is read: read as
   it came, it was called malformed JSON that `is not valid UTF-8: surrogates not allowed`.
@@ -45,7 +49,7 @@ from kubepipe.components.serving import memory
 
 __all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "SMOKE", "SMOKE_HEADER", "BodyTooLarge", "new_request_id",
            "client_id_ok", "refuse_too_large", "refuse_coding", "max_body_bytes", "KEEP_ALIVE_S",
-           "watch_while_queued"]
+           "watch_while_queued", "BodyTimeout"]
 
 log = logging.getLogger("kubepipe.serve")
 SAMPLED: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_log_sampled", default=False)
@@ -87,6 +91,10 @@ def max_body_bytes(server_args) -> int:
 
 class BodyTooLarge(Exception):
     """A chunked body grew past the limit while it was being read."""
+
+
+class BodyTimeout(Exception):
+    """The body did not arrive in full within the body-read timeout."""
 
 
 class _QueueWatch:
@@ -143,8 +151,10 @@ def _protocol(path: str) -> str:
 
 
 class RequestGuard:
-    def __init__(self, app, model, *, max_body_bytes: int, sample_every: int = 0, request_ids: bool = False):
+    def __init__(self, app, model, *, max_body_bytes: int, sample_every: int = 0, request_ids: bool = False,
+                 body_timeout_s: float = 0.0):
         self.app, self.model = app, model
+        self.body_timeout_s = body_timeout_s  # 0: none
         self.request_ids = request_ids
         self.max_body_bytes = max_body_bytes
         self.sample_every = sample_every  # 0: per-request logs off
@@ -178,6 +188,9 @@ class RequestGuard:
         if size is None:  # chunked: count as it arrives (uvicorn holds a Content-Length body to its length)
             receive = _counting(receive, state, self.max_body_bytes)
             send = _watch(send, state)
+        if self.body_timeout_s and size != 0:
+            deadline = asyncio.get_running_loop().time() + self.body_timeout_s
+            receive = _timed(receive, state, deadline, size is not None)
         watch = _QueueWatch(receive, asyncio.current_task())
         _WATCH.set(watch)
         flag = self.model.arrival(scope.get("client"))
@@ -192,6 +205,12 @@ class RequestGuard:
         except BodyTooLarge:
             if not state.started:
                 await self._too_large(scope, send, f"more than {self.max_body_bytes}")
+        except BodyTimeout:
+            self.model.metrics.count(_protocol(scope["path"]), "bad_request")
+            got = f"{state.received} of {size}" if size is not None else f"{state.received} (chunked)"
+            await _refuse(send, 408, "body", f"the request body did not arrive within {self.body_timeout_s:g} s "
+                          f"(--body-timeout): {got} bytes came; send the whole body at once, as its Content-Length "
+                          "says")
         except Exception as exc:
             if not _client_gone(exc):
                 raise
@@ -262,12 +281,13 @@ async def _refuse(send, status: int, field: str, message: str, headers: Sequence
 
 
 class _State:
-    __slots__ = ("received", "started", "gone")
+    __slots__ = ("received", "started", "gone", "read")
 
     def __init__(self):
         self.received = 0
         self.started = False
         self.gone = False
+        self.read = False  # the whole body has arrived
 
 
 def _client_gone(exc: BaseException | None) -> bool:
@@ -292,6 +312,28 @@ def _counting(receive, state: _State, limit: int):
             raise BodyTooLarge()
         return message
     return counted
+
+
+def _timed(receive, state: _State, deadline: float, counts: bool):
+    """`receive` while the body arrives, each wait bounded by `deadline` (the loop's clock) for the body in all;
+    after its last part (the queue watch's wait for a disconnect) as it is. `counts`: count the bytes (a chunked
+    body's are counted by _counting)."""
+    async def timed():
+        if state.read:
+            return await receive()
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError:
+            raise BodyTimeout() from None
+        if message["type"] == "http.request":
+            if counts:
+                state.received += len(message.get("body", b""))
+            state.read = not message.get("more_body", False)
+        else:
+            state.read = True  # the client is gone: nothing more to wait for
+        return message
+    return timed
 
 
 def _watch(send, state: _State):

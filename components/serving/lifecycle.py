@@ -40,11 +40,11 @@ async def _watch_parent(parent_pid: int, stop) -> None:
 async def serve_async(model, *, host: str, port: int, grace_period: int, drain_delay_s: float,
                        max_body_bytes: int, sample_every: int, socket_fd: int | None = None,
                        parent_pid: int | None = None, prediction_log: dict | None = None,
-                       listener: socket.socket | None = None) -> int:
+                       listener: socket.socket | None = None, body_timeout_s: float = 0.0) -> int:
     from kubepipe.components.serving.app import build_app
 
     _app, rest = build_app(model, host=host, port=port, grace_period=grace_period, max_body_bytes=max_body_bytes,
-                           sample_every=sample_every, request_ids=bool(prediction_log))
+                           sample_every=sample_every, request_ids=bool(prediction_log), body_timeout_s=body_timeout_s)
     from kubepipe.components.serving.kserve_pins import rest_config, uvicorn_server
 
     uv = uvicorn_server(rest_config(rest))  # ours, on kserve's config: RESTServer keeps its own one private

@@ -17,7 +17,7 @@ __all__ = ["REQUESTS", "BATCH_ROWS", "BATCH_REQUESTS", "FORWARD_SECONDS", "TOKEN
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-OUTCOMES = ("ok", "bad_request", "too_large", "client_disconnected", "error")
+OUTCOMES = ("ok", "bad_request", "too_large", "client_disconnected", "timed_out", "error")
 PROTOCOLS = ("v1", "v2")
 
 # Latency per request is kserve's own `request_preprocess_seconds` / `request_predict_seconds` /
@@ -25,7 +25,7 @@ PROTOCOLS = ("v1", "v2")
 # `kubepipe_serve_batch_rows_sum`: kubepipe does not record them a second time.
 REQUESTS = Counter("kubepipe_serve_requests_total",
                    "Inference requests by protocol and outcome (ok, bad_request, too_large, client_disconnected, "
-                   "error)", ["model_name", "protocol", "outcome"])
+                   "timed_out, error)", ["model_name", "protocol", "outcome"])
 BATCH_ROWS = Histogram("kubepipe_serve_batch_rows", "Instances per forward pass (its _sum: instances predicted)",
                        ["model_name"], buckets=_SIZES)
 BATCH_REQUESTS = Histogram("kubepipe_serve_batch_requests", "Requests coalesced into one forward pass",

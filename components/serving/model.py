@@ -17,7 +17,7 @@ from kubepipe.components.errors import ModelError
 from kubepipe.components.monitoring.predlog import Record
 from kubepipe.components.serving import metrics as m
 from kubepipe.components.serving.artifact_loader import load_served_model
-from kubepipe.components.serving.batcher import MicroBatcher, waits_on_device
+from kubepipe.components.serving.batcher import MicroBatcher, QueueTimeout, waits_on_device
 from kubepipe.components.serving.padding import pass_overhead_tokens, split_by_width, within_budget
 from kubepipe.components.serving.parity import softmax
 from kubepipe.components.serving.guard import REQUEST_ID, SMOKE, client_id_ok, watch_while_queued
@@ -46,7 +46,7 @@ class ServedModel(Model):
     def __init__(self, name: str, model_dir: str, *, max_batch_size: int = 64, max_wait_ms: float = 2.0,
                  max_text_length: int = 512, device: str = "cpu", forward_thread: str = "auto",
                  runtime: str = "torch", precision: str = "auto", torch_compile: bool = False, threads: int = 1,
-                 freeze_gc: bool = True, max_batch_tokens: int = 0):
+                 freeze_gc: bool = True, max_batch_tokens: int = 0, request_timeout_s: float = 0.0):
         super().__init__(name)
         self.model_dir = model_dir
         self.device = device
@@ -70,7 +70,8 @@ class ServedModel(Model):
                                     max_batch_tokens=max_batch_tokens, on_batch=self._observe_batch,
                                     arriving=lambda: self._arriving, on_queued=watch_while_queued,
                                     serial=lambda: self._same_client >= SERIAL_RUN,
-                                    mode={"off": "inline", "on": "thread"}.get(forward_thread, "adaptive"))
+                                    mode={"off": "inline", "on": "thread"}.get(forward_thread, "adaptive"),
+                                    timeout_s=request_timeout_s, arrived=self._arrived_at)
         # Padded encoders (tokenizers): a request is tokenized once, as it arrives, and the batcher forms
         # passes by its rows' widths (length buckets, --max-batch-tokens); None: rows only.
         self._rows = None
@@ -194,9 +195,14 @@ class ServedModel(Model):
             self._same_client += 1
         else:  # another connection (or one unknown): others may be on the way, passes gather again
             self._client, self._same_client = client, 0
-        flag = [True]
+        flag = [True, time.monotonic()]  # its arrival: --request-timeout counts from here
         _ARRIVING.set(flag)
         return flag
+
+    def _arrived_at(self) -> float | None:
+        """When the request of this context arrived (time.monotonic), if the guard saw it."""
+        flag = _ARRIVING.get(None)
+        return flag[1] if flag is not None else None
 
     def departed(self, flag: list) -> None:
         if flag[0]:
@@ -215,6 +221,9 @@ class ServedModel(Model):
             result = await (super().__call__(body, headers) if verb is None else super().__call__(body, headers, verb))
         except BadRequest as exc:  # a batch over --max-batch-size is a 413, as a body over --max-body-mb is
             self.metrics.count(protocol, "too_large" if exc.status == 413 else "bad_request")
+            raise
+        except QueueTimeout:  # --request-timeout: a 503 with Retry-After (routes.py)
+            self.metrics.count(protocol, "timed_out")
             raise
         except Exception as exc:
             self.metrics.count(protocol, "error")

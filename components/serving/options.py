@@ -32,6 +32,10 @@ OPTIONS: list[tuple[str, Any, str]] = [  # flag, default (a flag's own type), he
     ("--max-wait-ms", 2.0, "how long a pass waits to fill up"),
     ("--max-text-length", 512, "characters per text instance"),
     ("--max-body-mb", 4.0, "largest request body in MiB; a larger one is a 413 before its body is read"),
+    ("--body-timeout", 30.0, "seconds a request's body may take to arrive in full; a slower or truncated one is a 408 "
+                             "(0 = no limit)"),
+    ("--request-timeout", 0.0, "seconds from a request's arrival after which, still waiting for a forward pass, it "
+                               "is a 503 with Retry-After (0 = no limit)"),
     ("--workers", 1, "server processes sharing the port, under a supervisor that restarts dead ones"),
     ("--drain-delay", 5.0, "seconds after SIGTERM to stay unready but keep answering, so load balancers stop "
                            "sending before the listener closes (SIGINT skips it)"),
@@ -71,7 +75,8 @@ CHOICES = {"forward_thread": ("auto", "on", "off"), "runtime": RUNTIMES, "precis
 # torch_threads: 0 read as 1 (max(1, n) at both runtimes), where ONNX Runtime and OpenMP read 0 as "every core"
 _POSITIVE = ("max_batch_size", "max_text_length", "workers", "max_body_mb", "log_max_mb", "log_flush_s", "log_queue",
              "torch_threads")
-_NOT_NEGATIVE = ("max_batch_tokens", "max_wait_ms", "drain_delay", "grace_period", "log_backups")
+_NOT_NEGATIVE = ("max_batch_tokens", "max_wait_ms", "drain_delay", "grace_period", "log_backups", "body_timeout",
+                 "request_timeout")
 _FRACTIONS = ("access_log_sample", "log_sample")
 # path options: an empty one is refused (`empty_location`, the CLI's rule), saying what to give
 _LOCATIONS = {"log_file": "a file, or leave --log-file out (stderr)",

@@ -63,7 +63,10 @@ def answered_error(exc: Exception) -> Exception:
     it failed (ReadError) and a user got a 502 from a backend that was up. Same 500 body as kserve's generic one."""
     from kserve.errors import InferenceError, InvalidInput, ModelNotFound, ModelNotReady
 
-    if isinstance(exc, (BadRequest, InvalidInput, InferenceError, ModelNotFound, ModelNotReady, NotImplementedError)):
+    from kubepipe.components.serving.batcher import QueueTimeout
+
+    if isinstance(exc, (BadRequest, InvalidInput, InferenceError, ModelNotFound, ModelNotReady, NotImplementedError,
+                        QueueTimeout)):
         return exc  # a handler answers these (4xx, 501, 503)
     return InferenceError(f"{type(exc).__name__} : {exc}")
 
@@ -130,6 +133,15 @@ def _text(value: Any, where: str, spec: InputSpec, noun: str = "instance") -> st
         raise BadRequest(where, f"character {at} is a lone UTF-16 surrogate (\\u{ord(value[at]):04x}), which is no "
                          "character; escape a character outside the BMP as a surrogate pair, or send it as UTF-8")
     return value
+
+
+def _only_text_column(value: dict, where: str, spec: InputSpec) -> None:
+    """An object instance of a text model holds its text column alone: another key was ignored, silently (a
+    tabular model refuses an unknown feature the same way)."""
+    if len(value) > 1:
+        extra = next(key for key in value if key != spec.text_column)
+        raise BadRequest(f"{where}.{extra}", f"unknown field; expected keys {[spec.text_column]} (the model reads its "
+                         f"text from `{spec.text_column}` alone): leave other keys out of the instance")
 
 
 def _number(value: Any, where: str) -> float:
@@ -246,6 +258,7 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
             if isinstance(v, dict):
                 if spec.text_column not in v:
                     raise BadRequest(f"instances[{i}].{spec.text_column}", "missing text field")
+                _only_text_column(v, f"instances[{i}]", spec)
                 texts.append(_text(v[spec.text_column], f"instances[{i}].{spec.text_column}", spec, noun[0]))
             else:
                 texts.append(_text(v, f"instances[{i}]", spec, noun[0]))

@@ -33,6 +33,7 @@ Every client error is a 4xx `{"error": "<field>: <what>", "field": "<field>"}`.
 # time, and `Request` / `Response` are imported inside install().
 
 import contextvars
+import math
 
 __all__ = ["install", "HeadAsGet", "V1_BODY"]
 
@@ -108,6 +109,7 @@ def install(app, model, dataplane, repository) -> None:
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from kubepipe.components.serving import metrics
+    from kubepipe.components.serving.batcher import QueueTimeout
     from kubepipe.components.serving.binary import HEADER, split_binary_request
     from kubepipe.components.serving.cloudevents import check_binary_event, check_v2_not_event
     from kubepipe.components.serving.payloads import BadRequest, answered_error, json_type, unique_keys, why_not_json
@@ -167,6 +169,14 @@ def install(app, model, dataplane, repository) -> None:
         why = "draining" if model.draining else "loading"
         return ORJSONResponse({"error": f"Model with name {name} is not ready ({why})."}, 503)
 
+    async def overloaded(request: Request, exc: QueueTimeout):  # --request-timeout: a retry later may be served
+        return Response(orjson.dumps({"error": f"the request waited {exc.timeout_s:g} s (--request-timeout) without "
+                                      "reaching a forward pass: the server is overloaded; retry after Retry-After "
+                                      "seconds, or send it to another replica"}),
+                        status_code=503, media_type="application/json",
+                        headers={"Retry-After": str(max(1, math.ceil(exc.timeout_s)))})
+
+    app.add_exception_handler(QueueTimeout, overloaded)
     app.add_exception_handler(ModelNotFound, model_not_found)
     app.add_exception_handler(ModelNotReady, model_not_ready)
     app.add_exception_handler(BadRequest, bad_request)
@@ -277,6 +287,9 @@ def install(app, model, dataplane, repository) -> None:
         model.departed_current()  # it is in the batcher's queue now (guard.RequestGuard counted it arriving)
         try:
             hits = await model.retrieve(texts, k)
+        except QueueTimeout:
+            model.metrics.count("v1", "timed_out")
+            raise
         except Exception as exc:  # an index failing: a 500 on a connection that stays open, as :predict's
             answered = answered_error(exc)
             if answered is exc:
@@ -307,6 +320,15 @@ def install(app, model, dataplane, repository) -> None:
                                                "send a POST with a JSON body", "field": "method"}),
                         status_code=405, media_type="application/json", headers={"Allow": "POST"})
 
+    async def trailing_slash(request: Request):
+        # Starlette answered 307 to the path without it: a client that follows sends the body again, to a URL built
+        # from the Host header (http:// behind a TLS proxy); a client that does not got an empty 307
+        if request.method == "POST":
+            count(request)
+        path = request.url.path.rstrip("/")
+        raise BadRequest("path", f"{request.url.path} ends in a slash; send the {request.method} to {path} "
+                         "(no redirect here: a client following one would send the body twice)", status=404)
+
     n = len(app.router.routes)
     # The predict routes first: each request walks the routes until one matches, twice (the router and
     # kserve's timing middleware, which names the route). kserve's V1 predict, behind our routes and
@@ -335,6 +357,9 @@ def install(app, model, dataplane, repository) -> None:
     for path in ("/v2/repository/models/{model_name}/load", "/v2/repository/models/{model_name}/unload"):
         app.add_api_route(path, no_repository, methods=["POST"], include_in_schema=False)
     app.add_api_route("/v2", server_metadata, methods=["GET"], include_in_schema=False)
+    for path in POST_ONLY:  # behind the rest: a request without the slash never walks these
+        app.add_api_route(path + "/", trailing_slash, methods=["POST", "GET", "PUT", "PATCH", "DELETE"],
+                          include_in_schema=False)
     mine = app.router.routes[n:]
     del app.router.routes[n:]
     app.router.routes[:0] = mine  # ahead of kserve's routes for the same paths

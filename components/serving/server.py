@@ -44,7 +44,8 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
           parent_pid: int | None = None, model_version: str = "", log_sink: str | None = None,
           log_sample: float = DEFAULTS["log_sample"], log_flush_s: float = DEFAULTS["log_flush_s"],
           log_queue: int = DEFAULTS["log_queue"], log_raw_inputs: bool = False,
-          listener: socket.socket | None = None) -> int:
+          listener: socket.socket | None = None, body_timeout: float = DEFAULTS["body_timeout"],
+          request_timeout: float = DEFAULTS["request_timeout"]) -> int:
     """Serve `model_dir` until SIGTERM/SIGINT; returns the exit code. `listener`: a socket bound to
     host:port (main binds it before torch and kserve load), listening from when the app is built; None binds
     one then."""
@@ -71,7 +72,8 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
     model = ServedModel(name, model_dir, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens,
                         max_wait_ms=max_wait_ms, max_text_length=max_text_length, device=device,
                         forward_thread=forward_thread,
-                        runtime=runtime, precision=precision, torch_compile=torch_compile, threads=torch_threads)
+                        runtime=runtime, precision=precision, torch_compile=torch_compile, threads=torch_threads,
+                        request_timeout_s=request_timeout)
     try:
         import uvloop
 
@@ -80,7 +82,7 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
         runner = asyncio.Runner()
     opts: dict[str, Any] = dict(host=host, port=port, grace_period=grace_period, drain_delay_s=drain_delay_s,
                                 max_body_bytes=int(max_body_mb * 2**20), sample_every=every, socket_fd=socket_fd,
-                                parent_pid=parent_pid, listener=listener)
+                                parent_pid=parent_pid, listener=listener, body_timeout_s=body_timeout)
     if log_sink:
         opts["prediction_log"] = dict(sink=log_sink, sample=log_sample, flush_s=log_flush_s, queue=log_queue,
                                       version=model_version, redact=not log_raw_inputs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -727,3 +728,45 @@ def test_a_queue_whose_every_request_was_cancelled_leaves_the_batcher_ready():
 
     assert run(main()) == ["after"]
     assert passes == [["first"], ["after"]]
+
+
+def test_a_request_still_queued_at_its_deadline_fails_unrun_and_one_a_pass_has_taken_finishes():
+    # timeout_s (--request-timeout): a queued request past its arrival + timeout leaves the queue with QueueTimeout;
+    # the pass that holds the thread (longer than the timeout) and one a pass took before its deadline are finished
+    passes, gates = [], [threading.Event(), threading.Event()]
+    arrivals = {}
+
+    def forward(items):
+        passes.append(list(items))
+        gates[len(passes) - 1 if len(passes) <= 2 else 1].wait(5.0)
+        return list(items)
+
+    async def submit(b, name, arrived):
+        arrivals[asyncio.current_task()] = arrived
+        return await b.submit([name])
+
+    async def main():
+        b = MicroBatcher(forward, max_batch_size=1, max_wait_s=0.0, mode="thread", timeout_s=0.2,
+                         arrived=lambda: arrivals.get(asyncio.current_task()))
+        now = time.monotonic
+        first = asyncio.ensure_future(submit(b, "first", now()))  # alone: its own pass, holding the thread
+        while not passes:
+            await asyncio.sleep(0.005)
+        taken = asyncio.ensure_future(submit(b, "taken", now()))  # queued: the next pass takes it in time
+        late = asyncio.ensure_future(submit(b, "late", now()))  # queued behind it (one row a pass)
+        old = asyncio.ensure_future(submit(b, "old", now() - 1.0))  # arrived a second ago: past its deadline now
+        await asyncio.sleep(0.05)
+        assert old.done() and isinstance(old.exception(), batching.QueueTimeout)  # from its arrival, not its queuing
+        gates[0].set()  # "taken" starts its pass; it outlives the deadline
+        while len(passes) < 2:
+            await asyncio.sleep(0.005)
+        with pytest.raises(batching.QueueTimeout, match="waited 0.2 s without reaching a forward pass"):
+            await late
+        gates[1].set()
+        outs = await asyncio.gather(first, taken)
+        after = await asyncio.wait_for(b.submit(["after"]), 2.0)  # the slots of the timed-out ones are free
+        await asyncio.wait_for(b.stop(), 2.0)
+        return outs, after
+
+    assert run(main()) == ([["first"], ["taken"]], ["after"])
+    assert passes == [["first"], ["taken"], ["after"]]  # "late" and "old" never ran

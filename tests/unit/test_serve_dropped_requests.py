@@ -61,7 +61,9 @@ def _give_up(url: str, body: dict) -> str:
     return "answered"
 
 
-def test_requests_whose_clients_disconnect_while_queued_never_reach_a_forward_pass(tmp_path, monkeypatch):
+@pytest.fixture
+def slow_model(tmp_path, monkeypatch):
+    """A tabular model whose pass sleeps SLOW_S for a SENTINEL row, loadable by a server started from this test."""
     code = tmp_path / "code"
     code.mkdir()
     module = f"sentinel_slow_{tmp_path.name.replace('-', '_')}"
@@ -71,8 +73,11 @@ def test_requests_whose_clients_disconnect_while_queued_never_reach_a_forward_pa
     monkeypatch.syspath_prepend(str(code))
     model = tabular_model(tmp_path / "model", architecture=f"{module}:SentinelSlowMLP", features=("x0", "x1"))
     sys.modules.pop(module, None)
+    return model
 
-    proc, log = start_server(model, "slow", tmp_path, "--forward-thread", "on", "--drain-delay", "0")
+
+def test_requests_whose_clients_disconnect_while_queued_never_reach_a_forward_pass(slow_model, tmp_path):
+    proc, log = start_server(slow_model, "slow", tmp_path, "--forward-thread", "on", "--drain-delay", "0")
     try:
         base = wait_ready(proc, log, "slow")
         url = f"{base}/v1/models/slow:predict"
@@ -100,3 +105,44 @@ def test_requests_whose_clients_disconnect_while_queued_never_reach_a_forward_pa
     assert "Traceback" not in text and "Exception in ASGI application" not in text, text[-3000:]
     # one warning (the first drop's), not one line per request: the next says how many since, a minute on
     assert text.count("dropped unrun") == 1 and "1 request(s) dropped unrun" in text, text[-3000:]
+
+
+REQUEST_TIMEOUT_S = 0.5
+
+
+def test_requests_still_queued_at_the_request_timeout_are_a_503_with_retry_after_and_never_run(slow_model, tmp_path):
+    # before (no deadline): a request waited behind an overloaded queue as long as it took, answered whenever its
+    # pass came; clients without a timeout of their own waited without bound
+    proc, log = start_server(slow_model, "slow", tmp_path, "--forward-thread", "on", "--drain-delay", "0",
+                             "--request-timeout", str(REQUEST_TIMEOUT_S))
+    try:
+        base = wait_ready(proc, log, "slow")
+        url = f"{base}/v1/models/slow:predict"
+        before = httpx.get(f"{base}/metrics").text
+        with ThreadPoolExecutor(GIVE_UP + 1) as pool:
+            slow = pool.submit(httpx.post, url, json={"instances": [[SENTINEL, 0.0]]}, timeout=30)
+            time.sleep(SLOW_S / 3)  # its pass is running now: longer than the timeout, and finished all the same
+            queued = [pool.submit(httpx.post, url, json={"instances": [[1.0, float(i)]]}, timeout=30)
+                      for i in range(GIVE_UP)]
+            answers = [q.result() for q in queued]
+            assert slow.result().status_code == 200, slow.result().text
+        for r in answers:
+            assert (r.status_code, r.headers["retry-after"], r.headers["content-type"]) == (503, "1",
+                                                                                            "application/json"), r.text
+            assert r.json() == {"error": f"the request waited {REQUEST_TIMEOUT_S:g} s (--request-timeout) without "
+                                "reaching a forward pass: the server is overloaded; retry after Retry-After seconds, "
+                                "or send it to another replica"}
+        v2 = httpx.post(f"{base}/v2/models/slow/infer", timeout=30, json={"inputs": [
+            {"name": "features", "shape": [1, 2], "datatype": "FP32", "data": [2.0, 0.0]}]})
+        assert v2.status_code == 200, v2.text  # the queue is free again: answered
+        after = httpx.get(f"{base}/metrics").text
+        rows = (_metric(after, "kubepipe_serve_batch_rows_sum", model_name="slow")
+                - _metric(before, "kubepipe_serve_batch_rows_sum", model_name="slow"))
+        assert rows == 2  # the sentinel's pass and the V2 request's: none of the timed-out ones ran
+        assert _metric(after, "kubepipe_serve_requests_total", model_name="slow", outcome="timed_out") == GIVE_UP
+        assert _metric(after, "kubepipe_serve_requests_total", model_name="slow", outcome="error") == 0
+    finally:
+        code_ = stop(proc)
+    text = Path(log).read_text(errors="replace")
+    assert code_ == 0, text[-3000:]
+    assert "Traceback" not in text and "Exception in ASGI application" not in text, text[-3000:]

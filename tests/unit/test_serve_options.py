@@ -30,7 +30,9 @@ def test_cli_and_server_share_defaults():
                                         (["--port", "99999"], "--port must be from 0 to 65535"),
                                         (["--max-wait-ms", "-5"], "--max-wait-ms"),
                                         (["--max-text-length", "0"], "--max-text-length"),
-                                        (["--name", "a/b"], "--name 'a/b'")])
+                                        (["--name", "a/b"], "--name 'a/b'"),
+                                        (["--body-timeout", "-1"], "--body-timeout must be 0 or more"),
+                                        (["--request-timeout", "nan"], "--request-timeout must be a finite number")])
 def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["/m", *argv])

@@ -309,3 +309,33 @@ def test_v1_parameters_that_are_no_object_are_a_400_naming_them(params, got):
     assert str(err.value) == f"parameters: expected an object, got {got}" and err.value.field == "parameters"
     assert parse_v1({"instances": ["a"], "parameters": {"top_k": 2}}, TEXT).n == 1  # an object: taken, ignored
     assert parse_v1({"instances": ["a"], "parameters": None}, TEXT).n == 1
+
+
+@pytest.mark.parametrize("instance, field", [
+    ({"description": "SHELL OIL", "amount": 12.5}, "instances[0].amount"),
+    ({"amount": 12.5, "description": "SHELL OIL"}, "instances[0].amount"),  # named wherever it stands
+    ({"description": "SHELL OIL", "descripton": "x"}, "instances[0].descripton"),
+])
+def test_v1_a_text_object_with_a_key_besides_the_text_column_is_a_400_naming_it(instance, field):
+    # it was answered from `description`, the other key dropped unsaid; a tabular model refuses an unknown feature
+    with pytest.raises(BadRequest) as err:
+        parse_v1({"instances": ["STARBUCKS", instance]}, TEXT)
+    assert err.value.field == field.replace("[0]", "[1]") and err.value.status == 400
+    assert str(err.value).endswith("unknown field; expected keys ['description'] (the model reads its text from "
+                                   "`description` alone): leave other keys out of the instance")
+
+
+@settings(max_examples=100, deadline=None)
+@given(extra=st.dictionaries(st.text(min_size=1, max_size=12).filter(lambda k: k != "description"), _json,
+                             max_size=3), at=st.integers(0, 3))
+def test_v1_a_text_object_is_answered_only_when_it_holds_the_text_column_alone(extra, at):
+    """Oracle: the tabular rule, one key per column the model reads and no other."""
+    keys = list(extra)
+    keys.insert(min(at, len(keys)), "description")
+    instance = {k: "SHELL OIL" if k == "description" else extra[k] for k in keys}
+    try:
+        got = parse_v1({"instances": [instance]}, TEXT)
+    except BadRequest as exc:
+        assert extra and exc.field == f"instances[0].{next(k for k in keys if k != 'description')}"
+    else:
+        assert not extra and got.items == ["SHELL OIL"]

@@ -57,6 +57,8 @@ def serve(
     max_wait_ms: float = _opt("max_wait_ms", "--max-wait-ms"),
     max_text_length: int = _opt("max_text_length", "--max-text-length"),
     max_body_mb: float = _opt("max_body_mb", "--max-body-mb"),
+    body_timeout: float = _opt("body_timeout", "--body-timeout"),
+    request_timeout: float = _opt("request_timeout", "--request-timeout"),
     workers: int = _opt("workers", "--workers"),
     drain_delay: float = _opt("drain_delay", "--drain-delay"),
     grace_period: int = _opt("grace_period", "--grace-period"),
@@ -99,7 +101,8 @@ def serve(
     problems = option_problems(dict(
         name=name, port=port, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens,
         max_wait_ms=max_wait_ms, max_text_length=max_text_length, max_body_mb=max_body_mb, workers=workers,
-        drain_delay=drain_delay, grace_period=grace_period, access_log_sample=access_log_sample,
+        body_timeout=body_timeout, request_timeout=request_timeout, drain_delay=drain_delay,
+        grace_period=grace_period, access_log_sample=access_log_sample,
         log_max_mb=log_max_mb, log_backups=log_backups, torch_threads=torch_threads, log_flush_s=log_flush_s,
         log_queue=log_queue, log_sample=log_sample, log_sink=log_sink, log_raw_inputs=log_raw_inputs,
         model_version=model_version), min_port=1)
@@ -109,7 +112,8 @@ def serve(
         _check_port_free(host, port)
     argv = [model_dir, "--name", name, "--host", host, "--port", str(port), "--max-batch-size", str(max_batch_size),
             "--max-batch-tokens", str(max_batch_tokens), "--max-wait-ms", str(max_wait_ms), "--max-text-length", str(max_text_length),
-            "--max-body-mb", str(max_body_mb), "--workers", str(workers), "--drain-delay", str(drain_delay),
+            "--max-body-mb", str(max_body_mb), "--body-timeout", str(body_timeout),
+            "--request-timeout", str(request_timeout), "--workers", str(workers), "--drain-delay", str(drain_delay),
             "--grace-period", str(grace_period), "--access-log-sample", str(access_log_sample),
             "--log-max-mb", str(log_max_mb), "--log-backups", str(log_backups),
             "--torch-threads", str(torch_threads), "--device", device, "--forward-thread", forward_thread,
