@@ -6,7 +6,8 @@ moved or reshaped one of them would fail deep inside a starting server (an Impor
 kserve's code); `check_kserve` says which name changed and the installed kserve version instead.
 The server runs its own uvicorn.Server on the uvicorn.Config a RESTServer keeps (`rest_config`), and overrides
 that Server's `handle_exit`, which uvicorn installs (read from the instance) as its SIGTERM/SIGINT handler, and
-sets its `should_exit` (`uvicorn_server`): neither is uvicorn's documented API, so both are checked too.
+sets its `should_exit` (`uvicorn_server`): neither is uvicorn's documented API, so both are checked too. Nor is the
+`send_400_response(msg)` of its HTTP protocol class (`http_protocol`), which framing.py overrides to answer JSON.
 tests/unit/test_serve_kserve_pins.py pins the same names.
 """
 
@@ -18,11 +19,13 @@ from typing import Any
 from kubepipe.components.errors import ComponentError
 from kubepipe.dependency_pins import changed, signature_problem
 
-__all__ = ["check_kserve", "rest_config", "uvicorn_server", "NEEDED", "CALLS", "DECLARED", "UVICORN_DECLARED"]
+__all__ = ["check_kserve", "rest_config", "uvicorn_server", "http_protocol", "NEEDED", "CALLS", "DECLARED",
+           "UVICORN_DECLARED"]
 
 DECLARED = "kserve>=0.21,<0.22"
 UVICORN_DECLARED = "uvicorn>=0.30"
 HANDLE_EXIT = ["self", "sig", "frame"]  # uvicorn.Server.handle_exit: kubepipe's drain replaces it on the instance
+SEND_400 = ["self", "msg"]  # its HTTP protocols' send_400_response: framing.py answers JSON in it
 NEEDED = (  # (module, name): each imported by app.py or routes.py
     ("kserve.constants.constants", "FASTAPI_APP_IMPORT_STRING"),
     ("kserve.model_server", "app"),
@@ -85,6 +88,24 @@ def uvicorn_server(config: Any) -> Any:
     return server
 
 
+def http_protocol(config: Any) -> type:
+    """The HTTP protocol class the uvicorn.Config `config` would serve with (its `http`: a name, or a class), checked
+    for the `send_400_response(msg)` framing.py overrides."""
+    import uvicorn.config
+    from uvicorn.importer import import_from_string
+
+    http = config.http
+    if isinstance(http, str):
+        names = getattr(uvicorn.config, "HTTP_PROTOCOLS", None)
+        if not isinstance(names, dict) or http not in names:
+            raise _framing_changed(f"uvicorn.config.HTTP_PROTOCOLS names no HTTP protocol {http!r}")
+        http = import_from_string(names[http])
+    problem = signature_problem(getattr(http, "send_400_response", None), SEND_400)
+    if problem:
+        raise _framing_changed(f"{http.__module__}.{http.__name__}.send_400_response {problem}")
+    return http
+
+
 def _check_uvicorn() -> None:
     import uvicorn
 
@@ -95,10 +116,15 @@ def _check_uvicorn() -> None:
         raise _uvicorn_changed("uvicorn.Server.capture_signals (which installs handle_exit for SIGTERM) is gone")
 
 
-def _uvicorn_changed(why: str) -> ComponentError:
-    return ComponentError(changed("kubepipe serve cannot drain on", "uvicorn", why, UVICORN_DECLARED,
-                                  "Its SIGTERM drain (readiness off, --drain-delay, the requests in flight finished) "
-                                  "is built on it. "))
+def _uvicorn_changed(why: str, what: str = "cannot drain on",
+                    built: str = "Its SIGTERM drain (readiness off, --drain-delay, the requests in flight finished) "
+                                 "is built on it. ") -> ComponentError:
+    return ComponentError(changed(f"kubepipe serve {what}", "uvicorn", why, UVICORN_DECLARED, built))
+
+
+def _framing_changed(why: str) -> ComponentError:
+    return _uvicorn_changed(why, "cannot answer unreadable HTTP framing as JSON on",
+                            "Its JSON 400 for a request the HTTP parser refuses (framing.py) is built on it. ")
 
 
 def _changed(why: str) -> ComponentError:

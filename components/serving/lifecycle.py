@@ -45,8 +45,10 @@ async def serve_async(model, *, host: str, port: int, grace_period: int, drain_d
 
     _app, rest = build_app(model, host=host, port=port, grace_period=grace_period, max_body_bytes=max_body_bytes,
                            sample_every=sample_every, request_ids=bool(prediction_log), body_timeout_s=body_timeout_s)
+    from kubepipe.components.serving.framing import json_framing
     from kubepipe.components.serving.kserve_pins import rest_config, uvicorn_server
 
+    json_framing(rest_config(rest))  # the HTTP parser's 400s as JSON errors, as the app's
     uv = uvicorn_server(rest_config(rest))  # ours, on kserve's config: RESTServer keeps its own one private
     loop = asyncio.get_running_loop()
     stop_now = uv.handle_exit

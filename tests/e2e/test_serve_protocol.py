@@ -158,8 +158,12 @@ def test_a_chunked_body_is_answered_as_the_model_does(served):
                                      b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
                                      b"Content-Length: 5\r\nContent-Length: 6\r\n", b"Content-Length: -1\r\n"])
 def test_framing_the_http_parser_refuses_is_a_400_not_a_hang(served, headers):
-    status, got, _ = _exchange(served["text"], PREDICT + headers + b"\r\n" + _chunked(b"{}"), timeout=30)
-    assert (status, got.get("connection")) == (400, "close")
+    # its body was uvicorn's plain text `Invalid HTTP request received.`; every other client error here is JSON
+    status, got, body = _exchange(served["text"], PREDICT + headers + b"\r\n" + _chunked(b"{}"), timeout=30)
+    assert (status, got.get("connection"), got.get("content-type")) == (400, "close", "application/json")
+    assert json.loads(body) == {"field": "request", "error": "request: the request's HTTP framing cannot be read "
+                                "(Invalid HTTP request received): send one Content-Length, or Transfer-Encoding: "
+                                "chunked alone, with a body that matches it"}
 
 
 CE_HEADERS = {"ce-specversion": "1.0", "ce-id": "req-1", "ce-source": "tests/e2e", "ce-type": "predict",

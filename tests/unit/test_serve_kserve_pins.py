@@ -143,3 +143,33 @@ def test_a_kserve_rest_server_without_its_uvicorn_config_is_named():
                                              r"it has NoneType"):
         kserve_pins.rest_config(Rest())
 
+
+
+@pytest.mark.parametrize("http", ["auto", "httptools", "h11"])
+def test_uvicorn_s_http_protocols_answer_unreadable_framing_through_send_400_response(http):
+    """framing.py overrides send_400_response(msg) on the protocol class to answer JSON: the class must have it, and
+    its parser errors must go through it."""
+    import sys
+
+    import uvicorn
+
+    from kubepipe.components.serving.framing import json_framing
+
+    config = uvicorn.Config(app=None, http=http)
+    base = kserve_pins.http_protocol(config)
+    assert list(inspect.signature(base.send_400_response).parameters) == kserve_pins.SEND_400
+    assert "self.send_400_response(msg)" in inspect.getsource(sys.modules[base.__module__])
+    json_framing(config)
+    assert issubclass(config.http, base) and config.http.send_400_response is not base.send_400_response
+
+
+def test_a_uvicorn_whose_send_400_response_changed_is_named_before_the_server_starts(monkeypatch):
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    monkeypatch.setattr(HttpToolsProtocol, "send_400_response", lambda self: None)
+    with pytest.raises(ComponentError) as exc:
+        kserve_pins.http_protocol(uvicorn.Config(app=None, http="httptools"))
+    assert str(exc.value).startswith(
+        f"kubepipe serve cannot answer unreadable HTTP framing as JSON on uvicorn {version('uvicorn')}: "
+        "uvicorn.protocols.http.httptools_impl.HttpToolsProtocol.send_400_response now takes (self), not (self, msg)")
