@@ -24,6 +24,9 @@ Ahead of kserve's own routes for the same paths:
 - Any other method on the POST-only model routes (`:predict`, `:explain`, `:retrieve`, `/infer`): 405
   with `Allow: POST`; without it `GET NAME:predict` fell through to the model-ready route as model
   `NAME:predict`.
+- A POST-only route with a trailing slash (`:predict/`): 404 naming `path` and the route without it (Starlette's 307
+  made a client that follows it upload the body twice).
+- `--request-timeout`: a request still queued at its deadline (batcher.QueueTimeout) is a 503 with Retry-After.
 - Any other path, or a method a route does not take: 404 naming `path`, 405 naming `method` (Starlette's were
   `{"detail": "Not Found"}`, and `POST NAME:predit` a 405 `Allow: GET`), with the closest route of the served model.
 Every client error is a 4xx `{"error": "<field>: <what>", "field": "<field>"}`.

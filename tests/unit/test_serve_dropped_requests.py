@@ -12,6 +12,7 @@ import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,23 @@ def _metric(text: str, name: str, **labels) -> float:
     return total
 
 
+@contextmanager
+def _slow_pass_running(url: str):
+    """A pool to send requests with while the sentinel's pass holds the forward thread; that pass answers 200."""
+    with ThreadPoolExecutor(GIVE_UP + 2) as pool:
+        slow = pool.submit(httpx.post, url, json={"instances": [[SENTINEL, 0.0]]}, timeout=30)
+        time.sleep(SLOW_S / 3)  # its pass is running now
+        yield pool
+        assert slow.result().status_code == 200, slow.result().text
+
+
+def _rows_since(base: str, before: str) -> tuple[str, float]:
+    """(the metrics now, the rows forward passes took since the metrics `before`)."""
+    after = httpx.get(f"{base}/metrics").text
+    return after, (_metric(after, "kubepipe_serve_batch_rows_sum", model_name="slow")
+                   - _metric(before, "kubepipe_serve_batch_rows_sum", model_name="slow"))
+
+
 def _give_up(url: str, body: dict) -> str:
     try:
         httpx.post(url, json=body, timeout=CLIENT_TIMEOUT_S)
@@ -82,17 +100,12 @@ def test_requests_whose_clients_disconnect_while_queued_never_reach_a_forward_pa
         base = wait_ready(proc, log, "slow")
         url = f"{base}/v1/models/slow:predict"
         before = httpx.get(f"{base}/metrics").text
-        with ThreadPoolExecutor(GIVE_UP + 2) as pool:
-            slow = pool.submit(httpx.post, url, json={"instances": [[SENTINEL, 0.0]]}, timeout=30)
-            time.sleep(SLOW_S / 3)  # its pass is running now
+        with _slow_pass_running(url) as pool:
             gone = [pool.submit(_give_up, url, {"instances": [[1.0, float(i)]]}) for i in range(GIVE_UP)]
             assert [g.result() for g in gone] == ["timed out"] * GIVE_UP
             kept = pool.submit(httpx.post, url, json={"instances": [[2.0, 0.0]]}, timeout=30)
-            assert slow.result().status_code == 200, slow.result().text
             assert kept.result().status_code == 200, kept.result().text
-        after = httpx.get(f"{base}/metrics").text
-        rows = (_metric(after, "kubepipe_serve_batch_rows_sum", model_name="slow")
-                - _metric(before, "kubepipe_serve_batch_rows_sum", model_name="slow"))
+        after, rows = _rows_since(base, before)
         assert rows == 2  # the sentinel's pass and the kept request's: none of the five abandoned ones
         assert _metric(after, "kubepipe_serve_requests_total", model_name="slow", outcome="client_disconnected") \
             == GIVE_UP
@@ -119,13 +132,10 @@ def test_requests_still_queued_at_the_request_timeout_are_a_503_with_retry_after
         base = wait_ready(proc, log, "slow")
         url = f"{base}/v1/models/slow:predict"
         before = httpx.get(f"{base}/metrics").text
-        with ThreadPoolExecutor(GIVE_UP + 1) as pool:
-            slow = pool.submit(httpx.post, url, json={"instances": [[SENTINEL, 0.0]]}, timeout=30)
-            time.sleep(SLOW_S / 3)  # its pass is running now: longer than the timeout, and finished all the same
+        with _slow_pass_running(url) as pool:  # its pass outlasts the timeout, and is finished all the same
             queued = [pool.submit(httpx.post, url, json={"instances": [[1.0, float(i)]]}, timeout=30)
                       for i in range(GIVE_UP)]
             answers = [q.result() for q in queued]
-            assert slow.result().status_code == 200, slow.result().text
         for r in answers:
             assert (r.status_code, r.headers["retry-after"], r.headers["content-type"]) == (503, "1",
                                                                                             "application/json"), r.text
@@ -135,9 +145,7 @@ def test_requests_still_queued_at_the_request_timeout_are_a_503_with_retry_after
         v2 = httpx.post(f"{base}/v2/models/slow/infer", timeout=30, json={"inputs": [
             {"name": "features", "shape": [1, 2], "datatype": "FP32", "data": [2.0, 0.0]}]})
         assert v2.status_code == 200, v2.text  # the queue is free again: answered
-        after = httpx.get(f"{base}/metrics").text
-        rows = (_metric(after, "kubepipe_serve_batch_rows_sum", model_name="slow")
-                - _metric(before, "kubepipe_serve_batch_rows_sum", model_name="slow"))
+        after, rows = _rows_since(base, before)
         assert rows == 2  # the sentinel's pass and the V2 request's: none of the timed-out ones ran
         assert _metric(after, "kubepipe_serve_requests_total", model_name="slow", outcome="timed_out") == GIVE_UP
         assert _metric(after, "kubepipe_serve_requests_total", model_name="slow", outcome="error") == 0
