@@ -3,10 +3,9 @@
 - **Body limit.** A POST whose Content-Length is over `max_body_bytes` gets 413 at once, before any
   of its body is read, with `Connection: close` (the server hangs up, so the client stops sending);
   a chunked body is counted as it arrives and cut off at the limit.
-- **Body-read timeout.** A POST's body must arrive within `body_timeout_s` (`--body-timeout`) of the request reaching
-  the app, in all: a body shorter than its Content-Length, or one trickled in a byte at a time (slow-loris), got no
-  answer until the client gave up (uvicorn has no body-read timeout) and held its connection meanwhile. It is a 408
-  naming `body` and the bytes received, with `Connection: close`; the request's task ends there.
+- **Body-read timeout.** A POST's body must arrive in full within `--body-timeout` seconds (body_clock.py): a body
+  shorter than its Content-Length, or one trickled in (slow-loris), got no answer until the client gave up. It is a
+  408 naming `body` and the bytes that came, with `Connection: close`; the request's task ends there.
 - **Content-Encoding.** A POST whose body is compressed (`Content-Encoding: gzip`, tritonclient's
   `request_compression_algorithm`) gets 415 naming the header, before its body is read: read as
   it came, it was called malformed JSON that `is not valid UTF-8: surrogates not allowed`.
@@ -46,10 +45,11 @@ import time
 from typing import Callable, Sequence
 
 from kubepipe.components.serving import memory
+from kubepipe.components.serving.body_clock import BodyClock
 
 __all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "SMOKE", "SMOKE_HEADER", "BodyTooLarge", "new_request_id",
            "client_id_ok", "refuse_too_large", "refuse_coding", "max_body_bytes", "KEEP_ALIVE_S",
-           "watch_while_queued", "BodyTimeout"]
+           "watch_while_queued"]
 
 log = logging.getLogger("kubepipe.serve")
 SAMPLED: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_log_sampled", default=False)
@@ -91,10 +91,6 @@ def max_body_bytes(server_args) -> int:
 
 class BodyTooLarge(Exception):
     """A chunked body grew past the limit while it was being read."""
-
-
-class BodyTimeout(Exception):
-    """The body did not arrive in full within the body-read timeout."""
 
 
 class _QueueWatch:
@@ -155,6 +151,7 @@ class RequestGuard:
                  body_timeout_s: float = 0.0):
         self.app, self.model = app, model
         self.body_timeout_s = body_timeout_s  # 0: none
+        self._clock = BodyClock(body_timeout_s) if body_timeout_s > 0 else None
         self.request_ids = request_ids
         self.max_body_bytes = max_body_bytes
         self.sample_every = sample_every  # 0: per-request logs off
@@ -188,10 +185,10 @@ class RequestGuard:
         if size is None:  # chunked: count as it arrives (uvicorn holds a Content-Length body to its length)
             receive = _counting(receive, state, self.max_body_bytes)
             send = _watch(send, state)
-        if self.body_timeout_s and size != 0:
-            deadline = asyncio.get_running_loop().time() + self.body_timeout_s
-            receive = _timed(receive, state, deadline, size is not None)
-        watch = _QueueWatch(receive, asyncio.current_task())
+        task, reading = asyncio.current_task(), None
+        if self._clock is not None and size != 0:
+            receive, reading = self._clock.receive(receive, task, size is not None)
+        watch = _QueueWatch(receive, task)
         _WATCH.set(watch)
         flag = self.model.arrival(scope.get("client"))
         self._active += 1
@@ -199,24 +196,25 @@ class RequestGuard:
             await self.app(scope, receive, send)
         except asyncio.CancelledError:
             task = watch.task
+            if reading is not None and reading.timed_out and task is not None:  # the body clock ran out
+                if task.uncancel() > 0:  # also cancelled by someone else (shutdown)
+                    raise
+                await self._body_timed_out(scope, send, size, reading.received if size is not None else state.received)
+                return
             if not watch.fired or task is None or task.uncancel() > 0:  # also cancelled by someone else (shutdown)
                 raise
             self._note_dropped(scope)
         except BodyTooLarge:
             if not state.started:
                 await self._too_large(scope, send, f"more than {self.max_body_bytes}")
-        except BodyTimeout:
-            self.model.metrics.count(_protocol(scope["path"]), "bad_request")
-            got = f"{state.received} of {size}" if size is not None else f"{state.received} (chunked)"
-            await _refuse(send, 408, "body", f"the request body did not arrive within {self.body_timeout_s:g} s "
-                          f"(--body-timeout): {got} bytes came; send the whole body at once, as its Content-Length "
-                          "says")
         except Exception as exc:
             if not _client_gone(exc):
                 raise
             state.gone = True
         finally:
             watch.disarm()
+            if reading is not None and self._clock is not None:
+                self._clock.done(reading)
             self._active -= 1
             self.model.departed(flag)
             if (size or state.received) >= _TRIM_AFTER_BYTES:
@@ -226,6 +224,12 @@ class RequestGuard:
             self.model.metrics.count(_protocol(scope["path"]), "client_disconnected")
             log.warning("client %s:%s disconnected before its request was read: POST %s (Content-Length %s)",
                         client[0], client[1], scope["path"], length.decode() if length else "chunked")
+
+    async def _body_timed_out(self, scope, send, size: int | None, received: int) -> None:
+        self.model.metrics.count(_protocol(scope["path"]), "bad_request")
+        got = f"{received} of {size}" if size is not None else f"{received} (chunked)"
+        await _refuse(send, 408, "body", f"the request body did not arrive within {self.body_timeout_s:g} s "
+                      f"(--body-timeout): {got} bytes came; send the whole body at once, as its Content-Length says")
 
     def _note_dropped(self, scope) -> None:
         self.model.metrics.count(_protocol(scope["path"]), "client_disconnected")
@@ -281,13 +285,12 @@ async def _refuse(send, status: int, field: str, message: str, headers: Sequence
 
 
 class _State:
-    __slots__ = ("received", "started", "gone", "read")
+    __slots__ = ("received", "started", "gone")
 
     def __init__(self):
         self.received = 0
         self.started = False
         self.gone = False
-        self.read = False  # the whole body has arrived
 
 
 def _client_gone(exc: BaseException | None) -> bool:
@@ -312,28 +315,6 @@ def _counting(receive, state: _State, limit: int):
             raise BodyTooLarge()
         return message
     return counted
-
-
-def _timed(receive, state: _State, deadline: float, counts: bool):
-    """`receive` while the body arrives, each wait bounded by `deadline` (the loop's clock) for the body in all;
-    after its last part (the queue watch's wait for a disconnect) as it is. `counts`: count the bytes (a chunked
-    body's are counted by _counting)."""
-    async def timed():
-        if state.read:
-            return await receive()
-        try:
-            async with asyncio.timeout_at(deadline):
-                message = await receive()
-        except TimeoutError:
-            raise BodyTimeout() from None
-        if message["type"] == "http.request":
-            if counts:
-                state.received += len(message.get("body", b""))
-            state.read = not message.get("more_body", False)
-        else:
-            state.read = True  # the client is gone: nothing more to wait for
-        return message
-    return timed
 
 
 def _watch(send, state: _State):
