@@ -64,9 +64,8 @@ class BodyClock:
         self._reading.discard(reading)
 
     async def _sweeping(self) -> None:
-        every = min(1.0, self.timeout_s / 4)
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(min(1.0, self.timeout_s / 4))  # read each time: the endpoint proxy's may change
             now = time.monotonic()
             for reading in [r for r in self._reading if r.deadline <= now]:
                 self._reading.discard(reading)

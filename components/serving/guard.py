@@ -48,8 +48,8 @@ from kubepipe.components.serving import memory
 from kubepipe.components.serving.body_clock import BodyClock
 
 __all__ = ["RequestGuard", "SAMPLED", "REQUEST_ID", "SMOKE", "SMOKE_HEADER", "BodyTooLarge", "new_request_id",
-           "client_id_ok", "refuse_too_large", "refuse_coding", "max_body_bytes", "KEEP_ALIVE_S",
-           "watch_while_queued"]
+           "client_id_ok", "refuse_too_large", "refuse_coding", "refuse_slow_body", "max_body_bytes",
+           "body_timeout_s", "KEEP_ALIVE_S", "watch_while_queued"]
 
 log = logging.getLogger("kubepipe.serve")
 SAMPLED: contextvars.ContextVar[bool] = contextvars.ContextVar("kubepipe_log_sampled", default=False)
@@ -77,16 +77,25 @@ def _new_id_prefix() -> None:  # a forked child draws its own (workers are exec'
 os.register_at_fork(after_in_child=_new_id_prefix)
 
 
-def max_body_bytes(server_args) -> int:
-    """The body limit of a server started with `server_args` (its `--max-body-mb`, else the default), in bytes."""
+def _server_number(server_args, key: str) -> float:
+    """The number a server started with `server_args` runs with for option `key` (its flag, else the default)."""
     from kubepipe.components.serving.options import DEFAULTS, flag_value
 
-    mb, value = DEFAULTS["max_body_mb"], flag_value(server_args, "--max-body-mb")
+    value = flag_value(server_args, "--" + key.replace("_", "-"))
     try:
-        mb = float(value) if value is not None else mb
+        return float(value) if value is not None else float(DEFAULTS[key])
     except ValueError:
-        pass  # the server refused it at start: it does not run with it
-    return int(mb * 2**20)
+        return float(DEFAULTS[key])  # the server refused it at start: it does not run with it
+
+
+def max_body_bytes(server_args) -> int:
+    """The body limit of a server started with `server_args` (its `--max-body-mb`, else the default), in bytes."""
+    return int(_server_number(server_args, "max_body_mb") * 2**20)
+
+
+def body_timeout_s(server_args) -> float:
+    """The body-read timeout of a server started with `server_args` (its `--body-timeout`, else the default); 0: none."""
+    return _server_number(server_args, "body_timeout")
 
 
 class BodyTooLarge(Exception):
@@ -227,9 +236,7 @@ class RequestGuard:
 
     async def _body_timed_out(self, scope, send, size: int | None, received: int) -> None:
         self.model.metrics.count(_protocol(scope["path"]), "bad_request")
-        got = f"{received} of {size}" if size is not None else f"{received} (chunked)"
-        await _refuse(send, 408, "body", f"the request body did not arrive within {self.body_timeout_s:g} s "
-                      f"(--body-timeout): {got} bytes came; send the whole body at once, as its Content-Length says")
+        await refuse_slow_body(send, self.body_timeout_s, received, size)
 
     def _note_dropped(self, scope) -> None:
         self.model.metrics.count(_protocol(scope["path"]), "client_disconnected")
@@ -263,6 +270,14 @@ async def refuse_coding(scope, send) -> bool:
                       "or with a Content-Length)")
         return True
     return False
+
+
+async def refuse_slow_body(send, timeout_s: float, received: int, size: int | None) -> None:
+    """The 408 of a body that did not arrive within `timeout_s` (`received` of its Content-Length `size` bytes, or of
+    a chunked one: None); the endpoint proxy sends the same one."""
+    got = f"{received} of {size}" if size is not None else f"{received} (chunked)"
+    await _refuse(send, 408, "body", f"the request body did not arrive within {timeout_s:g} s (--body-timeout): "
+                  f"{got} bytes came; send the whole body at once, as its Content-Length says")
 
 
 async def refuse_too_large(send, size: str, limit: int) -> None:

@@ -11,7 +11,9 @@ closing) gets an inference request (`:predict`, `/infer`, `:retrieve`, `:explain
 on the stable backend: inference is idempotent by kubepipe's contract (an answer depends on the request alone, and
 the client has received nothing yet: the proxy answers only with a whole response). Any other request is a 502.
 The proxy's idle connections expire after POOL_KEEP_ALIVE_S, before the backend's (guard.KEEP_ALIVE_S) do.
-A body over the backends' `--max-body-mb` gets the backend's 413 from the proxy, unread and not forwarded.
+A body over the backends' `--max-body-mb` gets the backend's 413 from the proxy, unread and not forwarded; one that
+does not arrive within their `--body-timeout` gets their 408 from it (the proxy reads a body whole before it
+forwards it: a trickled or truncated one held the proxy's connection, with no answer, until the client gave up).
 
 Canary: when the record names a `canary` backend with a `percent`, each request goes to it
 with that probability, the rest to the stable backend. Every answer a backend gave carries REVISION_HEADER naming
@@ -35,7 +37,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from kubepipe.components.serving.guard import BodyTooLarge, max_body_bytes, refuse_coding, refuse_too_large
+from kubepipe.components.serving.body_clock import BodyClock
+from kubepipe.components.serving.guard import (BodyTooLarge, body_timeout_s, max_body_bytes, refuse_coding,
+                                               refuse_slow_body, refuse_too_large)
 from kubepipe.components.serving.revision_stats import RevisionStats, predicted_labels
 
 __all__ = ["ProxyApp", "main", "POOL_KEEP_ALIVE_S", "retryable", "REVISION_HEADER", "answering_revision"]
@@ -55,19 +59,21 @@ def retryable(method: str, path: str) -> bool:
     return method in ("GET", "HEAD") or (method == "POST" and path.endswith(_INFERENCE))
 
 
-def _backends(record: Path) -> tuple[int, int | None, float, int, dict[int, bytes]]:
-    """(stable port, canary port or None, canary percent, the smaller body limit of the two, each port's
-    REVISION_HEADER value) from the endpoint record."""
+def _backends(record: Path) -> tuple[int, int | None, float, tuple[int, float], dict[int, bytes]]:
+    """(stable port, canary port or None, canary percent, the smaller body limit and body-read timeout of the two (a
+    timeout 0: none), each port's REVISION_HEADER value) from the endpoint record."""
     rec = json.loads(record.read_text(encoding="utf-8"))
     canary = rec.get("canary") or None
-    limit = min(max_body_bytes(e.get("args")) for e in (rec["backend"], canary or rec["backend"]))
+    both = (rec["backend"], canary or rec["backend"])
+    timeout = min(body_timeout_s(e.get("args")) or float("inf") for e in both)
+    limits = (min(max_body_bytes(e.get("args")) for e in both), 0.0 if timeout == float("inf") else timeout)
     stable = int(rec["backend"]["port"])
     # a backend entry names its version; one an older kubepipe recorded: the record's own (the stable one's)
     names = {stable: _revision("stable", rec["backend"].get("version", rec.get("version")))}
     if canary is None:
-        return stable, None, 0.0, limit, names
+        return stable, None, 0.0, limits, names
     names[int(canary["port"])] = _revision("canary", canary.get("version"))
-    return stable, int(canary["port"]), min(max(float(canary["percent"]), 0.0), 100.0), limit, names
+    return stable, int(canary["port"]), min(max(float(canary["percent"]), 0.0), 100.0), limits, names
 
 
 def _revision(role: str, version: object) -> bytes:
@@ -121,7 +127,8 @@ class ProxyApp:
 
     def __init__(self, record: Path):
         self.record = record
-        self.port, self.canary_port, self.canary_percent, self.max_body, self.answered_as = _backends(record)
+        self.port, self.canary_port, self.canary_percent, limits, self.answered_as = _backends(record)
+        self.max_body, self.clock = limits[0], BodyClock(limits[1])
         self.in_flight: Counter[int] = Counter()
         self.stats: dict[int, RevisionStats] = {}
         self.served = 0
@@ -131,7 +138,8 @@ class ProxyApp:
     def reload(self) -> None:
         try:
             before = (self.port, self.canary_port)
-            self.port, self.canary_port, self.canary_percent, self.max_body, self.answered_as = _backends(self.record)
+            self.port, self.canary_port, self.canary_percent, limits, self.answered_as = _backends(self.record)
+            self.max_body, self.clock.timeout_s = limits
             if (self.port, self.canary_port) != before:
                 self.stats = {}  # both revisions are counted over the same window (a canary's bake)
             log.warning("backend is now 127.0.0.1:%d%s", self.port,
@@ -207,10 +215,21 @@ class ProxyApp:
             return await refuse_too_large(send, length.decode(), self.max_body)
         if scope["method"] == "POST" and await refuse_coding(scope, send):
             return
+        reading, task = None, asyncio.current_task()
+        if self.clock.timeout_s > 0:
+            receive, reading = self.clock.receive(receive, task, True)
         try:
             body = await self._read_body(receive)
         except BodyTooLarge:
             return await refuse_too_large(send, f"more than {self.max_body}", self.max_body)
+        except asyncio.CancelledError:  # the body clock ran out: the backends' 408
+            if reading is None or not reading.timed_out or task is None or task.uncancel() > 0:
+                raise
+            size = int(length) if length.isdigit() else None
+            return await refuse_slow_body(send, self.clock.timeout_s, reading.received, size)
+        finally:
+            if reading is not None:
+                self.clock.done(reading)
         if body is None:
             return
         headers = [(k, v) for k, v in scope["headers"] if k.decode("latin-1").lower() not in _HOP]

@@ -594,3 +594,43 @@ def test_a_transfer_coding_other_than_chunked_is_the_backend_s_400_not_forwarded
         "field": "Transfer-Encoding", "error": f"Transfer-Encoding: the body is sent as '{said}'; this server removes "
         "chunked alone and decodes no other transfer coding: send the body as it is (chunked, or with a "
         "Content-Length)"}
+
+
+def test_a_body_that_does_not_arrive_within_the_backend_s_body_timeout_is_its_408_from_the_proxy(tmp_path):
+    """The proxy reads a body whole before it forwards it: one shorter than its Content-Length (or trickled in) held
+    the proxy's request, with no answer, until the client gave up. It sends the backend's 408 itself, at the
+    backend's --body-timeout, and forwards nothing."""
+    from kubepipe.components.serving.proxy import ProxyApp
+
+    stable = _backend(200, "fuel")
+    got: list = []
+    real = stable.RequestHandlerClass.do_POST
+    stable.RequestHandlerClass.do_POST = lambda self: (got.append(self.path), real(self))[1]
+    try:
+        rec = tmp_path / "ep.json"
+        rec.write_text(json.dumps({"backend": {"port": stable.server_address[1], "args": ["--body-timeout", "0.2"]},
+                                   "canary": None}))
+        app = ProxyApp(rec)
+        sent: list = []
+
+        parts = [{"type": "http.request", "body": b'{"instances": ', "more_body": True}]
+
+        async def receive():  # 14 of the 100 bytes its Content-Length says, then nothing
+            if parts:
+                return parts.pop()
+            await asyncio.sleep(3600)
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/v1/models/m:predict", "raw_path": b"/v1/models/m:predict",
+                 "query_string": b"", "headers": [(b"content-length", b"100"), (b"content-type", b"application/json")]}
+        asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+        assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
+        assert json.loads(sent[1]["body"]) == {"field": "body", "error": "body: the request body did not arrive within "
+                                               "0.2 s (--body-timeout): 14 of 100 bytes came; send the whole body at "
+                                               "once, as its Content-Length says"}
+        assert got == [] and app.state()["revisions"] == {}  # nothing forwarded, nor counted on a revision
+    finally:
+        stable.shutdown()
+        stable.server_close()
