@@ -32,6 +32,14 @@ def _backend(status: int, label: str):
     return srv
 
 
+def _recording_backend():
+    """A backend answering `fuel`, and the list of the paths it was sent (what the proxy forwarded)."""
+    srv, got = _backend(200, "fuel"), []
+    real = srv.RequestHandlerClass.do_POST
+    srv.RequestHandlerClass.do_POST = lambda self: (got.append(self.path), real(self))[1]
+    return srv, got
+
+
 def _record(path, stable: int, canary: int | None, percent: float = 0):
     rec = {"backend": {"port": stable}, "canary": {"port": canary, "percent": percent} if canary else None}
     path.write_text(json.dumps(rec))
@@ -186,10 +194,7 @@ def test_a_client_gone_mid_body_is_not_forwarded_nor_counted(tmp_path):
     rate), for an answer nobody could read."""
     from kubepipe.components.serving.proxy import ProxyApp
 
-    stable = _backend(200, "fuel")
-    got: list = []
-    real = stable.RequestHandlerClass.do_POST
-    stable.RequestHandlerClass.do_POST = lambda self: (got.append(self.path), real(self))[1]
+    stable, got = _recording_backend()
     try:
         rec = tmp_path / "ep.json"
         _record(rec, stable.server_address[1], None)
@@ -254,10 +259,7 @@ def test_a_body_over_the_backend_s_limit_is_its_413_not_a_502(tmp_path):
     (a canary rolled back on a client's oversized batch). The proxy sends the backend's 413 itself, unread."""
     from kubepipe.components.serving.proxy import ProxyApp
 
-    stable = _backend(200, "fuel")
-    got: list = []
-    real = stable.RequestHandlerClass.do_POST
-    stable.RequestHandlerClass.do_POST = lambda self: (got.append(self.path), real(self))[1]
+    stable, got = _recording_backend()
     sp = stable.server_address[1]
     try:
         rec = tmp_path / "ep.json"
@@ -602,10 +604,7 @@ def test_a_body_that_does_not_arrive_within_the_backend_s_body_timeout_is_its_40
     backend's --body-timeout, and forwards nothing."""
     from kubepipe.components.serving.proxy import ProxyApp
 
-    stable = _backend(200, "fuel")
-    got: list = []
-    real = stable.RequestHandlerClass.do_POST
-    stable.RequestHandlerClass.do_POST = lambda self: (got.append(self.path), real(self))[1]
+    stable, got = _recording_backend()
     try:
         rec = tmp_path / "ep.json"
         rec.write_text(json.dumps({"backend": {"port": stable.server_address[1], "args": ["--body-timeout", "0.2"]},
