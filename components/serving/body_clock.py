@@ -63,12 +63,15 @@ class BodyClock:
         """The request has ended, its body read or not."""
         self._reading.discard(reading)
 
+    def sweep(self, now: float) -> None:
+        """Cancel the task of every request whose body is still arriving at `now` (time.monotonic) past its deadline."""
+        for reading in [r for r in self._reading if r.deadline <= now]:
+            self._reading.discard(reading)
+            if reading.task is not None:
+                reading.timed_out = True
+                reading.task.cancel()
+
     async def _sweeping(self) -> None:
         while True:
             await asyncio.sleep(min(1.0, self.timeout_s / 4))  # read each time: the endpoint proxy's may change
-            now = time.monotonic()
-            for reading in [r for r in self._reading if r.deadline <= now]:
-                self._reading.discard(reading)
-                if reading.task is not None:
-                    reading.timed_out = True
-                    reading.task.cancel()
+            self.sweep(time.monotonic())
