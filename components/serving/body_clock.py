@@ -2,10 +2,11 @@
 
 uvicorn has none: a body shorter than its Content-Length, or one trickled in a byte at a time (slow-loris), held its
 request and connection until the client gave up. The limit is for the whole body, not each read, which a trickle
-never trips. No timer per request: a timer armed and cancelled on every request (`asyncio.timeout_at` around
-receive) cost 15-24 us of loop CPU a request. A request registers while its body arrives (a set add and discard)
-and one sweep, every quarter of the timeout (a second at most), cancels the task of each request past its deadline;
-the guard (guard.py) answers it 408. A 408 therefore comes between the timeout and a sweep later.
+never trips. No timer per request: `asyncio.timeout_at` around receive armed and cancelled one on every POST (3.7 us
+of CPU a request under uvloop, timeit on a quiet moment of a 2-core box; 15-24 us wall at load 8); this clock costs
+1.5 us. A request registers while its body arrives (a set add and discard) and one sweep, every quarter of the
+timeout (a second at most), cancels the task of each request past its deadline; the guard (guard.py) answers it
+408. A 408 therefore comes between the timeout and a sweep later.
 """
 
 from __future__ import annotations
