@@ -208,30 +208,37 @@ def test_a_port_taken_while_the_backend_loads_names_the_endpoint_holding_it_and_
             proxy.wait(30)
 
 
-def test_two_endpoints_deployed_on_one_port_at_once_one_serves_the_other_names_it(models, tmp_path):
-    """Whichever finds the port first serves; the other is a PortInUse naming it, with no record or process left
-    (caught by its port check, or once its proxy could not bind)."""
-    from kubepipe.components.serving import processes as P
-    from kubepipe.components.serving.endpoint_record import record_file
-    from kubepipe.components.serving.endpoints import PortInUse, deploy_local, list_endpoints, stop_endpoint
+def _deploy_two_at_once(models, port: int, state: str, start: threading.Barrier | None = None) -> dict[str, object]:
+    """Endpoints `left` (model a) and `right` (model b) deployed on `port` from two threads: {name: result or error}."""
+    from kubepipe.components.serving.endpoints import deploy_local
 
-    state, port = str(tmp_path / ".kubepipe"), P.free_port()
-    at_once = threading.Barrier(2)
     results: dict[str, object] = {}
 
     def deploy(name, model):
-        at_once.wait()
+        if start is not None:
+            start.wait()
         try:
             results[name] = deploy_local(name, str(model), port=port, state_dir=state, timeout_s=90)
         except BaseException as exc:  # noqa: BLE001 - the test reads it
             results[name] = exc
 
-    threads = [threading.Thread(target=deploy, args=("left", models["a"])),
-               threading.Thread(target=deploy, args=("right", models["b"]))]
+    threads = [threading.Thread(target=deploy, args=(n, models[m])) for n, m in (("left", "a"), ("right", "b"))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(180)
+    return results
+
+
+def test_two_endpoints_deployed_on_one_port_at_once_one_serves_the_other_names_it(models, tmp_path):
+    """Whichever finds the port first serves; the other is a PortInUse naming it, with no record or process left
+    (caught by its port check, or once its proxy could not bind)."""
+    from kubepipe.components.serving import processes as P
+    from kubepipe.components.serving.endpoint_record import record_file
+    from kubepipe.components.serving.endpoints import PortInUse, list_endpoints, stop_endpoint
+
+    state, port = str(tmp_path / ".kubepipe"), P.free_port()
+    results = _deploy_two_at_once(models, port, state, threading.Barrier(2))
     try:
         (winner,) = [n for n, r in results.items() if isinstance(r, dict)]
         (loser,) = [n for n, r in results.items() if isinstance(r, PortInUse)]
@@ -252,7 +259,7 @@ def test_a_port_check_and_the_record_naming_the_port_are_one_step(models, tmp_pa
     from kubepipe.components.serving import endpoint_deploy
     from kubepipe.components.serving import processes as P
     from kubepipe.components.serving.endpoint_record import endpoints_dir
-    from kubepipe.components.serving.endpoints import PortInUse, deploy_local, list_endpoints, stop_endpoint
+    from kubepipe.components.serving.endpoints import PortInUse, list_endpoints, stop_endpoint
 
     state, port = str(tmp_path / ".kubepipe"), P.free_port()
     checked = threading.Barrier(2, timeout=5)
@@ -266,19 +273,7 @@ def test_a_port_check_and_the_record_naming_the_port_are_one_step(models, tmp_pa
             pass  # the other deploy is waiting for the claim this one holds (or was refused): go on
 
     monkeypatch.setattr(endpoint_deploy, "_check_port", slow_check)
-    results: dict[str, object] = {}
-
-    def deploy(name, model):
-        try:
-            results[name] = deploy_local(name, str(model), port=port, state_dir=state, timeout_s=90)
-        except BaseException as exc:  # noqa: BLE001 - the test reads it
-            results[name] = exc
-
-    threads = [threading.Thread(target=deploy, args=(n, models[m])) for n, m in (("left", "a"), ("right", "b"))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
+    results = _deploy_two_at_once(models, port, state)
     try:
         (winner,) = [n for n, r in results.items() if isinstance(r, dict)]
         (loser,) = [n for n, r in results.items() if isinstance(r, PortInUse)]
