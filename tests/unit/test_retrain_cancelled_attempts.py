@@ -4,12 +4,12 @@ moves no backoff clock."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
 
-from kubepipe.components.retrain.trigger import queue_dir, trigger_retraining
+from kubepipe.components.retrain.trigger import trigger_retraining
+from retrain_queue import ended as _ended
 from training_files import training_pipeline as training_yaml
 
 NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
@@ -19,16 +19,6 @@ NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
 def training_pipeline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "train.yaml").write_text(training_yaml("train.yaml"))
-
-
-def _ended(state: Path, request_id: str, outcome: str) -> None:
-    """What `kubepipe scheduler` does with a request it took: moved to done/, how its run ended written in."""
-    queue = Path(queue_dir(str(state)))
-    data = json.loads((queue / f"{request_id}.json").read_text())
-    data["outcome"] = {"state": outcome, "run_id": f"run-{outcome}", "error": None, "finished_at": "x"}
-    (queue / "done").mkdir(exist_ok=True)
-    (queue / "done" / f"{request_id}.json").write_text(json.dumps(data))
-    (queue / f"{request_id}.json").unlink()
 
 
 def _decide(state: Path, hours: float, run: str) -> dict:

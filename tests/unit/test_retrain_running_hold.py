@@ -15,6 +15,7 @@ from kubepipe.backends.schedules.scheduler import LocalScheduler
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.retrain.checks import check_trigger
 from kubepipe.components.retrain.trigger import queue_dir, read_triggers, trigger_retraining
+from retrain_queue import ended
 from training_files import training_pipeline
 
 NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
@@ -64,12 +65,7 @@ def test_a_retrain_that_ended_releases_the_hold_at_once(tmp_path):
     state = str(tmp_path / "state")
     first = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, cooldown_hours=1,
                                source_run_id="m1", now=NOW)
-    done = Path(queue_dir(state)) / "done"
-    done.mkdir(parents=True)
-    req = Path(queue_dir(state)) / f"{first['run_id']}.json"
-    (done / req.name).write_text(json.dumps({**json.loads(req.read_text()),
-                                             "outcome": {"state": "succeeded", "run_id": "r"}}))
-    req.unlink()
+    ended(state, first["run_id"], "succeeded")
     after = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, cooldown_hours=1,
                                source_run_id="m2", now=NOW + dt.timedelta(hours=2))
     assert after["action"] == "started" and "has not ended" not in after["reason"]
@@ -83,12 +79,7 @@ def test_a_monitor_pod_whose_clock_runs_ahead_no_longer_lengthens_the_cooldown(t
     first = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, cooldown_hours=6,
                                source_run_id="m1", now=NOW + ahead, as_of="2026-05-04T06:00:00Z")
     assert first["action"] == "started" and first["time"].startswith("2026-05-04T06:00:00")
-    done = Path(queue_dir(state)) / "done"
-    done.mkdir(parents=True)
-    req = Path(queue_dir(state)) / f"{first['run_id']}.json"
-    (done / req.name).write_text(json.dumps({**json.loads(req.read_text()),
-                                             "outcome": {"state": "succeeded", "run_id": "r"}}))
-    req.unlink()
+    ended(state, first["run_id"], "succeeded")
     held = trigger_retraining(drift_detected=True, pipeline="train.yaml", state_dir=state, cooldown_hours=6,
                               source_run_id="m2", now=NOW + dt.timedelta(hours=5), as_of="2026-05-04 11:00:00 UTC")
     assert held["action"] == "cooldown" and "ends in 1.0 h" in held["reason"]

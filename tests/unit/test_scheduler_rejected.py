@@ -14,7 +14,8 @@ from pathlib import Path
 from kubepipe.backends.schedules.launchers import AdoptedHandle, CallableLauncher, SubprocessLauncher
 from kubepipe.backends.schedules.scheduler import LocalScheduler
 from kubepipe.backends.schedules.store import ScheduleRow, SchedulerStore
-from kubepipe.components.retrain.trigger import queue_dir, trigger_retraining
+from kubepipe.components.retrain.trigger import trigger_retraining
+from retrain_queue import ended as _ended
 from training_files import training_pipeline as training_yaml
 
 T0 = dt.datetime(2026, 3, 2, 10, 0, 30, tzinfo=dt.timezone.utc)
@@ -82,16 +83,6 @@ def test_a_followed_run_whose_record_says_rejected_is_rejected(tmp_path):
 
 
 NOW = dt.datetime(2026, 5, 4, 6, 0, tzinfo=dt.timezone.utc)
-
-
-def _ended(state: Path, request_id: str, outcome: str) -> None:
-    """What `kubepipe scheduler` does with a request it took: moved to done/, how its run ended written in."""
-    queue = Path(queue_dir(str(state)))
-    data = json.loads((queue / f"{request_id}.json").read_text())
-    data["outcome"] = {"state": outcome, "run_id": f"run-{outcome}", "error": None, "finished_at": "x"}
-    (queue / "done").mkdir(exist_ok=True)
-    (queue / "done" / f"{request_id}.json").write_text(json.dumps(data))
-    (queue / f"{request_id}.json").unlink()
 
 
 def test_a_retrain_its_gate_rejected_is_no_failure_for_the_backoff(tmp_path, monkeypatch):
