@@ -18,9 +18,10 @@ import pandas as pd
 
 from kubepipe.components.retrieval.chunking import doc_id_of
 
-__all__ = ["Retriever", "MAX_K"]
+__all__ = ["Retriever", "MAX_K", "RESULT_BLOCK"]
 
 MAX_K = 1000  # a request's top_k cap (and evaluation's): more is a bulk export, not a retrieval
+RESULT_BLOCK = 1 << 22  # rows and scores one index search returns at most (~50 MB): queries are searched in blocks
 
 
 def _plain(v):
@@ -104,27 +105,39 @@ class Retriever:
         """`search_docs` of queries already embedded by this index's embedder (float32 [n, dim], unit rows):
         evaluation scores the candidate and a champion with the same embedder on one set of query vectors."""
         _check_k(k)
+        out: list[tuple[list[int], list[float]] | None] = [None] * len(vecs)
+        pending = list(range(len(vecs)))
         depth = min(len(self.index), k if self.n_docs == len(self.index) else k * 4)
-        while True:
-            rows, scores = self.index.search(vecs, depth)
-            out_rows, out_scores, short = [], [], False
-            for r, s in zip(rows, scores):
-                seen, keep, ks = set(), [], []
-                for row, score in zip(r.tolist(), s.tolist()):
-                    doc = self.doc_ids[row]
-                    if doc in seen:
-                        continue
-                    seen.add(doc)
-                    keep.append(row)
-                    ks.append(score)
-                    if len(keep) == k:
-                        break
-                short |= len(keep) < min(k, self.n_docs)
-                out_rows.append(keep)
-                out_scores.append(ks)
-            if not short or depth >= len(self.index):
-                return out_rows, out_scores
+        while pending:
+            # a block of queries at a time: a deep search (top_k 1000, many passages a document) of a whole batch
+            # held [queries, depth] rows and scores at once, up to the index's size for each query
+            step = max(1, RESULT_BLOCK // depth)
+            for at in range(0, len(pending), step):
+                block = pending[at:at + step]
+                rows, scores = self.index.search(vecs[block], depth)
+                for i, r, s in zip(block, rows, scores):
+                    keep, ks = self._distinct_docs(r.tolist(), s.tolist(), k)
+                    if len(keep) >= min(k, self.n_docs) or depth >= len(self.index):
+                        out[i] = (keep, ks)
+            pending = [i for i in pending if out[i] is None]  # deeper, only the queries still short of k documents
             depth = min(len(self.index), depth * 4)
+        return [o[0] for o in out if o is not None], [o[1] for o in out if o is not None]
+
+    def _distinct_docs(self, rows: list[int], scores: list[float], k: int) -> tuple[list[int], list[float]]:
+        """The first passage of each document among `rows` (best first), up to k documents."""
+        seen: set = set()
+        keep: list[int] = []
+        ks: list[float] = []
+        for row, score in zip(rows, scores):
+            doc = self.doc_ids[row]
+            if doc in seen:
+                continue
+            seen.add(doc)
+            keep.append(row)
+            ks.append(score)
+            if len(keep) == k:
+                break
+        return keep, ks
 
     def retrieve(self, queries: list[str], k: int = 10) -> list[list[dict]]:
         """Per query: [{passage_id, doc_id, score, text, <record columns>}], best first."""

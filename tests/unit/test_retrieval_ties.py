@@ -277,3 +277,38 @@ def test_a_served_request_answers_as_alone_when_batched_with_a_deeper_one(tmp_pa
         batched = served._forward([(f"q{i}", 1), ("q0", 200)], observe=False)
         assert [h["doc_id"] for h in batched[0]] == [h["doc_id"] for h in alone], i
         assert len(batched[1]) == 200
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), n=st.integers(1, 40), dim=st.integers(1, 3), block=st.integers(1, 12))
+def test_queries_are_searched_in_blocks_of_bounded_results_with_the_same_answers(tmp_path_factory, data, n, dim,
+                                                                                  block):
+    """A deep search (top_k 1000 over documents of many passages) of a whole batch held [queries, depth] rows and
+    scores at once, up to the index's size for every query: queries go in blocks of at most RESULT_BLOCK results (one
+    query at a time past it), only the queries still short of k documents are searched deeper, and the answers are
+    the oracle's."""
+    from kubepipe.components.retrieval import retriever as R
+
+    pool = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=5))
+    vectors = [data.draw(st.sampled_from(pool)) for _ in range(n)]
+    doc_of = [f"d{data.draw(st.integers(0, max(0, n // 3)))}" for _ in range(n)]
+    queries = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=8))
+    k = data.draw(st.integers(1, len(set(doc_of)) + 2))
+    retriever = R.Retriever(_index(tmp_path_factory.mktemp("idx"), np.array(vectors, np.float32), doc_of),
+                            embedder=_TableEmbedder({}))
+    searched: list[tuple[int, int]] = []
+    search = retriever.index.search
+
+    def counted(vecs, depth):
+        searched.append((len(vecs), depth))
+        return search(vecs, depth)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(R, "RESULT_BLOCK", block)
+        mp.setattr(retriever.index, "search", counted)
+        rows, scores = retriever.search_vectors(np.array(queries, np.float32), k)
+    assert all(m * depth <= max(block, depth) for m, depth in searched), searched
+    assert sum(m for m, depth in searched if depth == searched[0][1]) == len(queries)  # each query once at first
+    for i, q in enumerate(queries):
+        want = _doc_oracle(vectors, doc_of, q, k)
+        assert list(zip(rows[i], scores[i])) == [(r, float(s)) for r, s in want]
