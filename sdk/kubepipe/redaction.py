@@ -19,8 +19,7 @@ from kubepipe.text_credentials import (COMMAND_CREDENTIALS, COMMAND_MARKS, HEADE
                                        webhook_path)
 from kubepipe.util import is_file_uri
 
-__all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets",
-           "StreamRedactor", "MAY_HOLD_CREDENTIAL"]
+__all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets", "StreamRedactor", "MAY_HOLD_CREDENTIAL"]
 
 
 def redacted(value: Any, key: object = None, *, whole: bool = True) -> Any:
@@ -136,7 +135,8 @@ _KEYED_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.\\-])(?P<kq>\\*['\"]|)(?P<pre>[0-9
                             r"(?:(?P<q>\\*['\"])(?P<quoted>(?:(?!(?P=q))(?:\\.|[^\\\n]))+)(?P=q)"
                             r"|(?P<ref>\$\{[^}\n]*\})(?=[.:)]*(?:[\s'\",;&}\]]|$))"
                             r"|(?P<ph>" + PLACEHOLDER + r")(?=[.:)`]*(?:[\s'\",;&}\]]|$))"
-                            r"|(?P<scheme>" + _AUTH_SCHEMES + r")?(?P<value>(?:\$\{[^}\n]*\})?[^\s'\",;&}\]]+))")
+                            r"|(?P<scheme>" + _AUTH_SCHEMES + r")?(?!`(?:[\s'\",;.:)&}\]]|$))"  # no lone closing `
+                            r"(?P<value>(?:\$\{[^}\n]*\})?[^\s'\",;&}\]]+))")
 
 
 # An HTTP Authorization header in a message, unquoted (`Authorization: token abc`, AWS's `AWS4-HMAC-SHA256

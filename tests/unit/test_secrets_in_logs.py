@@ -213,3 +213,13 @@ def test_a_credential_header_written_in_a_pipeline_never_reaches_the_compiled_sp
     code, said = run_cli_text(capsys, "compile", pipeline, "-o", tmp_path / "o.yaml")
     assert code == 2 and "steps.load.with.headers.X-Honeycomb-Team" in said and "hcaik01ZqVb8LmW4" not in said
     assert not (tmp_path / "o.yaml").exists()
+
+
+def test_a_key_named_in_code_quotes_is_no_value_to_hide():
+    """`carries `X-Amz-Signature=`, which ...`: the closing backtick of a code span was read as the signature's value
+    (hidden, with the quote the sentence needed), once header words joined the credential words."""
+    from kubepipe.redaction import redact_text
+
+    said = "holds a URL whose query carries `X-Amz-Signature=`, which would be written; use `token=`."
+    assert redact_text(said) == said
+    assert redact_text("token=`abc123` and X-Amz-Signature=`f00d`") == "token=<redacted> and X-Amz-Signature=<redacted>"
