@@ -13,7 +13,7 @@ import os
 import sys
 
 __all__ = ["ComponentError", "ServiceFailed", "GateFailed", "DataError", "SourceMissing", "ModelError", "ConfigError",
-           "not_retryable", "fail_fast", "mark_not_retried", "NO_RETRY_ENV"]
+           "not_retryable", "fail_fast", "mark_not_retried", "failure_text", "report_uncaught", "NO_RETRY_ENV"]
 
 NO_RETRY_ENV = "KUBEPIPE_NO_RETRY_FILE"  # set by the local backend: where a task marks "do not retry me"
 _FATAL_ERRNOS = {errno.ENOENT, errno.ENOSPC, errno.EADDRINUSE, errno.EACCES, errno.EISDIR, errno.ENOTDIR,
@@ -75,12 +75,31 @@ def not_retryable(exc: BaseException) -> bool:
 def fail_fast():
     """Around a component's body: a failure that retrying cannot change says so in the log, and — in a
     local run — marks the task so that kubepipe does not retry it. On Kubeflow / Vertex the retry
-    policy runs regardless; each attempt fails as fast, with the same message."""
+    policy runs regardless; each attempt fails as fast, with the same message. The failure ends the task
+    process (kfp's executor does not catch it): its traceback is printed redacted (`report_uncaught`)."""
     try:
         yield
     except Exception as exc:
         mark_not_retried(exc)
+        sys.excepthook = report_uncaught
         raise
+
+
+def failure_text(exc: BaseException) -> str:
+    """The traceback Python prints for `exc` (its type, each frame's file:line and source line, its causes and
+    notes), credentials hidden by the one rule (`redact_text`): a step's error may quote a DSN, a signed URL or a
+    header, and on Kubeflow / Vertex the pod log shows it to whoever can read the run."""
+    import traceback
+
+    from kubepipe.secrets import redact_text
+
+    return redact_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
+def report_uncaught(kind: type[BaseException], exc: BaseException, tb) -> None:
+    """A `sys.excepthook`: the failure ending the process, as Python says it, through `failure_text`."""
+    sys.stderr.write(failure_text(exc.with_traceback(tb)))
+    sys.stderr.flush()
 
 
 def mark_not_retried(exc: BaseException) -> None:

@@ -153,15 +153,25 @@ def main(argv: list[str] | None = None) -> int:
     return serve(args.model_dir, **opts)
 
 
-if __name__ == "__main__":
+def run(argv: list[str] | None = None) -> int:
+    """The process's entry (a KServe container's command, a worker): `main`, its failure said in one line with
+    credentials hidden (it may quote the model's URI: a signed URL's signature, a key pair); an unforeseen one's
+    traceback, redacted too, only with KUBEPIPE_VERBOSE=1 (the CLI's --verbose convention)."""
     try:
-        sys.exit(main())
+        return main(argv)
     except Exception as exc:  # noqa: BLE001
-        from kubepipe.components.errors import ComponentError
+        from kubepipe.components.errors import ComponentError, failure_text
+        from kubepipe.secrets import redact_text
 
-        if isinstance(exc, ComponentError):  # it may quote the model's URI: a signed URL's signature, a key pair
-            from kubepipe.secrets import redact_text
-
+        if isinstance(exc, ComponentError):
             print(f"error: {redact_text(str(exc))}", file=sys.stderr)
-            sys.exit(2)
-        raise
+            return 2
+        if os.environ.get("KUBEPIPE_VERBOSE") == "1":
+            sys.stderr.write(failure_text(exc))
+        print(f"internal error: {redact_text(f'{type(exc).__name__}: {exc}')}; set KUBEPIPE_VERBOSE=1 for the "
+              "traceback, and please report it", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(run())

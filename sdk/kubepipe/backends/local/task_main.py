@@ -13,6 +13,8 @@ a subclass whatever its name, after the traceback one line the watcher reads as 
 and for a GateFailed (a gate that said no; the user's subclass too) `kubepipe: gate rejected GateFailed: ...`, which
 marks the step `rejected` (`kubepipe run` exits 3 when only gates failed it).
 
+Any exception's traceback is printed through `failure_text` (the one redactor), as `fail_fast` has a pod's printed.
+
 A ComponentError is deterministic unless raised with `retryable=True` (components/errors.py): the user's too is
 marked as not to be retried, as `fail_fast` marks the built-ins'.
 """
@@ -22,7 +24,6 @@ from __future__ import annotations
 import os
 import runpy
 import sys
-import traceback
 
 __all__ = ["COMPONENT_ERROR", "GATE_REJECTED", "EXECUTOR", "TASK_MAIN", "main"]
 
@@ -37,16 +38,18 @@ def main() -> int:
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     except Exception as exc:
-        from kubepipe.components.errors import NO_RETRY_ENV, ComponentError, GateFailed, mark_not_retried
+        from kubepipe.components.errors import NO_RETRY_ENV, ComponentError, GateFailed, failure_text, mark_not_retried
+        from kubepipe.secrets import redact_text
 
+        sys.stderr.write(failure_text(exc))  # the user's traceback, type, place and causes kept, credentials hidden
+        sys.stderr.flush()
         if not isinstance(exc, ComponentError):
-            raise
-        traceback.print_exc()
+            return 1
         marker = os.environ.get(NO_RETRY_ENV)
         if marker and not os.path.exists(marker):  # a user's: a retry cannot change it either (unless retryable)
             mark_not_retried(exc)
         said = GATE_REJECTED if isinstance(exc, GateFailed) else COMPONENT_ERROR
-        print(f"{said}{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        print(redact_text(f"{said}{type(exc).__name__}: {exc}"), file=sys.stderr, flush=True)
         return 1
     return 0
 
