@@ -81,7 +81,8 @@ def fail_fast():
         yield
     except Exception as exc:
         mark_not_retried(exc)
-        sys.excepthook = report_uncaught
+        if sys.excepthook is sys.__excepthook__:  # a caller's own hook (IPython's, a user's) is left as it is
+            sys.excepthook = report_uncaught
         raise
 
 
