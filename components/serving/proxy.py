@@ -14,6 +14,8 @@ The proxy's idle connections expire after POOL_KEEP_ALIVE_S, before the backend'
 A body over the backends' `--max-body-mb` gets the backend's 413 from the proxy, unread and not forwarded; one that
 does not arrive within their `--body-timeout` gets their 408 from it (the proxy reads a body whole before it
 forwards it: a trickled or truncated one held the proxy's connection, with no answer, until the client gave up).
+Framing uvicorn's parser refuses (two Content-Lengths, Transfer-Encoding with Content-Length) is the backend's JSON
+400 naming `request` (framing.json_framing), not uvicorn's plain text.
 
 Canary: when the record names a `canary` backend with a `percent`, each request goes to it
 with that probability, the rest to the stable backend. Every answer a backend gave carries REVISION_HEADER naming
@@ -288,6 +290,8 @@ class ProxyApp:
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
+    from kubepipe.components.serving.framing import json_framing
+
     ap = argparse.ArgumentParser(prog="kubepipe-endpoint-proxy")
     ap.add_argument("--name", required=True)  # in the command line so `stop` can recognise this process
     ap.add_argument("--port", type=int, required=True)
@@ -297,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     app = ProxyApp(Path(args.record))
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_config=None, access_log=False,
                             timeout_graceful_shutdown=30, lifespan="on")
+    json_framing(config)  # the HTTP parser's 400s as the backend's JSON errors, not uvicorn's plain text
     server = uvicorn.Server(config)
 
     async def run():
