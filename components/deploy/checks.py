@@ -10,11 +10,13 @@ from kubepipe.components.deploy.autoscaling import AUTOSCALING_KEYS, METRICS, au
 from kubepipe.components.deploy.canary_analysis import ANALYSIS_KEYS, analysis_issues
 from kubepipe.components.errors import ModelError
 from kubepipe.components.monitoring.settings import log_issues
-from kubepipe.components.serving.options import PRECISIONS, resolve_precision, serve_device
+from kubepipe.components.serving.options import (DEFAULTS, PRECISIONS, option_problems, resolve_precision,
+                                                 serve_device)
 from kubepipe.components.serving.options import RUNTIMES as SERVER_RUNTIMES
 from kubepipe.resources import cpu_problem, gpu_type_problem, memory_problem
 
-__all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE", "deploy_reference"]
+__all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE", "SERVER_TIMEOUTS", "timeout_flags",
+           "deploy_reference"]
 
 RUNTIMES = ("kubepipe", "triton")
 MAX_BATCH_SIZE = 4096  # a sanity bound: one pass of this many rows already takes seconds on a CPU
@@ -24,9 +26,12 @@ PARAMS = ("model_name", "version", "canary_percent", "smoke_inputs", "autoscalin
 # machine_type/accelerator_type (Vertex); max_batch_size (rows per request and per forward pass,
 # every target: `kubepipe serve --max-batch-size`, Triton's config.pbtxt); port: the local
 # endpoint's stable port (target local); log: the prediction log (monitoring/settings.py);
-# runtime/precision: `kubepipe serve --runtime/--precision` (runtime kubepipe, every target).
+# runtime/precision: `kubepipe serve --runtime/--precision` (runtime kubepipe, every target);
+# body_timeout_s/request_timeout_s: `kubepipe serve --body-timeout/--request-timeout` (SERVER_TIMEOUTS).
 SERVING_KEYS = ("cpu", "memory", "gpu", "gpu_type", "service_account", "machine_type", "accelerator_type",
-                "max_batch_size", "port", "log", "runtime", "precision")
+                "max_batch_size", "port", "log", "runtime", "precision", "body_timeout_s", "request_timeout_s")
+# serving key -> the model server's option (serving/options.py), passed as its flag on every target
+SERVER_TIMEOUTS = {"body_timeout_s": "body_timeout", "request_timeout_s": "request_timeout"}
 
 
 def _int(v: Any) -> TypeGuard[int]:
@@ -161,7 +166,37 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
                                              "e.g. 8601; omit it for a free port"))
             issues += log_issues(serving.get("log"), runtime, written="log" in serving)
             issues += _server_runtime_issues(serving, runtime)
+            issues += _timeout_issues(serving, runtime)
     return issues
+
+
+def _flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
+def _timeout_issues(serving: dict, runtime) -> list[CheckIssue]:
+    """`serving.body_timeout_s` / `serving.request_timeout_s`: seconds, the rule `kubepipe serve` applies to its
+    flags (options.option_problems); a bad one failed the server's start only at deploy, after training."""
+    issues = []
+    for key, option in SERVER_TIMEOUTS.items():
+        value, hint = serving.get(key), f"seconds; 0 = no limit (default {DEFAULTS[option]:g}; docs/serving.md)"
+        if value is None or _run_time(value):
+            continue
+        if runtime == "triton":
+            issues.append(CheckIssue(("serving", key), f"is for runtime kubepipe (`kubepipe serve {_flag(option)}`)",
+                                     "Triton serves with its own timeouts; remove it"))
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            issues.append(CheckIssue(("serving", key), f"must be a number of seconds, got {value!r}", hint))
+        else:
+            issues += [CheckIssue(("serving", key), problem, hint)
+                       for problem in option_problems({option: float(value)})]
+    return issues
+
+
+def timeout_flags(serving: dict) -> list[str]:
+    """The `kubepipe serve` flags of the serving timeouts given (checked: numbers, finite, 0 or more)."""
+    return [arg for key, option in SERVER_TIMEOUTS.items() if serving.get(key) is not None
+            for arg in (_flag(option), str(float(serving[key])))]
 
 
 # serving keys one target reads and another ignores: said as a warning where they are ignored

@@ -55,7 +55,9 @@ def deploy(
             service_account (KServe; default: the profile's deploy_service_account);
             machine_type, accelerator_type (Vertex; accelerator_type overrides gpu_type); max_batch_size, the rows one request may carry
             (default 64; every target); runtime: torch or onnx, precision: auto, fp32, bf16 or int8
-            (`kubepipe serve --runtime/--precision`; runtime kubepipe); log: {sample, sink, flush_s, redact}, the
+            (`kubepipe serve --runtime/--precision`; runtime kubepipe); body_timeout_s, request_timeout_s:
+            seconds, 0 = no limit (`kubepipe serve --body-timeout/--request-timeout`; runtime kubepipe, every
+            target); log: {sample, sink, flush_s, redact}, the
             prediction log of sampled requests (`log: {}`: every request, to the default sink, the profile's
             predictions_uri; card numbers, IBANs and e-mail addresses in logged text are masked unless
             redact: false).
