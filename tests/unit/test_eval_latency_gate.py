@@ -208,5 +208,7 @@ def test_max_seconds_is_shared_so_a_slow_first_model_leaves_the_next_its_request
     df = read_dataset(env["holdout"])
     figures = measure_serving({"challenger": slow, "champion": fast}, lambda m: model_inputs(m, df, what="holdout"),
                               settings_of({"requests": 1000, "warmup": 0, "repeats": 2, "max_seconds": 1.2}))
-    assert figures["challenger"]["time_bounded"] and max(figures["challenger"]["requests_per_round"]) <= 4
+    # its first round (measured first) gets a quarter of the time, not all of it (8 requests of 150 ms); its last
+    # round takes what the champion's fast rounds left, which depends on the machine, so only the first is bounded
+    assert figures["challenger"]["time_bounded"] and figures["challenger"]["requests_per_round"][0] <= 4
     assert min(figures["champion"]["requests_per_round"]) >= 20, figures["champion"]["requests_per_round"]
