@@ -29,6 +29,24 @@ def _log(n=400, seed=3):
     return pd.DataFrame(rows)
 
 
+def _champion_and_a_worse_canary(tmp_path):
+    """A registry where v1 is champion and v2 a canary; the prediction log (tmp_path/log.parquet) of both, v2's
+    answers much worse. (registry URI, the log with its `truth` column)."""
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.registry import Registry
+
+    reg = f"file://{tmp_path}/registry"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(b"x")
+    for _ in range(2):
+        Registry(reg).register(str(tmp_path / "m"), name="merchant")
+    Registry(reg).promote("merchant", 1, reason="deployed")
+    log = _log()
+    log.loc[log["model_version"] == "2", "prediction"] = "fuel"  # the canary's answers: much worse
+    write_dataset(log.drop(columns="truth"), str(tmp_path / "log.parquet"))
+    return reg, log
+
+
 def test_live_metrics_match_sklearn_per_version():
     log = _log()
     labels = log[["request_id", "instance"]].assign(label=log["truth"]).sample(frac=0.7, random_state=1)
@@ -447,20 +465,10 @@ def test_the_step_metrics_are_the_champions_not_a_rolled_back_canarys(tmp_path):
     from kfp.dsl import Artifact, Metrics
     from sklearn.metrics import accuracy_score
 
-    from kubepipe.components.data.io import write_dataset
     from kubepipe.components.monitoring import ops
     from kubepipe.components.monitoring.steps import run_live_quality
-    from kubepipe.components.registry import Registry
 
-    reg = f"file://{tmp_path}/registry"
-    (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "w.bin").write_bytes(b"x")
-    for _ in range(2):
-        Registry(reg).register(str(tmp_path / "m"), name="merchant")
-    Registry(reg).promote("merchant", 1, reason="deployed")
-    log = _log()
-    log.loc[log["model_version"] == "2", "prediction"] = "fuel"  # the canary's answers: much worse
-    write_dataset(log.drop(columns="truth"), str(tmp_path / "log.parquet"))
+    reg, log = _champion_and_a_worse_canary(tmp_path)
     log[["request_id", "instance"]].assign(label=log["truth"]).to_csv(tmp_path / "labels.csv", index=False)
     metrics = Metrics(name="metrics", uri=str(tmp_path / "metrics"))
     ops.live_quality.python_func(
@@ -718,19 +726,9 @@ def test_a_canary_s_drop_is_not_the_verdict_when_the_champion_served_the_window_
     from kfp.dsl import Artifact, Metrics
 
     from kubepipe.components.monitoring import ops
-    from kubepipe.components.data.io import write_dataset
     from kubepipe.components.monitoring.steps import run_live_quality
-    from kubepipe.components.registry import Registry
 
-    reg = f"file://{tmp_path}/registry"
-    (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "w.bin").write_bytes(b"x")
-    for _ in range(2):
-        Registry(reg).register(str(tmp_path / "m"), name="merchant")
-    Registry(reg).promote("merchant", 1, reason="deployed")
-    log = _log()
-    log.loc[log["model_version"] == "2", "prediction"] = "fuel"  # the canary's answers: much worse
-    write_dataset(log.drop(columns="truth"), str(tmp_path / "log.parquet"))
+    reg, log = _champion_and_a_worse_canary(tmp_path)
     canary = log[log["model_version"] == "2"]
     canary[["request_id", "instance"]].assign(label=canary["truth"]).to_csv(tmp_path / "labels.csv", index=False)
     out = run_live_quality(str(tmp_path / "log.parquet"), labels=str(tmp_path / "labels.csv"), model_name="merchant",
