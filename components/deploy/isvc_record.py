@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 
 from kubepipe.components.deploy.champion import ANY
 from kubepipe.components.deploy.isvc_api import Isvc, RolloutError, wait_ready
+from kubepipe.times import UTC_FORMAT
 
 __all__ = ["LeaseLost", "with_spec", "PREVIOUS_KEY", "RUN_KEY", "LEASE_KEY", "record", "unsettled", "served_before", "lease_of", "check_lease",
            "lease_until", "restore", "fence", "fenced_patch", "settle", "mode"]
@@ -58,13 +59,13 @@ def mode(obj: dict) -> str:
 def lease_until(duration_s: float, now: float | None = None) -> str:
     """The annotation's value: UTC, to the second."""
     at = datetime.fromtimestamp((time.time() if now is None else now) + duration_s, tz=timezone.utc)
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return at.strftime(UTC_FORMAT)
 
 
 def _lapsed(until: str | None, now: float) -> bool:
     """An unreadable or absent time (an older kubepipe wrote no lease) counts as lapsed: the rollout is taken over."""
     try:
-        return datetime.strptime(str(until), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp() <= now
+        return datetime.strptime(str(until), UTC_FORMAT).replace(tzinfo=timezone.utc).timestamp() <= now
     except ValueError:
         return True
 

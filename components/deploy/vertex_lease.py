@@ -17,6 +17,7 @@ import time
 
 from kubepipe.components.errors import ComponentError
 from kubepipe.labels import gcp_label
+from kubepipe.times import UTC_FORMAT
 
 __all__ = ["RUN", "UNTIL", "EndpointLease", "LeaseLost", "DEPLOY_OP_S", "wait_unfinished"]
 
@@ -31,7 +32,7 @@ class LeaseLost(ComponentError):
 
 def _at(until) -> str:
     """An epoch-seconds label as UTC time."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(until))) if str(until).isdigit() else str(until)
+    return time.strftime(UTC_FORMAT, time.gmtime(int(until))) if str(until).isdigit() else str(until)
 
 
 def _conflict(exc) -> bool:

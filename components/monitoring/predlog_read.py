@@ -16,6 +16,7 @@ import re
 
 from kubepipe.components.errors import DataError
 from kubepipe.components.monitoring.predlog import PART_PREFIX, PART_SUFFIX
+from kubepipe.times import UTC_FORMAT
 
 __all__ = ["SETTLE_S", "PREDICTIONS_PREFIX", "is_predictions_source", "read_predictions", "model_of", "per_request"]
 
@@ -148,7 +149,7 @@ def _settle(end, settle_s: float, source: str) -> None:
         return
     if wait > settle_s:
         log.warning("%s: the window ends at %s, %.0f s from now: the rows logged after now are not in it (a clock "
-                    "behind?)", source, end.strftime("%Y-%m-%dT%H:%M:%SZ"), wait - settle_s)
+                    "behind?)", source, end.strftime(UTC_FORMAT), wait - settle_s)
         return
     log.info("%s: waiting %.1f s for the servers to write the window's last rows (settle_s)", source, wait)
     time.sleep(wait)
@@ -170,7 +171,7 @@ def _by_now(df, now, source: str, later: int):
     kept.attrs["future_rows"] = n
     log.warning("%s: %d logged row(s) are stamped after now (%s) and left out of the window that ends at the newest "
                 "request (a server's clock ahead?); give `as_of` to choose the window's end", source, n,
-                now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                now.strftime(UTC_FORMAT))
     return kept
 
 
