@@ -1,6 +1,6 @@
 """GPU serving benchmark: the fine-tuned MiniLM teacher on CUDA, `kubepipe serve` vs the bare KServe server.
 
-    python benchmarks/serve_gpu.py [--repeats 3] [--seconds 5] [--compile]
+    python benchmarks/serve_gpu.py [--repeats 3] [--seconds 5] [--compile] [--workers 4]
     python benchmarks/serve_gpu.py --smoke --quick   # on the CPU, a 64-row teacher: checks the script runs
 
 Goal on one H100/H200-class GPU: teacher >= 100k tokens/s at >= 100 RPS with p99 <= 50 ms.
@@ -8,6 +8,8 @@ The teacher is `pretrained-encoder` fine-tuned from all-MiniLM-L6-v2 on the flag
 (one epoch on the GPU: seconds). Servers side by side on 127.0.0.1, same GPU:
   kubepipe          `kubepipe serve --device cuda` (bf16 weights, the default on CUDA)
   kubepipe-compile  the same with `--torch-compile` (with --compile)
+  kubepipe-wN       the same with `--workers N` (with --workers N; with both, kubepipe-compile-wN too): the
+                    bare baseline stays one process, so these ratios are no like-for-like comparison
   bare              the bare KServe ModelServer with torch eager fp32 on the GPU (benchmarks/serve.py --bare)
 Load as in benchmarks/serve.py: 6-8-word descriptors, 32 and 64 per request, closed loop at
 1/4/16/64 connections plus an open loop at max(100, the goal's tokens/s / tokens per request)
@@ -47,9 +49,12 @@ def train_teacher(work: Path, epochs: int, rows: int | None = None, num_gpus: in
 def main(argv=None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(add_help=False)
+    ap = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # --work (serve.py's) is no --workers
     ap.add_argument("--compile", action="store_true", help="also serve with --torch-compile")
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=0,
+                    help="also serve with `--workers N` (server processes sharing the port): kubepipe-wN. The bare "
+                         "baseline stays one process, so its ratios to bare are no like-for-like comparison")
     # the whole script on the CPU, a small teacher, no goal verdict: checks it still runs (tests), not the GPU
     ap.add_argument("--smoke", action="store_true")
     own, rest = ap.parse_known_args(argv)
@@ -82,6 +87,10 @@ def main(argv=None) -> int:
     cmds = {"kubepipe": cmds["kubepipe"]}  # not the CPU's ONNX servers
     if own.compile:
         cmds["kubepipe-compile"] = cmds["kubepipe"] + ["--torch-compile"]
+    if own.workers > 1:
+        cmds[f"kubepipe-w{own.workers}"] = cmds["kubepipe"] + ["--workers", str(own.workers)]
+        if own.compile:  # both: the configuration the first GPU run pointed to (benchmarks/README.md)
+            cmds[f"kubepipe-compile-w{own.workers}"] = cmds["kubepipe-compile"] + ["--workers", str(own.workers)]
     cmds |= bare
     import shutil
     import tempfile

@@ -77,12 +77,26 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process, all its threads (/proc; 0 where there is none)."""
+    """User + system CPU seconds of a process, all its threads and its live child processes (`--workers N`:
+    the supervisor's workers) (/proc; 0 where there is none)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    try:
+        import psutil
+
+        kids = psutil.Process(pid).children(recursive=True)
+    except Exception:  # psutil.Error: the process ended meanwhile
+        return own
+    for kid in kids:
+        try:
+            t = kid.cpu_times()
+            own += t.user + t.system
+        except psutil.Error:
+            pass
+    return own
 
 
 def wait_idle(pid: int, timeout_s: float = 60.0, window_s: float = 0.5, busy_s: float = 0.01) -> float:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import psutil
 
 from script_modules import load_script  # tests/fixtures
 
@@ -44,3 +47,26 @@ def test_wait_idle_of_a_process_that_is_gone_returns_at_once():
     proc.kill()
     proc.wait()
     assert serve_load.wait_idle(proc.pid, timeout_s=10.0, window_s=0.1) < 0.5
+
+
+def test_cpu_seconds_counts_the_live_children_of_a_supervisor():
+    """`--workers N`: the supervisor idles while its workers do the work, so CPU per request and the idle wait
+    read the whole process tree, not the supervisor's pid alone (it read ~0 for kubepipe-wN)."""
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time\n"
+                               f"c = subprocess.Popen([sys.executable, '-c', {BUSY_THEN_IDLE.format(busy=1.0)!r}])\n"
+                               "time.sleep(60)\n"])
+    try:
+        deadline = time.monotonic() + 20
+        while not psutil.Process(parent.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        serve_load.wait_idle(parent.pid, timeout_s=20.0, window_s=0.25)  # the child's busy second, then idle
+        child = psutil.Process(parent.pid).children()[0].cpu_times()
+        own = psutil.Process(parent.pid).cpu_times()
+        total = serve_load.cpu_seconds(parent.pid)
+        assert child.user + child.system >= 0.8  # the child did the work
+        assert total >= child.user + child.system + own.user + own.system - 0.05, (total, child, own)
+    finally:
+        for p in psutil.Process(parent.pid).children(recursive=True):
+            p.kill()
+        parent.kill()
+        parent.wait()
