@@ -16,6 +16,7 @@ from kubepipe.components.serving.options import RUNTIMES as SERVER_RUNTIMES
 from kubepipe.resources import cpu_problem, gpu_type_problem, memory_problem
 
 __all__ = ["check", "PARAMS", "SERVING_KEYS", "RUNTIMES", "MAX_BATCH_SIZE", "SERVER_TIMEOUTS", "timeout_flags",
+           "process_flags",
            "deploy_reference"]
 
 RUNTIMES = ("kubepipe", "triton")
@@ -27,9 +28,11 @@ PARAMS = ("model_name", "version", "canary_percent", "smoke_inputs", "autoscalin
 # every target: `kubepipe serve --max-batch-size`, Triton's config.pbtxt); port: the local
 # endpoint's stable port (target local); log: the prediction log (monitoring/settings.py);
 # runtime/precision: `kubepipe serve --runtime/--precision` (runtime kubepipe, every target);
-# body_timeout_s/request_timeout_s: `kubepipe serve --body-timeout/--request-timeout` (SERVER_TIMEOUTS).
+# body_timeout_s/request_timeout_s: `kubepipe serve --body-timeout/--request-timeout` (SERVER_TIMEOUTS);
+# torch_compile/workers: `kubepipe serve --torch-compile/--workers` (process_flags).
 SERVING_KEYS = ("cpu", "memory", "gpu", "gpu_type", "service_account", "machine_type", "accelerator_type",
-                "max_batch_size", "port", "log", "runtime", "precision", "body_timeout_s", "request_timeout_s")
+                "max_batch_size", "port", "log", "runtime", "precision", "body_timeout_s", "request_timeout_s",
+                "torch_compile", "workers")
 # serving key -> the model server's option (serving/options.py), passed as its flag on every target
 SERVER_TIMEOUTS = {"body_timeout_s": "body_timeout", "request_timeout_s": "request_timeout"}
 
@@ -167,6 +170,7 @@ def check(with_values: dict, deployment_mode: str | None = None, target: str | N
             issues += log_issues(serving.get("log"), runtime, written="log" in serving)
             issues += _server_runtime_issues(serving, runtime)
             issues += _timeout_issues(serving, runtime)
+            issues += _process_issues(serving, runtime)
     return issues
 
 
@@ -191,6 +195,33 @@ def _timeout_issues(serving: dict, runtime) -> list[CheckIssue]:
             issues += [CheckIssue(("serving", key), problem, hint)
                        for problem in option_problems({option: float(value)})]
     return issues
+
+
+def _process_issues(serving: dict, runtime) -> list[CheckIssue]:
+    """`serving.torch_compile` (true/false) and `serving.workers` (server processes, 1 or more): what a GPU replica
+    needs to keep its device busy (docs/serving.md); a bad one failed the server's start only at deploy."""
+    issues = []
+    for key, said in (("torch_compile", "must be true or false"), ("workers", "must be a whole number, 1 or more")):
+        value = serving.get(key)
+        if value is None or _run_time(value):
+            continue
+        if runtime == "triton":
+            issues.append(CheckIssue(("serving", key), f"is for runtime kubepipe (`kubepipe serve {_flag(key)}`)",
+                                     "Triton runs the model its own way; remove it"))
+        elif not (isinstance(value, bool) if key == "torch_compile" else _int(value) and value >= 1):
+            issues.append(CheckIssue(("serving", key), f"{said}, got {value!r}",
+                                     "e.g. serving: {gpu: 1, torch_compile: true, workers: 4} (docs/serving.md)"))
+        elif key == "torch_compile" and value and (serving.get("runtime") or "torch") != "torch":
+            issues.append(CheckIssue(("serving", key), f"is for serving.runtime torch, not {serving['runtime']!r} "
+                                     "(ONNX Runtime runs the exported graph)", "remove it, or set runtime: torch"))
+    return issues
+
+
+def process_flags(serving: dict) -> list[str]:
+    """The `kubepipe serve` flags of `serving.torch_compile` and `serving.workers` (checked), [] for the defaults."""
+    workers = serving.get("workers")
+    return (["--torch-compile"] if serving.get("torch_compile") is True else []) + (
+        ["--workers", str(workers)] if _int(workers) and workers > 1 else [])
 
 
 def timeout_flags(serving: dict) -> list[str]:

@@ -57,7 +57,8 @@ def deploy(
             (default 64; every target); runtime: torch or onnx, precision: auto, fp32, bf16 or int8
             (`kubepipe serve --runtime/--precision`; runtime kubepipe); body_timeout_s, request_timeout_s:
             seconds, 0 = no limit (`kubepipe serve --body-timeout/--request-timeout`; runtime kubepipe, every
-            target); log: {sample, sink, flush_s, redact}, the
+            target); torch_compile: true/false, workers: server processes (`kubepipe serve
+            --torch-compile/--workers`; runtime kubepipe, every target; on a GPU the server's CPU is the limit); log: {sample, sink, flush_s, redact}, the
             prediction log of sampled requests (`log: {}`: every request, to the default sink, the profile's
             predictions_uri; card numbers, IBANs and e-mail addresses in logged text are masked unless
             redact: false).

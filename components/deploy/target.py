@@ -216,7 +216,7 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
 
     `api_client` (kubeflow) and `credentials` (vertex): the Kubernetes client and Google credentials to
     use instead of the environment's."""
-    from kubepipe.components.deploy.checks import SERVER_TIMEOUTS, check, timeout_flags
+    from kubepipe.components.deploy.checks import SERVER_TIMEOUTS, check, process_flags, timeout_flags
 
     # KFP passes dict parameters as protobuf Structs: every number arrives as a float (4 -> 4.0).
     autoscaling, serving, canary_analysis = (whole_numbers(v or {}) for v in (autoscaling, serving, canary_analysis))
@@ -226,6 +226,8 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
         serving["log"] = log_as_run(serving["log"])
     if isinstance(serving, dict):  # a `${params.x}` timeout arrives as its text ("30.0"): a number again
         serving.update({k: as_kind(serving[k], "float") for k in SERVER_TIMEOUTS if isinstance(serving.get(k), str)})
+        serving.update({k: as_kind(serving[k], kind) for k, kind in (("torch_compile", "bool"), ("workers", "int"))
+                        if isinstance(serving.get(k), str)})
     canary_percent = as_kind(canary_percent, "int") if isinstance(canary_percent, float) else canary_percent
     settings = {"model_name": model_name, "version": version, "namespace": namespace, "canary_percent": canary_percent,
                 "runtime": runtime, "autoscaling": autoscaling or {}, "smoke_inputs": smoke_inputs or [],
@@ -240,8 +242,9 @@ def deploy_model(*, model_dir: str, model_uri: str, model_name: str, version=0, 
         raise ComponentError(issues_text("deploy", issues))
     version = resolve_version(registry_uri, model_name, version, run_id, model_dir)
     serving = serving or {}
-    # the prediction log's and the timeouts' `kubepipe serve` flags: every target
-    serve_flags = _log_flags(serving.get("log"), profile, state_dir, version) + timeout_flags(serving)
+    # the prediction log's, the timeouts' and the processes' `kubepipe serve` flags: every target
+    serve_flags = (_log_flags(serving.get("log"), profile, state_dir, version) + timeout_flags(serving)
+                   + process_flags(serving))
     # the other targets take `serving.runtime/precision/gpu` as flags; KServe's pod spec depends on them (a cache
     # volume, GPU limits), so ServiceConfig derives its own from the same values
     flags = runtime_flags(serving.get("runtime") or "torch", serving.get("precision") or "auto",

@@ -120,7 +120,7 @@ CASES = [
     ("deploy", "runtime", lambda v: {"runtime": v}),
     ("deploy", "serving", lambda v: {"serving": {v: {"port": 8601, "log": {"sample": 0.5}, "runtime": "onnx",
                                                      "precision": "fp32", "accelerator_type": "NVIDIA_L4",
-                                                     "memory": "2Gi", "gpu_type": "nvidia-l4"}.get(v, 1),
+                                                     "memory": "2Gi", "gpu_type": "nvidia-l4", "torch_compile": True}.get(v, 1),
                                                  **({"gpu": 1} if v in ("accelerator_type", "gpu_type") else {})}}),
     ("detect-drift", "thresholds", lambda v: {"thresholds": {v: {}} if v == "columns" else {v: 0.1}}),
 ]
