@@ -19,13 +19,16 @@ from typing import Any
 from kubepipe.components.errors import ComponentError
 from kubepipe.dependency_pins import changed, signature_problem
 
-__all__ = ["check_kserve", "rest_config", "uvicorn_server", "http_protocol", "NEEDED", "CALLS", "DECLARED",
-           "UVICORN_DECLARED"]
+__all__ = ["check_kserve", "rest_config", "uvicorn_server", "http_protocol", "HEAD_CLOCK_HOOKS", "NEEDED", "CALLS",
+           "DECLARED", "UVICORN_DECLARED"]
 
 DECLARED = "kserve>=0.21,<0.22"
 UVICORN_DECLARED = "uvicorn>=0.30"
 HANDLE_EXIT = ["self", "sig", "frame"]  # uvicorn.Server.handle_exit: kubepipe's drain replaces it on the instance
 SEND_400 = ["self", "msg"]  # its HTTP protocols' send_400_response: framing.py answers JSON in it
+# uvicorn protocol hooks framing.py's head clock wraps (with its `cycle`, `transport` and `loop` attributes)
+HEAD_CLOCK_HOOKS = {"connection_made": ["self", "transport"], "data_received": ["self", "data"],
+                    "on_response_complete": ["self"], "connection_lost": ["self", "exc"]}
 NEEDED = (  # (module, name): each imported by app.py or routes.py
     ("kserve.constants.constants", "FASTAPI_APP_IMPORT_STRING"),
     ("kserve.model_server", "app"),
@@ -103,6 +106,11 @@ def http_protocol(config: Any) -> type:
     problem = signature_problem(getattr(http, "send_400_response", None), SEND_400)
     if problem:
         raise _framing_changed(f"{http.__module__}.{http.__name__}.send_400_response {problem}")
+    for hook, params in HEAD_CLOCK_HOOKS.items():  # framing.py's head clock wraps them
+        problem = signature_problem(getattr(http, hook, None), params)
+        if problem:
+            raise _uvicorn_changed(f"{http.__module__}.{http.__name__}.{hook} {problem}", "cannot time request heads on",
+                                   "Its 408 for headers not in full within --body-timeout (framing.py) is built on it. ")
     return http
 
 

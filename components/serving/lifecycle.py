@@ -48,7 +48,8 @@ async def serve_async(model, *, host: str, port: int, grace_period: int, drain_d
     from kubepipe.components.serving.framing import json_framing
     from kubepipe.components.serving.kserve_pins import rest_config, uvicorn_server
 
-    json_framing(rest_config(rest))  # the HTTP parser's 400s as JSON errors, as the app's
+    # the HTTP parser's 400s as JSON errors, as the app's; a head not in full within the body timeout: a 408
+    json_framing(rest_config(rest), lambda: body_timeout_s)
     uv = uvicorn_server(rest_config(rest))  # ours, on kserve's config: RESTServer keeps its own one private
     loop = asyncio.get_running_loop()
     stop_now = uv.handle_exit

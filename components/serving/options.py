@@ -32,8 +32,8 @@ OPTIONS: list[tuple[str, Any, str]] = [  # flag, default (a flag's own type), he
     ("--max-wait-ms", 2.0, "how long a pass waits to fill up"),
     ("--max-text-length", 512, "characters per text instance"),
     ("--max-body-mb", 4.0, "largest request body in MiB; a larger one is a 413 before its body is read"),
-    ("--body-timeout", 30.0, "seconds a request's body may take to arrive in full; a slower or truncated one is a 408 "
-                             "(0 = no limit)"),
+    ("--body-timeout", 30.0, "seconds a request's headers (from their first byte), and then its body, may take to "
+                             "arrive in full; a slower or truncated one is a 408 (0 = no limit)"),
     ("--request-timeout", 0.0, "seconds from a request's arrival after which, still waiting for a forward pass, it "
                                "is a 503 with Retry-After (0 = no limit)"),
     ("--workers", 1, "server processes sharing the port, under a supervisor that restarts dead ones"),

@@ -301,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     app = ProxyApp(Path(args.record))
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_config=None, access_log=False,
                             timeout_graceful_shutdown=30, lifespan="on")
-    json_framing(config)  # the HTTP parser's 400s as the backend's JSON errors, not uvicorn's plain text
+    # the HTTP parser's 400s as the backend's JSON errors, not uvicorn's plain text; a head not in full within the
+    # backends' body timeout (as it is now: a reload may change it) is a 408, as a slow body is
+    json_framing(config, lambda: app.clock.timeout_s)
     server = uvicorn.Server(config)
 
     async def run():

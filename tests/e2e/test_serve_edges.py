@@ -41,8 +41,9 @@ def _connect(base: str) -> socket.socket:
     return socket.create_connection((host, int(port)), timeout=30)
 
 
-def _answer(sock: socket.socket) -> tuple[int, dict, bytes, bool]:
-    """(status, headers, body, whether the server closed the connection after it) of the answer on `sock`."""
+def _answer(sock: socket.socket, wait_close: float = 5) -> tuple[int, dict, bytes, bool]:
+    """(status, headers, body, whether the server closed the connection within `wait_close` s after it) of the
+    answer on `sock`."""
     data = b""
     while True:
         chunk = sock.recv(65536)
@@ -54,11 +55,12 @@ def _answer(sock: socket.socket) -> tuple[int, dict, bytes, bool]:
         length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                        if line.lower().startswith(b"content-length:")), None)
         if sep and length is not None and len(body) >= length:
-            sock.settimeout(5)
+            sock.settimeout(wait_close)
             try:
                 closed = sock.recv(1) == b""
             except socket.timeout:
                 closed = False
+            sock.settimeout(30)
             break
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -147,6 +149,84 @@ def test_many_truncated_bodies_at_once_all_get_their_408_and_the_server_serves_o
     _predicts(served)
     text = served["log"].read_text(errors="replace")
     assert "Traceback" not in text and "Exception in ASGI application" not in text, text[-3000:]
+
+
+HEAD_408 = {"field": "request", "error": f"request: the request's headers did not arrive within {BODY_TIMEOUT_S:g} s "
+            "(--body-timeout): send the request line and headers at once"}
+
+
+def test_headers_that_stop_midway_are_a_408_once_the_body_timeout_runs_out(served):
+    # before: no answer and no end (uvicorn bounds no request head): the connection was held until the client left
+    with _connect(served["base"]) as sock:
+        t0 = time.monotonic()
+        sock.sendall(b"POST /v1/models/merchant:predict HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        status, headers, body, closed = _answer(sock)
+        waited = time.monotonic() - t0
+    assert (status, headers["content-type"], headers["connection"], closed) == (408, "application/json", "close", True)
+    assert json.loads(body) == HEAD_408
+    assert BODY_TIMEOUT_S * 0.9 <= waited < BODY_TIMEOUT_S + 10
+    _predicts(served)
+
+
+def test_headers_trickled_in_are_cut_off_at_the_timeout_for_the_whole_head(served):
+    head = PREDICT + b"X-Padding: " + b"p" * 40 + b"\r\nContent-Length: 2\r\n\r\n{}"  # ~150 bytes: 30 s at 0.2 s
+    stop_sending = threading.Event()
+    with _connect(served["base"]) as sock:
+        def trickle():
+            for byte in head:
+                if stop_sending.wait(0.2):
+                    return
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:
+                    return  # the server hung up after its 408
+
+        sender = threading.Thread(target=trickle, daemon=True)
+        sender.start()
+        try:
+            status, _headers, body, closed = _answer(sock)
+        finally:
+            stop_sending.set()
+            sender.join(10)
+    assert (status, json.loads(body), closed) == (408, HEAD_408, True)
+
+
+def test_a_connection_that_sends_nothing_is_idle_not_late(served):
+    # the head clock starts at a head's first byte: a silent connection (a load balancer's pre-opened one) is idle,
+    # closed after the keep-alive time as an idle kept-alive one is (tests/unit/test_serve_framing.py)
+    with _connect(served["base"]) as sock:
+        sock.settimeout(BODY_TIMEOUT_S * 2)
+        with pytest.raises(socket.timeout):
+            sock.recv(1)
+        body = json.dumps({"instances": TEXTS}).encode()
+        sock.settimeout(30)
+        sock.sendall(PREDICT + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        assert _answer(sock, wait_close=0.1)[0] == 200
+
+
+def test_a_kept_alive_connection_s_next_head_is_timed_too(served):
+    # uvicorn's keep-alive timer stops at the next request's first byte; the head clock does not
+    body = json.dumps({"instances": TEXTS}).encode()
+    with _connect(served["base"]) as sock:
+        sock.sendall(PREDICT + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        status, _headers, answer, closed = _answer(sock, wait_close=BODY_TIMEOUT_S * 1.5)
+        # the pause between requests (longer than the head timeout) is idle time: uvicorn's keep-alive (65 s)
+        assert (status, closed) == (200, False)
+        assert [p["label"] for p in json.loads(answer)["predictions"]] == served["model"].predict(TEXTS)
+        sock.sendall(b"POST /v1/models/mer")
+        status, _headers, answer, closed = _answer(sock)
+    assert (status, json.loads(answer), closed) == (408, HEAD_408, True)
+
+
+def test_a_slow_answer_is_not_cut_by_the_head_clock(served):
+    # the clock times heads only: a request in flight longer than the body timeout is answered
+    body = json.dumps({"instances": TEXTS}).encode()
+    with _connect(served["base"]) as sock:
+        sock.sendall(PREDICT + b"Content-Length: %d\r\n\r\n" % len(body) + body[:5])
+        time.sleep(BODY_TIMEOUT_S * 0.5)
+        sock.sendall(body[5:])
+        status, _headers, answer, _closed = _answer(sock)
+    assert status == 200 and [p["label"] for p in json.loads(answer)["predictions"]] == served["model"].predict(TEXTS)
 
 
 @pytest.mark.parametrize("path, right, body", [

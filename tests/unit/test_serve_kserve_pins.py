@@ -173,3 +173,32 @@ def test_a_uvicorn_whose_send_400_response_changed_is_named_before_the_server_st
     assert str(exc.value).startswith(
         f"kubepipe serve cannot answer unreadable HTTP framing as JSON on uvicorn {version('uvicorn')}: "
         "uvicorn.protocols.http.httptools_impl.HttpToolsProtocol.send_400_response now takes (self), not (self, msg)")
+
+
+@pytest.mark.parametrize("http", ["auto", "httptools", "h11"])
+def test_uvicorn_s_http_protocols_have_the_hooks_the_head_clock_wraps(http):
+    """framing.py's head clock wraps connection_made / data_received / on_response_complete / connection_lost and
+    reads `cycle` (the request being answered, replaced when a new head is parsed), `transport` and `loop`."""
+    import sys
+
+    import uvicorn
+
+    base = kserve_pins.http_protocol(uvicorn.Config(app=None, http=http))
+    for hook, params in kserve_pins.HEAD_CLOCK_HOOKS.items():
+        assert list(inspect.signature(getattr(base, hook)).parameters) == params, hook
+    source = inspect.getsource(sys.modules[base.__module__])
+    assert "self.cycle = RequestResponseCycle(" in source and "self.loop = " in source
+    assert "self.transport = transport" in source and ".response_complete" in source
+    assert "self.timeout_keep_alive = config.timeout_keep_alive" in source
+
+
+def test_a_uvicorn_whose_head_clock_hooks_changed_is_named_before_the_server_starts(monkeypatch):
+    import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    monkeypatch.setattr(H11Protocol, "on_response_complete", lambda self, cycle: None)
+    with pytest.raises(ComponentError) as exc:
+        kserve_pins.http_protocol(uvicorn.Config(app=None, http="h11"))
+    assert str(exc.value).startswith(
+        f"kubepipe serve cannot time request heads on uvicorn {version('uvicorn')}: "
+        "uvicorn.protocols.http.h11_impl.H11Protocol.on_response_complete now takes (self, cycle), not (self)")
