@@ -183,6 +183,8 @@ class RequestGuard:
             SMOKE.set(_header(scope, SMOKE_HEADER.encode()) is not None)
         if scope["method"] != "POST":
             return await self.app(scope, receive, send)
+        if _header(scope, b"ce-specversion") is not None:
+            send = _typed_event(send)
         length = _header(scope, b"content-length")
         size = int(length) if length and length.isdigit() else None
         if size is not None and size > self.max_body_bytes:
@@ -338,6 +340,18 @@ def _watch(send, state: _State):
             state.started = True
         await send(message)
     return watched
+
+
+def _typed_event(send):
+    """The answer to a binary-mode CloudEvent: one whose Content-Type, the data's type in that mode, kserve left out
+    (V2: a CloudEvents SDK could not read the answer's data) gets application/json, what kserve's data is."""
+    async def typed(message):
+        if message["type"] == "http.response.start":
+            headers = message.get("headers", ())
+            if all(h[0] != b"content-type" for h in headers):
+                message = {**message, "headers": [*headers, (b"content-type", b"application/json")]}
+        await send(message)
+    return typed
 
 
 def new_request_id() -> str:

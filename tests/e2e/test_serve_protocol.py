@@ -182,6 +182,8 @@ def test_a_binary_mode_cloudevent_is_answered_as_one_on_v1_and_v2(served):
     v2 = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": TEXTS}]}
     r = _post(served["text"], "/v2/models/merchant/infer", json.dumps(v2).encode(), CE_HEADERS)
     assert r.status_code == 200 and r.headers["ce-specversion"] == "1.0"
+    # binary mode: Content-Type is the data's type (kserve sent none on V2: a CloudEvents SDK could not read it)
+    assert r.headers.get("content-type") == "application/json"
     assert {o["name"]: o["data"] for o in r.json()["outputs"]}["label"] == labels
 
 
