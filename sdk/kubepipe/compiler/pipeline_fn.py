@@ -29,6 +29,15 @@ def _component_for(step: PlanStep, profile: Profile) -> Any:
                         "component; set the image of the components inside it")
     if container is not None and (step.image or step.info.origin == "builtin"):
         container.image = step.image or profile.runtime_image
+    if container is not None and step.info.origin == "python" and profile.target != "local":
+        # a built-in's body reports its failure redacted (fail_fast); a user's gets the same boundary around kfp's
+        # executor (a local run's task_main has it already)
+        from kubepipe.catalog.source_map import source_map
+        from kubepipe.components.boundary import guarded_command
+
+        smap = source_map(step.info.component)
+        container.command = guarded_command(container.command, smap.shown if smap else None,
+                                            smap.offset if smap else 0)
     comp.component_spec = spec
     comp.name = spec.name
     return comp

@@ -13,7 +13,8 @@ a subclass whatever its name, after the traceback one line the watcher reads as 
 and for a GateFailed (a gate that said no; the user's subclass too) `kubepipe: gate rejected GateFailed: ...`, which
 marks the step `rejected` (`kubepipe run` exits 3 when only gates failed it).
 
-Any exception's traceback is printed through `failure_text` (the one redactor), as `fail_fast` has a pod's printed.
+Any exception's traceback is printed through `failure_text` (the one redactor) by `report_failure`, which a user's
+python step on kubeflow and vertex reports through too (components/boundary), as `fail_fast` has a built-in's.
 
 A ComponentError is deterministic unless raised with `retryable=True` (components/errors.py): the user's too is
 marked as not to be retried, as `fail_fast` marks the built-ins'.
@@ -21,15 +22,13 @@ marked as not to be retried, as `fail_fast` marks the built-ins'.
 
 from __future__ import annotations
 
-import os
 import runpy
 import sys
 
+from kubepipe.components.boundary import COMPONENT_ERROR, EXECUTOR, GATE_REJECTED, report_failure
+
 __all__ = ["COMPONENT_ERROR", "GATE_REJECTED", "EXECUTOR", "TASK_MAIN", "main"]
 
-COMPONENT_ERROR = "kubepipe: component error "
-GATE_REJECTED = "kubepipe: gate rejected "  # in its place for a GateFailed, the user's subclasses too: the gate said no
-EXECUTOR = "python3 -m kfp.dsl.executor_main"  # as kfp writes it in a Python-function component's command
 TASK_MAIN = "python3 -m kubepipe.backends.local.task_main kfp.dsl.executor_main"
 
 
@@ -38,18 +37,7 @@ def main() -> int:
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     except Exception as exc:
-        from kubepipe.components.errors import NO_RETRY_ENV, ComponentError, GateFailed, failure_text, mark_not_retried
-        from kubepipe.secrets import redact_text
-
-        sys.stderr.write(failure_text(exc))  # the user's traceback, type, place and causes kept, credentials hidden
-        sys.stderr.flush()
-        if not isinstance(exc, ComponentError):
-            return 1
-        marker = os.environ.get(NO_RETRY_ENV)
-        if marker and not os.path.exists(marker):  # a user's: a retry cannot change it either (unless retryable)
-            mark_not_retried(exc)
-        said = GATE_REJECTED if isinstance(exc, GateFailed) else COMPONENT_ERROR
-        print(redact_text(f"{said}{type(exc).__name__}: {exc}"), file=sys.stderr, flush=True)
+        report_failure(exc)  # the user's traceback, type, place and causes kept, credentials hidden
         return 1
     return 0
 

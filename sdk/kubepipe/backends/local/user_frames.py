@@ -1,52 +1,20 @@
 """Where in your code a python component's step failed.
 
-kfp runs a copy of the component function's source (`ephemeral_component.py` in a temp folder that is
-gone once the step ends), so the traceback of a failed step names that copy's lines, not your file's.
-The copy is the function from its `def` line on (decorators dropped), so a line of the copy is the same
-line of your file shifted by a constant: the step's error then says `at mycomps.py:19, in total`
-(or the line of another module of yours it called).
+The traceback of a failed step names the lines of kfp's copy of your component (catalog/source_map): mapped
+back, the step's error says `at mycomps.py:19, in total` (or the line of another module of yours it called).
 """
 
 from __future__ import annotations
 
-import inspect
 import re
-import textwrap
-from dataclasses import dataclass
 from typing import Any, Iterable
 
+from kubepipe.catalog.source_map import SourceMap, source_map
 from kubepipe.catalog.user_modules import code_place, library_file
 
 __all__ = ["SourceMap", "source_maps", "user_frame"]
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
-
-
-@dataclass(frozen=True)
-class SourceMap:
-    file: str
-    offset: int  # the line in your file = the line in the copy + offset
-
-
-def _def_line(lines: list[str]) -> int | None:
-    """1-based line of the first `def` at the left margin (as kfp finds the function in its source)."""
-    return next((i + 1 for i, ln in enumerate(lines) if ln.startswith("def ")), None)
-
-
-def source_map(component: Any) -> SourceMap | None:
-    func = getattr(component, "python_func", None)
-    if func is None:
-        return None
-    try:
-        lines, start = inspect.getsourcelines(func)
-        file = inspect.getsourcefile(func)
-        copy = component.component_spec.implementation.container.command[-1]
-    except (AttributeError, IndexError, OSError, TypeError):
-        return None
-    mine, theirs = _def_line(textwrap.dedent("".join(lines)).split("\n")), _def_line(copy.split("\n"))
-    if file is None or mine is None or theirs is None:
-        return None
-    return SourceMap(file, start - 1 + mine - theirs)
 
 
 def source_maps(steps: Iterable[Any]) -> dict[str, SourceMap]:

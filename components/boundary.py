@@ -1,0 +1,90 @@
+"""The failure boundary of your own python component's step, on Kubeflow and Vertex AI as a built-in's.
+
+A built-in's body runs inside `fail_fast`, whose excepthook prints the failure through the one redactor. Your
+component's body is yours: kfp's executor let its exception reach Python's own hook, which printed the raw
+traceback into the pod log, a token, a URL's password or an `api_key=` in its message or in a repr shown as is.
+So the compiler (kubeflow and vertex) runs each python step's `python3 -m kfp.dsl.executor_main ...` as
+`python3 -c BOOT kfp.dsl.executor_main ...` (`guarded_command`; your source is not touched): BOOT installs
+`user_excepthook` and runs kfp's executor as before. The failure that ends the step is then printed as a
+built-in's (`report_failure`): Python's traceback with your exception's type, message and causes, credentials
+hidden (`failure_text`), the frames of kfp's copy of your function shown at your file's lines
+(`File "mypkg/steps.py", line 19, in total`); for a ComponentError the line that names it (a GateFailed's:
+`kubepipe: gate rejected ...`, the gate said no); and the task exits 1, which KFP reads as failed. The local
+runner's task_main reports through `report_failure` too.
+
+An image without kubepipe (kfp's default python image, a base_image of your own) cannot redact: BOOT then prints
+your exception's type and your file:line only, never its message, and says how to see it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+__all__ = ["EXECUTOR", "COMPONENT_ERROR", "GATE_REJECTED", "report_failure", "user_excepthook", "guarded_command"]
+
+EXECUTOR = "python3 -m kfp.dsl.executor_main"  # as kfp writes it in a Python-function component's command
+COMPONENT_ERROR = "kubepipe: component error "
+GATE_REJECTED = "kubepipe: gate rejected "  # in its place for a GateFailed, the user's subclasses too: the gate said no
+_COPY = re.compile(r'File "[^"\n]*/ephemeral_component\.py", line (\d+)')  # kfp's copy of the component's source
+
+# Python run by `python3 -c`, inside the sh script's single quotes: no single quote in it. kubepipe absent (or too old
+# to have this module): the type and place only, as the message may hold a credential no rule here can hide.
+_BOOT = """import runpy, sys
+try:
+    from kubepipe.components.boundary import user_excepthook as hook
+except ImportError:
+    def hook(file, offset):
+        def said(kind, exc, tb):
+            import traceback
+            mine = [f for f in traceback.extract_tb(tb) if f.filename.endswith("/ephemeral_component.py")]
+            at = f" at {file}:{mine[-1].lineno + offset}, in {mine[-1].name}" if mine else ""
+            sys.stderr.write(f"kubepipe: {kind.__module__}.{kind.__qualname__} raised{at}; its message is not "
+                             "shown: kubepipe, which hides the credentials in it, is not installed in this image "
+                             "(give the step image: your project image, kubepipe image build --kind project)\\n")
+        return said
+sys.excepthook = hook(%s, %d)
+runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
+"""
+
+
+def guarded_command(command: list, file: str | None, offset: int) -> list:
+    """A python component's container command with kfp's executor run behind the boundary; `file` and `offset`:
+    where the copy's lines are in your source (catalog/source_map), None when not known."""
+    shown = json.dumps(file or "ephemeral_component.py").replace("'", "\\u0027")
+    boot = _BOOT % (shown, offset)
+    wrapped = f"python3 -c '{boot}' kfp.dsl.executor_main"
+    return [c.replace(EXECUTOR, wrapped) if isinstance(c, str) else c for c in command]
+
+
+def report_failure(exc: BaseException, file: str | None = None, offset: int = 0) -> None:
+    """The failure that ends a task, on stderr: `failure_text` (kfp's copy's frames at `file`'s lines, when given)
+    and for a ComponentError whether a retry can change it (`mark_not_retried`, once) and the line naming it."""
+    from kubepipe.components.errors import NO_RETRY_ENV, ComponentError, GateFailed, failure_text, mark_not_retried
+    from kubepipe.secrets import redact_text
+
+    text = failure_text(exc)
+    if file:
+        text = _COPY.sub(lambda m: f'File "{file}", line {int(m.group(1)) + offset}', text)
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    if not isinstance(exc, ComponentError):
+        return
+    marker = os.environ.get(NO_RETRY_ENV)
+    if not (marker and os.path.exists(marker)):  # a built-in's fail_fast marked it already
+        mark_not_retried(exc)
+    said = GATE_REJECTED if isinstance(exc, GateFailed) else COMPONENT_ERROR
+    print(redact_text(f"{said}{type(exc).__name__}: {exc}"), file=sys.stderr, flush=True)
+
+
+def user_excepthook(file: str | None, offset: int):
+    """A `sys.excepthook` that reports the exception ending the task through `report_failure`; where that fails
+    itself, the type and place alone (Python would print the raw traceback after 'Error in sys.excepthook')."""
+    def hook(kind: type[BaseException], exc: BaseException, tb) -> None:
+        try:
+            report_failure(exc.with_traceback(tb), file, offset)
+        except Exception:  # noqa: BLE001 - the report must not become a raw traceback
+            sys.stderr.write(f"kubepipe: {kind.__module__}.{kind.__qualname__} raised; reporting it failed\n")
+    return hook
