@@ -18,6 +18,7 @@ from kubepipe.text_credentials import (COMMAND_CREDENTIALS, COMMAND_MARKS, HEADE
                                        REDACTED, SECRET_HEADER, SENTENCE_END, WEBHOOK_PATH_IN_TEXT, redact_host,
                                        webhook_path)
 from kubepipe.util import is_file_uri
+from kubepipe.xml_credentials import hide_xml_secrets
 
 __all__ = ["redacted", "redact_url", "redact_text", "redact_profile", "registry_uri_problem", "environment_secrets", "StreamRedactor", "MAY_HOLD_CREDENTIAL"]
 
@@ -216,7 +217,6 @@ def _credential_variable(name: str, value: str) -> bool:
 _URL_OR_QUERY_ITEM = re.compile(f"(?P<url>{URL_IN_TEXT.pattern})|{QUERY_ITEM_IN_TEXT.pattern}"
                                 r"|(?<=[?&;])(?P<item>[^\s=&;?#'\"<>]*?%(?:25){0,2}3[Dd][^\s=&;?#'\"<>]*)")
 
-
 _URL_ENDS = frozenset("'\"<>")  # characters that end URL_IN_TEXT's URL
 
 
@@ -257,7 +257,7 @@ def redact_text(text: str) -> str:
     Authorization header to its line's end, the value of `key=value` / `key: value` pairs whose key names a
     credential (`password=hunter2`; after an auth scheme, the word after it: `X-Api-Key: token <redacted>`), and that of a flag naming one (`--password s3cret`, `'--password', 's3cret'`),
     curl's `-u user:<redacted>`, a MySQL client's `-p<redacted>` and a .netrc's `password <redacted>`
-    (`COMMAND_CREDENTIALS`)."""
+    (`COMMAND_CREDENTIALS`), and the text of an XML element named as one (`<SecretAccessKey>`, xml_credentials)."""
     if not isinstance(text, str) or not text:
         return text
     text = _hide_environment(text)
@@ -303,7 +303,7 @@ def _redact_shapes(text: str) -> str:
         scheme = m.group("scheme") or ""
         return f"{kq}{m.group('pre')}{m.group('key')}{kq}{m.group('sep')}{q}{scheme}{REDACTED}{q}{closing}"
 
-    return _FLAG_IN_TEXT.sub(_flag_value, _KEYED_IN_TEXT.sub(keyed, text))
+    return _FLAG_IN_TEXT.sub(_flag_value, _KEYED_IN_TEXT.sub(keyed, hide_xml_secrets(text)))  # `<Password>x</...>`
 
 
 # What one of `_redact_shapes`' rules needs in a text to find anything, in any case (a superset): a token's mark

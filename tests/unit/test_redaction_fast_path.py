@@ -35,6 +35,7 @@ KNOWN = [
     # a query item percent-encoded, alone or in another's value (no `=` written, no credential's word)
     "GET /f?sig%3Dabc123 200", "/r?next=h%253A%252F%252Fb%252Ff%253Fx%253D1%2526sig%253Dab12", "?x%3D1", "50%3D",
     "https://h/x?key=mysecretkey", "Ocp-Apim-Subscription-Key: 0f3a9c2e7b8d4a1f",
+    "<SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY</SecretAccessKey>", "<Key>data/x.csv</Key>",
 ]
 # Pieces a line is drawn from: the marks' letters and the punctuation the rules read, and any character at all.
 FRAGMENT = st.one_of(st.sampled_from(KNOWN), st.text(alphabet="abkeyTOKENpasSwrdth:/@?&;=-_.'\"{}[] \t<>$", max_size=24),
