@@ -520,7 +520,8 @@ def double(x: int) -> int:
     assert (w.path, w.severity) == ("steps.a.component", "warning")
     assert w.message == (f"`jv_plain:double` runs on {target} in `python:3.11`, kfp's default for a @dsl.component "
                          "without base_image (plain Python with kfp; the profile's runtime_image is for built-in "
-                         "steps): kubepipe and the libraries it imports are not there")
+                         "steps): kubepipe and the libraries it imports are not there, so its failure shows the "
+                         "exception's type and line, not its message (kubepipe hides credentials in it)")
     assert w.hint.startswith("give the step `image:` your project image (kubepipe image build --kind project)")
     (repo / "pipelines" / "p.yaml").write_text(PIPELINE.format(ref="jv_plain:double") + "    image: reg/p@sha256:"
                                                + "0f3a9c5e7b2d4f6a8c1e3b5d7f9a2c4e6b8d0f1a3c5e7b9d2f4a6c8e0b1d3f5a\n")

@@ -327,7 +327,9 @@ class _Builder(InputChecks):
                 out.append(self.loc.issue(
                     ("steps", name, "component"), f"`{s.info.ref}` runs on {self.profile.target} in `{image}`, kfp's "
                     "default for a @dsl.component without base_image (plain Python with kfp; the profile's "
-                    "runtime_image is for built-in steps): kubepipe and the libraries it imports are not there",
+                    "runtime_image is for built-in steps): kubepipe and the libraries it imports are not there, so "
+                    "its failure shows the exception's type and line, not its message (kubepipe hides credentials in "
+                    "it)",
                     severity="warning", hint="give the step `image:` your project image (kubepipe image build "
                     "--kind project), or its @dsl.component a base_image that has what it imports"))
             elif mine:
