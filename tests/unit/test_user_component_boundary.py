@@ -113,3 +113,19 @@ def test_a_local_run_of_the_user_s_component_hides_the_same_credentials(tmp_path
         assert PASSWORD not in said and API_KEY not in said, said
     assert f"ValueError: cannot reach https://bob:{REDACTED}@files.example.com/x" in log
     assert "steps.py:9, in fetch" in run.steps[0].error and "ValueError" in run.steps[0].error
+
+
+def test_a_report_that_fails_itself_still_shows_no_raw_traceback(monkeypatch, capsys):
+    """Python prints the raw traceback after 'Error in sys.excepthook' when the hook raises: the hook never does."""
+    from kubepipe.components import boundary, errors
+
+    def broken(exc):
+        raise RuntimeError("redactor broke")
+
+    monkeypatch.setattr(errors, "failure_text", broken)
+    try:
+        raise ValueError(f"https://bob:{PASSWORD}@h/x")
+    except ValueError as exc:
+        boundary.user_excepthook("steps.py", 0)(ValueError, exc, exc.__traceback__)
+    err = capsys.readouterr().err
+    assert err == "kubepipe: builtins.ValueError raised; reporting it failed\n"
