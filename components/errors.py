@@ -113,8 +113,10 @@ def mark_not_retried(exc: BaseException) -> None:
           file=sys.stderr, flush=True)
     marker = os.environ.get(NO_RETRY_ENV)
     if marker:
-        try:
+        from kubepipe.secrets import redact_text
+
+        try:  # a run killed before it ends leaves the file in its folder: no credential in it
             with open(marker, "w", encoding="utf-8") as fh:
-                fh.write(f"{type(exc).__name__}: {exc}"[:2000])
+                fh.write(redact_text(f"{type(exc).__name__}: {exc}")[:2000])
         except OSError:
             pass  # the marker only saves time; the failure itself is reported either way

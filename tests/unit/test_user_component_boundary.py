@@ -129,3 +129,17 @@ def test_a_report_that_fails_itself_still_shows_no_raw_traceback(monkeypatch, ca
         boundary.user_excepthook("steps.py", 0)(ValueError, exc, exc.__traceback__)
     err = capsys.readouterr().err
     assert err == "kubepipe: builtins.ValueError raised; reporting it failed\n"
+
+
+def test_the_no_retry_marker_holds_no_credential(tmp_path, monkeypatch, capsys):
+    """A local task's marker (the run folder's `.no-retry`, left behind by a run killed before it ends) had the
+    exception's message as raised."""
+    from kubepipe.components.errors import NO_RETRY_ENV, DataError, mark_not_retried
+
+    marker = tmp_path / ".no-retry"
+    monkeypatch.setenv(NO_RETRY_ENV, str(marker))
+    mark_not_retried(DataError(f"cannot read https://bob:{PASSWORD}@h/x with api_key={API_KEY}"))
+    text = marker.read_text(encoding="utf-8")
+    assert PASSWORD not in text and API_KEY not in text
+    assert text == f"DataError: cannot read https://bob:{REDACTED}@h/x with api_key={REDACTED}"
+    assert "kubepipe: not retried: DataError" in capsys.readouterr().err
