@@ -143,3 +143,15 @@ def test_the_no_retry_marker_holds_no_credential(tmp_path, monkeypatch, capsys):
     assert PASSWORD not in text and API_KEY not in text
     assert text == f"DataError: cannot read https://bob:{REDACTED}@h/x with api_key={REDACTED}"
     assert "kubepipe: not retried: DataError" in capsys.readouterr().err
+
+
+def test_a_kfp_whose_python_command_no_longer_runs_its_executor_is_named_not_skipped():
+    """The boundary rewrites kfp's `python3 -m kfp.dsl.executor_main`; a kfp that writes another command would leave
+    the step unguarded, credentials in its traceback shown: compiling says so instead."""
+    from kubepipe.components.boundary import guarded_command
+    from kubepipe.errors import UserError
+
+    with pytest.raises(UserError, match=r"^kubepipe's failure boundary for python steps cannot be applied to kfp "
+                                        r"[\d.]+: a python component's command no longer runs `python3 -m "
+                                        r"kfp\.dsl\.executor_main`.*compiling for kubeflow and vertex stops here"):
+        guarded_command(["sh", "-ec", "python3 -m kfp.dsl.new_executor \"$@\""], "steps.py", 0)
