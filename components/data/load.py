@@ -92,6 +92,7 @@ def load(
         df = read_source(source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal,
                          thousands=thousands, text_columns=text)
     source = redact_url(source)  # only a label from here on: no signed URL's signature in a message
+    kept = {k: df.attrs.pop(k) for k in ("window_plan", "late_rows") if k in df.attrs}  # past selection, sampling
     bounds = df.attrs.get("window_range")  # a prediction log's window without a part: no rows to filter
     # a traffic export of a quiet day is a header alone: with allow_empty and the window's end given, no traffic
     if len(df) == 0 and not bounds and not (allow_empty and window and str(as_of).strip()):
@@ -116,19 +117,26 @@ def load(
     df = _sample(df, source, sample_fraction, sample_n, seed) if len(df) else df
     if bounds:
         df.attrs["window_range"] = bounds
+    df.attrs.update(kept)
     return df
 
 
 def load_to_artifact(artifact: Any, source: str, **kwargs) -> dict:
     """`load`, then write the result as a Dataset artifact; returns its metadata."""
+    from kubepipe.components.monitoring.watermark import commit_window
+
     df = load(source, **kwargs)
+    plan = df.attrs.pop("window_plan", None)
     meta = write_dataset(df, artifact, source=redact_url(source))  # metadata KFP stores and shows
+    # recorded once the dataset every statistic of the window is computed from is written: a crash before it
+    # leaves no record, and the window read again reads the same late rows again
+    commit_window(plan, df.attrs.get("late_rows", 0))
     window = {k: kwargs[k] for k in ("time_column", "window", "as_of") if kwargs.get(k)}
     if window and hasattr(artifact, "metadata"):
         artifact.metadata["window"] = window
     # the bounds it covered (said by a monitor whose window had no traffic), and a prediction log's parts it could
     # not read (damaged, or removed by retention meanwhile) and rows stamped after now: the window is not whole
-    for key in ("window_range", "skipped_parts", "future_rows"):
+    for key in ("window_range", "skipped_parts", "future_rows", "late_rows"):
         if df.attrs.get(key):
             meta[key] = df.attrs[key]
             if hasattr(artifact, "metadata"):

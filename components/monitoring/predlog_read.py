@@ -97,25 +97,38 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
     if windowed:
         end = _as_of(as_of, None) if as_of else pd.Timestamp(parts[-1][0] + dt.timedelta(hours=1))
         # without as_of the window ends at the newest row, in the newest hour: its start is no earlier than this
-        start = window_start(window, window_schedule, end if as_of else pd.Timestamp(parts[-1][0]))
-        start -= pd.Timedelta(hours=1)  # the hour partition holding the window's first rows
-        logged = parts
-        parts = [(h, p) for h, p in parts if start < pd.Timestamp(h) <= end]
+        first = window_start(window, window_schedule, end if as_of else pd.Timestamp(parts[-1][0]))
+        start = first - pd.Timedelta(hours=1)  # the hour partition holding the window's first rows
+        logged, plan = parts, None
+        if as_of:  # a scheduled window: it also reads the late rows the window before it could not
+            from kubepipe.components.monitoring.watermark import plan_window
+
+            plan = plan_window(sink, model, window=window, window_schedule=window_schedule, start=first,
+                               end=end, listed=parts, rel=lambda p: str(p)[len(root.rstrip("/")) + 1:])
+            chosen = set(plan.parts)
+            parts = [(h, p) for h, p in parts if p in chosen]
+        else:
+            parts = [(h, p) for h, p in parts if start < pd.Timestamp(h) <= end]
         if not parts and allow_empty:  # no traffic in the window: 0 rows, with the newest part's columns
             with fs.open(logged[-1][1], "rb") as fh:
                 df = pq.read_schema(fh).empty_table().to_pandas()
             df.attrs["window_range"] = window_range(window_start(window, window_schedule, end), end)
+            df.attrs["window_plan"] = plan
             return df
         if not parts:  # the same words as a data file's empty window (load._window)
             raise DataError(f"{source}: no requests logged in the window ({window_start(window, window_schedule, end)}"
                             f" .. {end}] under {sink}; "
                             f"the log spans {_hour(logged[0][0])} .. {_hour(logged[-1][0] + dt.timedelta(hours=1))}; "
                             "check `as_of` / `window`")
-    tables, read, skipped = [], [], []
+    tables, read, skipped, late = [], [], [], 0
     for _, path in parts:
         try:
             with fs.open(path, "rb") as fh:
-                tables.append(pq.read_table(fh))
+                table = pq.read_table(fh)
+            if plan is not None:  # the window's rows and its late rows: filtered here, per part
+                table, n = plan.keep(table, path, first, end)
+                late += n
+            tables.append(table)
             read.append(path)
         except FileNotFoundError:  # listed, then deleted: the window is read without it
             log.warning("prediction log: skipping part %s: it was removed after it was listed (retention?)", path)
@@ -132,8 +145,23 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
                         "with the log's types") from None
     if windowed and not as_of:
         df = _by_now(df, now, source, _rows(fs, ahead))
+    df = df.sort_values(["timestamp", "request_id", "instance"], kind="stable").reset_index(drop=True)
     df.attrs["parts"], df.attrs["skipped_parts"] = len(tables), len(skipped)
-    return df.sort_values(["timestamp", "request_id", "instance"], kind="stable").reset_index(drop=True)
+    if plan is not None:
+        _windowed(df, plan, late, source, window_range(first, end), allow_empty)
+    return df
+
+
+def _windowed(df, plan, late: int, source: str, bounds: dict, allow_empty: bool) -> None:
+    """Mark `df` as the window's rows (load-data filters them no more) with its late rows said."""
+    if not len(df) and not allow_empty:  # the same words as a data file's empty window (load._window)
+        raise DataError(f"{source}: no rows in the window ({bounds['from']} .. {bounds['to']}] of `timestamp`; "
+                        "check `as_of` / `window`")
+    df.attrs.update(window_range=bounds, window_plan=plan)
+    if late:
+        df.attrs["late_rows"] = late
+        log.warning("%s: %d late row(s), stamped in %s .. %s but written after that window was read, are counted in "
+                    "this window", source, late, plan.late_from.strftime(UTC_FORMAT), plan.late_to.strftime(UTC_FORMAT))
 
 
 def _settle(end, settle_s: float, source: str) -> None:
