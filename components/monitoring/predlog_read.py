@@ -88,7 +88,7 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
     if not parts:
         raise DataError(f"{source}: no prediction log of model `{model}` under {sink}; deploy it with "
                         "`serving: {log: {sample: 0.1}}` and send it traffic (or set `predictions_uri`)")
-    now, ahead = pd.Timestamp.now(tz="UTC"), []
+    now, ahead, plan = pd.Timestamp.now(tz="UTC"), [], None
     windowed = bool(window or window_schedule)
     if windowed and not as_of:  # to the newest request logged by now: one pod's clock ahead ended the window
         by_now = [(h, p) for h, p in parts if pd.Timestamp(h) <= now]
@@ -99,7 +99,7 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
         # without as_of the window ends at the newest row, in the newest hour: its start is no earlier than this
         first = window_start(window, window_schedule, end if as_of else pd.Timestamp(parts[-1][0]))
         start = first - pd.Timedelta(hours=1)  # the hour partition holding the window's first rows
-        logged, plan = parts, None
+        logged = parts
         if as_of:  # a scheduled window: it also reads the late rows the window before it could not
             from kubepipe.components.monitoring.watermark import plan_window
 
