@@ -141,3 +141,24 @@ def test_a_process_killed_between_the_dataset_and_the_record_reads_the_window_ag
     assert len(records) == 1 and json.loads(records[0].read_text())["to"].startswith(_iso(end1)[:-1])
     ids, meta = _read(tmp_path, sink, end2, 3600)
     assert sorted(ids) == ["b", "late"] and meta["late_rows"] == 1
+
+
+@pytest.mark.parametrize("settle,warned", [(5, True), (30, False)])
+def test_validate_warns_where_the_server_flushes_later_than_the_monitor_settles(tmp_path, settle, warned):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "pipelines" / "merchant-categorizer.yaml").read_text()
+    assert "\non_exit:" in text and 'flush_s: "${params.log_flush_s}"' in text  # its default: 10 s
+    watch = ("  watch:\n    component: load-data\n"
+             f"    with: {{source: \"predictions:merchant-categorizer\", window: 1h, settle_s: {settle}}}\n")
+    (tmp_path / "both.yaml").write_text(text.replace("\non_exit:", "\n" + watch + "on_exit:", 1))
+    (tmp_path / "data").symlink_to(root / "pipelines" / "data")
+    done = subprocess.run([sys.executable, "-m", "kubepipe.cli", "validate", str(tmp_path / "both.yaml")],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if 'flush_s: "${params.log_flush_s}"' in s)
+    said = f"both.yaml:{line}:" in done.stderr and "steps.deploy.with.serving.log.flush_s" in done.stderr
+    assert said == warned, done.stderr
+    if warned:
+        assert "steps.watch.with.settle_s to 10 or more" in done.stderr

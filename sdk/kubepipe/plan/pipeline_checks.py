@@ -20,6 +20,7 @@ from kubepipe.plan.gate_checks import tokens_need_text
 from kubepipe.plan.index_columns import index_copies_sensitive_columns
 from kubepipe.plan.passage_fit import passages_fit_the_encoder
 from kubepipe.plan.probe_checks import guardrail_has_probes
+from kubepipe.plan.settle_checks import flush_within_settle
 from kubepipe.plan.model import Literal, OutputRef, ParamRef
 from kubepipe.spec.interpolation import foreign_refs
 from kubepipe.spec.paths import local_file, resolve_path
@@ -358,6 +359,7 @@ def pipeline_checks(spec: Any, refs: dict[str, str], issue: Callable[..., Issue]
     checks.label_columns_match()
     tokens_need_text(checks)
     guardrail_has_probes(checks)
+    flush_within_settle(checks)
     checks.distillation_has_a_teacher()
     checks.data_columns()
     return checks.errors, checks.warnings
