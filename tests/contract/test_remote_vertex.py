@@ -254,6 +254,24 @@ def test_a_completed_schedule_is_left_alone_or_replaced_never_resumed(vx):
     assert vx.schedules[new]["state"] == "ACTIVE" and vx.schedules[new]["maxRunCount"] in ("4", 4)
 
 
+@pytest.mark.parametrize("changed", [False, True])
+def test_a_schedule_in_an_unknown_state_is_never_resumed(vx, changed):
+    # STATE_UNSPECIFIED read as paused: every `kubepipe schedule` planned a resume of a schedule in a state unknown
+    from kubepipe.errors import UserError
+
+    block = {"cron": "0 3 * * 1"}
+    apply(vx, block)
+    [old] = vx.schedules
+    vx.schedules[old]["state"] = "STATE_UNSPECIFIED"
+    n = len(vx.requests)
+    with pytest.raises(UserError) as err:
+        apply(vx, {**block, "cron": "0 4 * * 1"} if changed else block)
+    assert f"schedule kubepipe-add-numbers ({old}) is in state STATE_UNSPECIFIED" in str(err.value)
+    assert "leaves it untouched" in str(err.value) and "console" in str(err.value)
+    assert not [r for r in vx.requests[n:] if r.mutating] and vx.schedules[old]["state"] == "STATE_UNSPECIFIED"
+    assert apply(vx, None)[0] == ["delete"] and vx.schedules == {}  # a schedule removed from the YAML goes
+
+
 def test_cron_update_in_place_params_replace_and_delete(vx):
     block = {"cron": "0 3 * * 1", "timezone": "Europe/Stockholm", "params": {"a": 1, "b": 2}}
     apply(vx, block)

@@ -86,6 +86,7 @@ class ActualSchedule:
     max_runs: int | None = None
     enabled: bool = True
     completed: bool = False  # Vertex: ran its course (max_runs or end_time); it can no longer be paused or resumed
+    unknown_state: str = ""  # Vertex: a state neither ACTIVE, PAUSED nor COMPLETED (STATE_UNSPECIFIED): never acted on
     labels: dict | None = None  # the labels its runs get, but kubepipe's own (Vertex); None: not known
     inputs: dict | None = None  # as DesiredSchedule.inputs, as stored with it (local); None: not known
 
@@ -178,6 +179,11 @@ def plan_schedule(desired: DesiredSchedule | None, actual: Iterable[ActualSchedu
         return [Action("create", desired.name, None, (f"cron: {desired.cron}",), desired)]
     # Keep the closest match; any duplicate goes first so two are never active.
     keep = min(actual, key=lambda a: (len(_diff(desired, a)), a.enabled != desired.enabled))
+    odd = [a for a in actual if a.unknown_state]
+    if odd:  # read as paused, it was resumed (or deleted as a duplicate) without knowing whether it runs
+        raise UserError(f"schedule {odd[0].name} ({odd[0].id}) is in state {odd[0].unknown_state}, neither ACTIVE, "
+                        "PAUSED nor COMPLETED: kubepipe does not know whether it runs and leaves it untouched; look "
+                        "at it in the console (or delete it there), then run `kubepipe schedule` again")
     plan = [Action("delete", a.name, a.id, ("duplicate",)) for a in actual if a is not keep]
     diff = _diff(desired, keep)
     changes = tuple(f"{f}: {_show(getattr(keep, f))} -> {_show(getattr(desired, f))}"

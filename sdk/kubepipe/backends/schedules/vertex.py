@@ -155,5 +155,6 @@ def _actual(res: Any) -> ActualSchedule:
         start_time=utc_iso(res.start_time), end_time=utc_iso(res.end_time),
         max_runs=int(res.max_run_count) or None, enabled=state in ("ACTIVE", "COMPLETED"),
         completed=state == "COMPLETED", labels=_users(labels),
+        unknown_state="" if state in ("ACTIVE", "PAUSED", "COMPLETED") else state,
         inputs={"params": dict(res.create_pipeline_job_request.pipeline_job.runtime_config.parameter_values)},
     )
