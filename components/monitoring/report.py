@@ -127,6 +127,8 @@ def monitor_html(*, model: str, window: dict, drift: dict | None, live: dict | N
                      "from": window.get("start", "—"), "to": window.get("end", "—")})
     if window.get("incomplete"):  # the rows above are not the whole window
         summary += f"<p>{badge('INCOMPLETE', 'warn')} {esc(window['incomplete'])}</p>"
+    if window.get("late"):  # rows of earlier windows, written after those were read: counted here
+        summary += f"<p>{badge('LATE ROWS', 'warn')} {esc(window['late'])}</p>"
     body = summary + _drift(drift) + _live(live, offline) + _latency(latency) + _decision(decision, pipeline)
     span = window.get("no_traffic") or f"served traffic {window.get('start', '')} .. {window.get('end', '')}"
     return page(f"Monitoring: {model}", span, body)

@@ -213,6 +213,12 @@ def run_monitor_report(predictions_path: str, report_path: str, *, model_name: s
     gaps = _gaps(incomplete or {})
     if gaps:
         window["incomplete"] = gaps
+    from kubepipe.components.kfp_values import whole_numbers
+
+    late = whole_number(whole_numbers(dict(incomplete or {}), ("late_rows",)).get("late_rows")) or 0
+    if late > 0:
+        window["late"] = (f"{late} row(s) stamped before this window, written after the window before it was read "
+                          "(a stalled server, a late upload), are counted in this window")
     live = json.loads(Path(live_path).read_text(encoding="utf-8")) if live_path and Path(live_path).is_file() else None
     latency, decision = latency_summary(df), _decision(state_dir, pipeline, run_id)
     offline = _offline(registry_uri, model_name, window.get("versions", []))

@@ -19,6 +19,9 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from contextlib import contextmanager
+
+from kubepipe.components.errors import DataError
 
 __all__ = ["LATE_HORIZON_H", "WINDOWS_DIR", "WindowPlan", "plan_window", "commit_window"]
 
@@ -36,9 +39,10 @@ class WindowPlan:
     """What one window reads: `parts` (paths), of which `late` also give their rows in `(late_from, late_to]`;
     `record` is what to create once the window's dataset is written (None: read again, or read out of order)."""
 
-    def __init__(self, parts: list[str], late: set[str], late_from, late_to, record: dict | None, store, rel: str):
+    def __init__(self, parts: list[str], late: set[str], late_from, late_to, record: dict | None, store, rel: str,
+                 sink: str = ""):
         self.parts, self.late, self.late_from, self.late_to = parts, late, late_from, late_to
-        self.record, self.store, self.rel = record, store, rel
+        self.record, self.store, self.rel, self.sink = record, store, rel, sink
 
     def __deepcopy__(self, memo):  # pandas copies attrs on every operation: this one is shared, not copied
         return self
@@ -63,6 +67,21 @@ def _scalar(t, column):
     return pa.scalar(t.to_pydatetime(), pa.timestamp("us", tz="UTC")).cast(typ)
 
 
+@contextmanager
+def _records(sink: str, where: str, doing: str):
+    """A store failure, or a record that is no record, as a DataError naming the place and what to do."""
+    from kubepipe.components.registry import RegistryError
+    from kubepipe.secrets import redact_text, redact_url
+
+    try:
+        yield
+    except (RegistryError, OSError, ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise DataError(f"prediction log {redact_url(sink)}: cannot {doing} {where} ({redact_text(str(exc))}); the "
+                        "monitor keeps which parts each window read there, beside the log (predictions_uri): give "
+                        "it write access, or move a damaged record away (the window after it then reads no late "
+                        "rows)") from None
+
+
 def _series(window: str, window_schedule: str) -> str:
     text = f"window={window}" if str(window).strip() else f"window_schedule={window_schedule}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -76,18 +95,21 @@ def plan_window(sink: str, model: str, *, window: str, window_schedule: str, sta
 
     from kubepipe.components.registry.store import open_store
 
-    store = open_store(sink, "predictions_uri")
     folder = f"{WINDOWS_DIR}/model={model}/{_series(window, window_schedule)}"
     name = end.strftime(_NAME)
-    names = [n for n in store.listdir(folder) if n.endswith(".json") and not n.startswith(".")]
+    with _records(sink, folder, "list the windows' records in"):
+        store = open_store(sink, "predictions_uri")
+        names = [n for n in store.listdir(folder) if n.endswith(".json") and not n.startswith(".")]
     horizon = pd.Timedelta(hours=LATE_HORIZON_H)
     in_window = [p for h, p in listed if start - pd.Timedelta(hours=1) < pd.Timestamp(h) <= end]
     if name in names:  # read again: exactly the parts the window read the first time
-        own = json.loads(store.read(f"{folder}/{name}"))
-        seen, late = set(own["parts"]), set(own.get("late", []))
+        with _records(sink, f"{folder}/{name}", "read the window's record"):
+            own = json.loads(store.read(f"{folder}/{name}"))
+            seen, late = set(own["parts"]), set(own["late"])
+            late_from, late_to = pd.Timestamp(own["late_from"]), pd.Timestamp(own["late_to"])
         parts = [p for p in in_window if rel(p) in seen] + [p for _, p in listed if rel(p) in late]
-        return WindowPlan(sorted(set(parts)), {p for p in parts if rel(p) in late},
-                          pd.Timestamp(own["late_from"]), pd.Timestamp(own["late_to"]), None, store, "")
+        return WindowPlan(sorted(set(parts)), {p for p in parts if rel(p) in late}, late_from, late_to, None, store,
+                          "")
     before = [n for n in names if n < name]
     if len(before) < len(names):  # a window older than one recorded, read by hand: as it was, no late rows
         log.info("prediction log: the window ending %s precedes one already recorded under %s: read without late "
@@ -96,8 +118,9 @@ def plan_window(sink: str, model: str, *, window: str, window_schedule: str, sta
     late: list[str] = []
     late_from = late_to = floor = start  # the series' first window: rows before it are before monitoring began
     if before:
-        prev = json.loads(store.read(f"{folder}/{before[-1]}"))
-        seen, prev_to, floor = set(prev["parts"]), pd.Timestamp(prev["to"]), pd.Timestamp(prev["floor"])
+        with _records(sink, f"{folder}/{before[-1]}", "read the record of the window before in"):
+            prev = json.loads(store.read(f"{folder}/{before[-1]}"))
+            seen, prev_to, floor = set(prev["parts"]), pd.Timestamp(prev["to"]), pd.Timestamp(prev["floor"])
         late_from, late_to = max(prev_to - horizon, floor), min(start, prev_to)
         late = [p for h, p in listed if late_from - pd.Timedelta(hours=1) < pd.Timestamp(h) <= late_to
                 and rel(p) not in seen]
@@ -105,7 +128,7 @@ def plan_window(sink: str, model: str, *, window: str, window_schedule: str, sta
     record = {"from": _iso(start), "to": _iso(end), "floor": _iso(floor), "late_from": _iso(late_from), "late_to": _iso(late_to),
               "late": sorted(rel(p) for p in late), "parts": sorted(rel(p) for p in kept)}
     return WindowPlan(sorted(set(in_window) | set(late)), set(late), late_from, late_to, record, store,
-                      f"{folder}/{name}")
+                      f"{folder}/{name}", sink)
 
 
 def commit_window(plan: WindowPlan | None, late_rows: int = 0) -> None:
@@ -114,6 +137,8 @@ def commit_window(plan: WindowPlan | None, late_rows: int = 0) -> None:
         return
     record = copy.copy(plan.record)
     record["late_rows"] = int(late_rows)
-    if not plan.store.create(plan.rel, json.dumps(record, sort_keys=True).encode()):
+    with _records(plan.sink, plan.rel, "record the window in"):
+        created = plan.store.create(plan.rel, json.dumps(record, sort_keys=True).encode())
+    if not created:
         log.warning("prediction log: the window ending %s was recorded by another run meanwhile; the next window "
                     "reads from that record", record["to"])

@@ -87,6 +87,12 @@ def test_a_late_part_is_counted_in_the_next_window_and_said(tmp_path):
     ids, meta = _read(tmp_path, sink, end2, 3600)
     assert sorted(ids) == ["next", "stalled"] and meta["late_rows"] == 1
     assert meta["window_range"] == {"from": _iso(end1), "to": _iso(end2)}  # its bounds are its own
+    from kubepipe.components.monitoring.steps import run_monitor_report
+
+    page = tmp_path / "report.html"
+    run_monitor_report(str(tmp_path / f"w-{end2}.parquet"), str(page), model_name="m", drift=None, live_path=None,
+                       incomplete={**meta, "late_rows": 1.0})  # as KFP's metadata Struct hands it over
+    assert "LATE ROWS" in page.read_text() and "1 row(s) stamped before this window" in page.read_text()
 
 
 def test_a_window_read_again_reads_the_same_rows_and_later_parts_go_to_the_next(tmp_path):
@@ -162,3 +168,16 @@ def test_validate_warns_where_the_server_flushes_later_than_the_monitor_settles(
     assert said == warned, done.stderr
     if warned:
         assert "steps.watch.with.settle_s to 10 or more" in done.stderr
+
+
+def test_a_damaged_record_is_named_with_what_to_do(tmp_path):
+    from kubepipe.components.errors import DataError
+
+    sink, end1 = tmp_path / "log", T0 + 7200
+    _write(sink, [("a", end1 - 60)])
+    _read(tmp_path, sink, end1, 3600)
+    [record] = (sink / "_windows" / "model=m").rglob("*.json")
+    record.write_text('{"parts": ')  # cut short by hand
+    with pytest.raises(DataError) as err:
+        _read(tmp_path, sink, end1 + 3600, 3600)
+    assert record.name in str(err.value) and "move a damaged record away" in str(err.value)
