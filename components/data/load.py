@@ -124,12 +124,14 @@ def load(
 def load_to_artifact(artifact: Any, source: str, **kwargs) -> dict:
     """`load`, then write the result as a Dataset artifact; returns its metadata."""
     from kubepipe.components.monitoring.watermark import commit_window
+    from kubepipe.util import failpoint
 
     df = load(source, **kwargs)
     plan = df.attrs.pop("window_plan", None)
     meta = write_dataset(df, artifact, source=redact_url(source))  # metadata KFP stores and shows
     # recorded once the dataset every statistic of the window is computed from is written: a crash before it
     # leaves no record, and the window read again reads the same late rows again
+    failpoint("load-data.dataset-written")  # chaos tests: a kill between the dataset and the window's record
     commit_window(plan, df.attrs.get("late_rows", 0))
     window = {k: kwargs[k] for k in ("time_column", "window", "as_of") if kwargs.get(k)}
     if window and hasattr(artifact, "metadata"):

@@ -75,3 +75,53 @@ def test_a_monitor_killed_between_the_start_and_its_record_starts_no_second_retr
     assert sorted(p.name for p in Path(queue_dir(str(state))).glob("*.json")) == queued  # one retrain, not two
     assert [r["action"] for r in read_triggers(str(state), TRAINING)] == ["started", "cooldown"]
     chaos_figures["kills_survived"] += 1
+
+
+LATE = textwrap.dedent("""
+    import sys
+    from types import SimpleNamespace
+    from kubepipe.components.data.load import load_to_artifact
+    sink, out, as_of = sys.argv[1:4]
+    art = SimpleNamespace(path=out, metadata={})
+    load_to_artifact(art, "predictions:m", predictions_uri=sink, time_column="timestamp", window="1h", as_of=as_of,
+                     allow_empty=True)
+    print(art.metadata.get("late_rows", 0), flush=True)
+""")
+
+
+def test_load_data_killed_between_its_dataset_and_the_window_record_reads_the_window_again(tmp_path, chaos_figures):
+    """SIGKILL after the window's dataset is written, before its record: no record is half there, and the window
+    read again (the step's retry) reads its late rows again, once; the window after it reads none of them."""
+    import pandas as pd
+
+    sink, t0 = tmp_path / "log", calendar.timegm((2026, 3, 16, 0, 0, 0))
+    ends = [t0 + 7200, t0 + 10800, t0 + 14400]
+    iso = [pd.Timestamp(e, unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ") for e in ends]
+
+    def write(rows):
+        plog = PredictionLog(str(sink), model="m", version="1", input_columns=("description",), flush_s=3600)
+        plog.start()
+        for rid, ts in rows:
+            plog.offer(Record(rid, ts, "v1", 1.0, ["x"], ["a"], [0.5]))
+        plog.close()
+
+    def read(k: int, out: str, failpoint: str = ""):
+        env = {k: v for k, v in os.environ.items() if k != "KUBEPIPE_FAILPOINT"}
+        env.update({"KUBEPIPE_FAILPOINT": failpoint} if failpoint else {})
+        return subprocess.run([sys.executable, "-c", LATE, str(sink), str(tmp_path / out), iso[k]],
+                              capture_output=True, text=True, env=env, timeout=120, start_new_session=True)
+
+    write([("a", ends[0] - 60)])
+    assert read(0, "w0.parquet").returncode == 0
+    write([("late", ends[0] - 30), ("b", ends[1] - 60)])  # a server that stalled past window 0's read
+    killed = read(1, "killed.parquet", "load-data.dataset-written")
+    assert killed.returncode == -9, killed.stderr
+    chaos_figures["kills"] += 1
+    assert (tmp_path / "killed.parquet").is_file()  # the dataset was written, its record was not
+    assert len(list((sink / "_windows").rglob("*.json"))) == 1
+    again = read(1, "w1.parquet")
+    assert again.returncode == 0 and again.stdout.split() == ["1"], again.stderr
+    assert sorted(pq.read_table(tmp_path / "w1.parquet")["request_id"].to_pylist()) == ["b", "late"]
+    assert read(2, "w2.parquet").returncode == 0
+    assert pq.read_table(tmp_path / "w2.parquet").num_rows == 0  # nothing of window 1 a second time
+    chaos_figures["kills_survived"] += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import json
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -123,30 +122,6 @@ def test_a_crash_before_the_window_is_recorded_neither_drops_nor_double_counts(t
     assert sorted(retried) == ["b", "late"] and meta["late_rows"] == 1
     third, _ = _read(tmp_path, sink, end3, 3600)
     assert third == []  # nothing of window 2 again
-
-
-def test_a_process_killed_between_the_dataset_and_the_record_reads_the_window_again(tmp_path):
-    """SIGKILL, not an exception: the record is never half there, and the window read again is whole."""
-    sink, end1, end2 = tmp_path / "log", T0 + 7200, T0 + 10800
-    _write(sink, [("a", end1 - 60)])
-    _read(tmp_path, sink, end1, 3600)
-    _write(sink, [("late", end1 - 30), ("b", end2 - 60)])
-    code = (
-        "import os, signal, sys\n"
-        "from types import SimpleNamespace\n"
-        "from kubepipe.components.monitoring import watermark\n"
-        "watermark.commit_window = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "from kubepipe.components.data.load import load_to_artifact\n"
-        f"load_to_artifact(SimpleNamespace(path={str(tmp_path / 'killed.parquet')!r}, metadata={{}}), 'predictions:m',"
-        f" predictions_uri={str(sink)!r}, time_column='timestamp', window='3600s', as_of={_iso(end2)!r},"
-        " allow_empty=True)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == -9, done.stderr
-    assert (tmp_path / "killed.parquet").is_file()
-    records = sorted((sink / "_windows" / "model=m").rglob("*.json"))
-    assert len(records) == 1 and json.loads(records[0].read_text())["to"].startswith(_iso(end1)[:-1])
-    ids, meta = _read(tmp_path, sink, end2, 3600)
-    assert sorted(ids) == ["b", "late"] and meta["late_rows"] == 1
 
 
 @pytest.mark.parametrize("settle,warned", [(5, True), (30, False)])
