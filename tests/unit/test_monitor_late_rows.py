@@ -156,3 +156,18 @@ def test_a_damaged_record_is_named_with_what_to_do(tmp_path):
     with pytest.raises(DataError) as err:
         _read(tmp_path, sink, end1 + 3600, 3600)
     assert record.name in str(err.value) and "move a damaged record away" in str(err.value)
+
+
+def test_a_window_not_over_yet_is_not_recorded_and_hides_no_late_rows(tmp_path):
+    """as_of given by hand ahead of now: a record ending in the future made every scheduled window before it
+    'older than one recorded', read without late rows for ever."""
+    import time
+
+    sink, end1 = tmp_path / "log", T0 + 7200
+    _write(sink, [("a", end1 - 60)])
+    _read(tmp_path, sink, end1, 3600)
+    _read(tmp_path, sink, time.time() + 30 * 86400, 3600, "ahead")
+    assert len(list((sink / "_windows").rglob("*.json"))) == 1
+    _write(sink, [("late", end1 - 30)])
+    ids, meta = _read(tmp_path, sink, end1 + 3600, 3600)
+    assert ids == ["late"] and meta["late_rows"] == 1
