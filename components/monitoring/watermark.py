@@ -105,11 +105,10 @@ def plan_window(sink: str, model: str, *, window: str, window_schedule: str, sta
     if name in names:  # read again: exactly the parts the window read the first time
         with _records(sink, f"{folder}/{name}", "read the window's record"):
             own = json.loads(store.read(f"{folder}/{name}"))
-            seen, late = set(own["parts"]), set(own["late"])
-            late_from, late_to = pd.Timestamp(own["late_from"]), pd.Timestamp(own["late_to"])
-        parts = [p for p in in_window if rel(p) in seen] + [p for _, p in listed if rel(p) in late]
-        return WindowPlan(sorted(set(parts)), {p for p in parts if rel(p) in late}, late_from, late_to, None, store,
-                          "")
+            read, read_late = set(own["parts"]), set(own["late"])
+            bounds = pd.Timestamp(own["late_from"]), pd.Timestamp(own["late_to"])
+        parts = [p for p in in_window if rel(p) in read] + [p for _, p in listed if rel(p) in read_late]
+        return WindowPlan(sorted(set(parts)), {p for p in parts if rel(p) in read_late}, *bounds, None, store, "")
     before = [n for n in names if n < name]
     if len(before) < len(names):  # a window older than one recorded, read by hand: as it was, no late rows
         log.info("prediction log: the window ending %s precedes one already recorded under %s: read without late "
@@ -129,8 +128,8 @@ def plan_window(sink: str, model: str, *, window: str, window_schedule: str, sta
         late = [p for h, p in listed if late_from - pd.Timedelta(hours=1) < pd.Timestamp(h) <= late_to
                 and rel(p) not in seen]
     kept = [p for h, p in listed if end - horizon - pd.Timedelta(hours=1) < pd.Timestamp(h) <= end]
-    record = {"from": _iso(start), "to": _iso(end), "floor": _iso(floor), "late_from": _iso(late_from), "late_to": _iso(late_to),
-              "late": sorted(rel(p) for p in late), "parts": sorted(rel(p) for p in kept)}
+    record = {"from": _iso(start), "to": _iso(end), "floor": _iso(floor), "late_from": _iso(late_from),
+              "late_to": _iso(late_to), "late": sorted(rel(p) for p in late), "parts": sorted(rel(p) for p in kept)}
     return WindowPlan(sorted(set(in_window) | set(late)), set(late), late_from, late_to, record, store,
                       f"{folder}/{name}", sink)
 
