@@ -76,12 +76,14 @@ def load_data(
             daylight saving time overlaps the one before by an hour in spring and leaves an hour out in autumn).
         settle_s: A prediction log's window ending at `as_of` is read no earlier than this many seconds after it:
             the servers write a row up to their flush interval (`serving.log.flush_s`, 10 s) after it was stamped.
-            Keep it above that interval.
+            Keep it above that interval. Rows written later are read by the next window of the schedule (late
+            rows, docs/monitoring.md).
 
     Returns:
         dataset: The rows as one Parquet file; its metadata has rows, columns, content_hash, source (and
             `window_range`, {from, to}, for a window; of a prediction log's window, `skipped_parts` it could not
-            read and `future_rows` stamped after now, left out, when there are any).
+            read and `future_rows` stamped after now, left out, and `late_rows` of earlier windows written after
+            those were read, counted in this one, when there are any).
     """
     from kubepipe.components.data.load import load_to_artifact
     from kubepipe.components.errors import fail_fast
