@@ -171,3 +171,16 @@ def test_a_window_not_over_yet_is_not_recorded_and_hides_no_late_rows(tmp_path):
     _write(sink, [("late", end1 - 30)])
     ids, meta = _read(tmp_path, sink, end1 + 3600, 3600)
     assert ids == ["late"] and meta["late_rows"] == 1
+
+
+def test_a_part_written_past_the_horizon_is_not_read(tmp_path):
+    """The documented limit: rows written more than LATE_HORIZON_H after the window before's end are read by none."""
+    day = 86400
+    sink, ends = tmp_path / "log", [T0 + 7200 + k * day for k in range(6)]
+    _write(sink, [("a", ends[0] - 60)])
+    for end in ends[:4]:
+        _read(tmp_path, sink, end, day)
+    _write(sink, [("in-horizon", ends[1] + 30), ("past-horizon", ends[0] - 30)])  # 3 days late, and 3 days + 1 min
+    assert watermark.LATE_HORIZON_H == 72
+    ids, meta = _read(tmp_path, sink, ends[4], day)
+    assert ids == ["in-horizon"] and meta["late_rows"] == 1
