@@ -5,7 +5,9 @@ the hour partitions that overlap the window are opened. A window ends at `as_of`
 no earlier than `settle_s` after it: a row stamped before the end reaches the log at the server's next flush (every
 10 s by default), and the next window starts after it, so a window read at once left it out of both. A part that cannot be read (copied in by
 hand, damaged at rest) is skipped with a warning and counted, never half-read. A window without `as_of` ends at
-the newest request logged by now: rows stamped later (a server's clock ahead) are left out and counted.
+the newest request logged by now: rows stamped later (a server's clock ahead) are left out and counted. A window
+ending at `as_of` also reads the late rows the window before it could not (written after it was read), and counts
+them (`watermark.py`).
 """
 
 from __future__ import annotations
