@@ -43,6 +43,21 @@ def test_the_deploy_md_step_validates_in_the_readme_pipeline(target, tmp_path):
                       sets=prometheus if target == "kubeflow" else None)
 
 
+@pytest.mark.parametrize("target", ["local", "vertex"])
+def test_the_monitoring_md_steps_validate_in_the_readme_pipeline(target, tmp_path):
+    """docs/monitoring.md's serving.log and its window read, pasted into one pipeline: valid, and no flush/settle
+    warning (its flush_s 10 is below its settle_s 30)."""
+    doc = yaml.safe_load(_block("README.md", "## A pipeline"))
+    doc["steps"]["deploy"]["with"].update(yaml.safe_load(_block("docs/monitoring.md", "## 1."))["deploy"]["with"])
+    doc["params"]["scheduled_time"] = {"type": "str", "default": ""}
+    doc["steps"]["recent"] = yaml.safe_load(_block("docs/monitoring.md", "## 2."))["recent"]
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    plan = kubepipe.validate(path, target, profile=PROFILES / f"{target}.yaml")
+    assert "recent" in [s.name for s in plan.steps]
+    assert not [w for w in plan.warnings if "flush_s" in w.path], plan.warnings
+
+
 def _json_bodies(heading: str) -> list[dict]:
     """Each JSON body of the ```json blocks under `heading` in docs/serving.md (up to the next heading), one a line,
     `// comments` dropped."""

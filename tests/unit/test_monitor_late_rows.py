@@ -143,6 +143,7 @@ def test_validate_warns_where_the_server_flushes_later_than_the_monitor_settles(
     assert said == warned, done.stderr
     if warned:
         assert "steps.watch.with.settle_s to 10 or more" in done.stderr
+        assert f"warning: {tmp_path / 'both.yaml'}:{line}:" in done.stderr
 
 
 def test_a_damaged_record_is_named_with_what_to_do(tmp_path):

@@ -38,4 +38,4 @@ def flush_within_settle(checks: Any) -> None:
                     f"({settle:g} s after its end, steps.{reader}.with.settle_s): a window's last rows are counted "
                     "in the next window, as late rows",
                     hint=f"set steps.{reader}.with.settle_s to {flush:g} or more (plus an upload's time), or lower "
-                         "flush_s"))
+                         "flush_s", severity="warning"))
