@@ -72,18 +72,41 @@ def not_retryable(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def fail_fast():
+def fail_fast(gate: dict | None = None):
     """Around a component's body: a failure that retrying cannot change says so in the log, and — in a
     local run — marks the task so that kubepipe does not retry it. On Kubeflow / Vertex the retry
     policy runs regardless; each attempt fails as fast, with the same message. The failure ends the task
-    process (kfp's executor does not catch it): its traceback is printed redacted (`report_uncaught`)."""
+    process (kfp's executor does not catch it): its traceback is printed redacted (`report_uncaught`).
+    `gate`: a gate's context (profile, run_id, run_name, step: its ctx_* inputs): a GateFailed leaves its verdict
+    under the run's pipeline_root first (kubepipe.verdicts), where the client of a remote run reads it."""
     try:
         yield
     except Exception as exc:
+        if gate is not None and isinstance(exc, GateFailed):
+            _leave_verdict(exc, gate)
         mark_not_retried(exc)
         if sys.excepthook is sys.__excepthook__:  # a caller's own hook (IPython's, a user's) is left as it is
             sys.excepthook = report_uncaught
         raise
+
+
+def _leave_verdict(exc: GateFailed, gate: dict) -> None:
+    """Write the verdict; one that cannot be written is said in one line and the gate's failure goes on (the
+    client then reports the run as failed, exit 1)."""
+    from kubepipe.verdicts import write_verdict
+
+    try:
+        where = write_verdict(exc, **gate)
+    except Exception as err:  # any store's failure: the gate's no must still fail the step
+        from kubepipe.redaction import redact_text
+
+        print(redact_text(f"kubepipe: the gate's verdict was not written ({type(err).__name__}: {err}); the "
+                          "run's client will report it as failed (exit 1), not rejected"), file=sys.stderr, flush=True)
+        return
+    if where:
+        from kubepipe.redaction import redact_url
+
+        print(f"kubepipe: gate verdict written to {redact_url(where)}", file=sys.stderr, flush=True)
 
 
 def failure_text(exc: BaseException) -> str:

@@ -112,6 +112,10 @@ def validate_data(
     suite_path: str = "",
     unexpected_sample: int = 10,
     gate: bool = True,
+    ctx_profile: dict = {},  # noqa: B006 - KFP needs literal defaults
+    ctx_run_id: str = "",
+    ctx_run_name: str = "",
+    ctx_step: str = "",
 ) -> NamedTuple("ValidateOutputs", [("passed", bool), ("warnings", str)]):
     """Great Expectations 1.x gate: a failed `fail` expectation stops the run (unless gate=False).
     `warnings` names the failed `warn` expectations ("" when none).
@@ -138,7 +142,8 @@ def validate_data(
     from kubepipe.components.errors import fail_fast
     from kubepipe.components.kfp_values import typed
 
-    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+    # a failure a retry cannot change: say so, stop local retries; a gate's no leaves its verdict (kubepipe.verdicts)
+    with fail_fast(gate=dict(profile=ctx_profile, run_id=ctx_run_id, run_name=ctx_run_name, step=ctx_step)):
         passed = run_validate(data, dataset, metrics, report, validation, expectations=list(typed(expectations)),
                               suite_path=suite_path, unexpected_sample=unexpected_sample, gate=gate)
     return namedtuple("ValidateOutputs", ["passed", "warnings"])(passed, validation.metadata.get("warnings", ""))

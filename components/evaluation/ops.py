@@ -31,6 +31,10 @@ def evaluate(
     positive_label: str = "",
     ctx_registry_uri: str = "",
     ctx_pipeline_name: str = "",
+    ctx_profile: dict = {},  # noqa: B006 - KFP needs literal defaults
+    ctx_run_id: str = "",
+    ctx_run_name: str = "",
+    ctx_step: str = "",
 ) -> NamedTuple("Outputs", [("passed", bool), ("decision", str)]):
     """Score the model and the champion on the same holdout; gate on thresholds. Outputs `passed`, `decision`.
 
@@ -69,7 +73,8 @@ def evaluate(
     from kubepipe.components.evaluation.artifacts import write_outputs
     from kubepipe.components.evaluation.evaluate import evaluate_model
 
-    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+    # a failure a retry cannot change: say so, stop local retries; a gate's no leaves its verdict (kubepipe.verdicts)
+    with fail_fast(gate=dict(profile=ctx_profile, run_id=ctx_run_id, run_name=ctx_run_name, step=ctx_step)):
         ev = evaluate_model(
             model.path, holdout.path, label_column=label_column, thresholds=typed(thresholds), relative=typed(relative),
             slices=typed(slices), baseline=baseline, model_name=model_name or ctx_pipeline_name,
@@ -95,6 +100,8 @@ def register_model(
     ctx_profile: dict = {},  # noqa: B006 - KFP needs literal defaults
     ctx_pipeline_name: str = "",
     ctx_run_id: str = "",
+    ctx_run_name: str = "",
+    ctx_step: str = "",
 ) -> NamedTuple("Outputs", [("version", int), ("model_uri", str), ("champion", int)]):
     """Record the evaluated challenger in the registry; `promote: true` makes it the champion (pipelines
     without a deploy step). Outputs `version`, `model_uri`, `champion` (the champion's version, 0 if none).
@@ -119,7 +126,8 @@ def register_model(
     from kubepipe.components.evaluation.registration import register_challenger
     from kubepipe.components.registry import step_registry
 
-    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+    # a failure a retry cannot change: say so, stop local retries; a gate's no leaves its verdict (kubepipe.verdicts)
+    with fail_fast(gate=dict(profile=ctx_profile, run_id=ctx_run_id, run_name=ctx_run_name, step=ctx_step)):
         mv = register_challenger(
             model.path, read_evaluation(evaluation.path), model_name=model_name or ctx_pipeline_name,
             model_card=model_card, registry_uri=ctx_registry_uri, run_id=ctx_run_id, promote=promote,

@@ -25,6 +25,10 @@ def validate_outputs(
     gate: bool = True,
     endpoint: str = "",
     ctx_state_dir: str = "",
+    ctx_profile: dict = {},  # noqa: B006 - KFP needs literal defaults
+    ctx_run_id: str = "",
+    ctx_run_name: str = "",
+    ctx_step: str = "",
 ) -> NamedTuple("GuardrailOutputs", [("passed", bool), ("decision", str)]):
     """Guardrail: run the model (or retriever) once per probe and check its outputs against rules;
     a broken rule fails the run (unless gate=False) with a report of each probe, rule and value.
@@ -59,7 +63,8 @@ def validate_outputs(
     from kubepipe.components.kfp_values import typed
     from kubepipe.components.guardrail.steps import run_validate_outputs
 
-    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+    # a failure a retry cannot change: say so, stop local retries; a gate's no leaves its verdict (kubepipe.verdicts)
+    with fail_fast(gate=dict(profile=ctx_profile, run_id=ctx_run_id, run_name=ctx_run_name, step=ctx_step)):
         result = run_validate_outputs(model, probes, report, metrics, violations, inline_probes=list(typed(inline_probes)),
                                       probe_column=probe_column, rules=dict(typed(rules)), top_k=top_k,
                                       max_probes=max_probes, gate=gate, endpoint=endpoint,

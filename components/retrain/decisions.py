@@ -28,6 +28,7 @@ import os
 from kubepipe.components.errors import ComponentError
 from kubepipe.components.retrain.log_names import (MOVED, legacy_log_path, log_path, migrate_log, readable_log,
                                                     slug)
+from kubepipe.uris import is_local_fs, write_whole
 from kubepipe.util import local_path, url_to_fs
 
 __all__ = ["log_path", "queue_dir", "state_fs", "read_triggers", "append_decision", "deciding", "slug", "ATTEMPTS",
@@ -117,27 +118,11 @@ def _reaching(fs, path: str, who: str):
                              "state_dir=...), your credentials and the network") from exc
 
 
-def write_whole(fs, path: str, text: str) -> None:
-    """Readers see the old file or the new one, never a part: local files atomically, objects in one PUT."""
-    if _is_local(fs):
-        from kubepipe.util import atomic_write_text
-
-        atomic_write_text(path, text)
-    else:
-        fs.pipe_file(path, text.encode("utf-8"))
-
-
 def _shown(fs, path: str) -> str:
     """`path` as a message shows it: a local path, else its URI (gs://b/..., a credential in it redacted)."""
     from kubepipe.secrets import redact_url
 
-    return path if _is_local(fs) else redact_url(fs.unstrip_protocol(path))
-
-
-def _is_local(fs) -> bool:
-    from fsspec.implementations.local import LocalFileSystem
-
-    return isinstance(fs, LocalFileSystem)
+    return path if is_local_fs(fs) else redact_url(fs.unstrip_protocol(path))
 
 
 def read_triggers(state_dir: str, pipeline: str, who: str = WHO) -> list[dict]:
@@ -228,7 +213,7 @@ def append_decision(state_dir: str, pipeline: str, record: dict, who: str = WHO)
 def _append(fs, path: str, record: dict, who: str) -> None:
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     line = json.dumps(record, sort_keys=True) + "\n"
-    if not _is_local(fs):  # object stores cannot append: the log is rewritten whole, in one PUT
+    if not is_local_fs(fs):  # object stores cannot append: the log is rewritten whole, in one PUT
         records = _read(fs, path, who)
         if fs.exists(path) and fs.size(path) > MAX_LOG_BYTES:
             records = _rotate(fs, path, records, local=False)
@@ -333,7 +318,7 @@ def deciding(state_dir: str, pipeline: str, who: str = WHO):
         old = state_fs(legacy_log_path(state_dir, pipeline), who)[1]
         if old != path and (fs.exists(old) or fs.exists(old + MOVED)):  # MOVED: a removal cut short
             with _log_lock(fs, old, who), state_writes(_shown(fs, path), who):
-                migrate_log(fs, state_dir, pipeline, who, _read, old + ".lock" if _is_local(fs) else None)
+                migrate_log(fs, state_dir, pipeline, who, _read, old + ".lock" if is_local_fs(fs) else None)
         yield
 
 
@@ -345,7 +330,7 @@ def _log_lock(fs, path: str, who: str):
 
     with contextlib.ExitStack() as held:
         with state_writes(_shown(fs, path + ".lock"), who), _reaching(fs, path + ".lock", who):
-            if _is_local(fs):
+            if is_local_fs(fs):
                 fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
                 held.enter_context(locked(path + ".lock"))
             else:

@@ -153,6 +153,10 @@ def evaluate_retrieval(
     device: str = "cpu",
     ctx_registry_uri: str = "",
     ctx_pipeline_name: str = "",
+    ctx_profile: dict = {},  # noqa: B006 - KFP needs literal defaults
+    ctx_run_id: str = "",
+    ctx_run_name: str = "",
+    ctx_step: str = "",
 ) -> NamedTuple("Outputs", [("passed", bool), ("decision", str)]):
     """Score the index and the champion index on the same labelled queries; gate as `evaluate` does.
 
@@ -184,7 +188,7 @@ def evaluate_retrieval(
     from kubepipe.components.kfp_values import typed
     from kubepipe.components.retrieval.steps import evaluate_retrieval_step
 
-    with fail_fast():
+    with fail_fast(gate=dict(profile=ctx_profile, run_id=ctx_run_id, run_name=ctx_run_name, step=ctx_step)):
         ev = evaluate_retrieval_step(
             index.path, queries.path, metrics=metrics, report=report, evaluation=evaluation, query_column=query_column,
             relevant_column=relevant_column, separator=separator, thresholds=typed(thresholds), relative=typed(relative),

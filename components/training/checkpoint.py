@@ -19,7 +19,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from kubepipe.util import atomic_open, local_path, normal_uri, uri_scheme
+from kubepipe.util import atomic_open, local_path, uri_scheme
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_KEY_ENV", "checkpoint_dir", "usable_location", "save_checkpoint", "load_checkpoint",
            "remove_checkpoint"]
@@ -58,19 +58,13 @@ def _remote(location: str):
     """(filesystem, path) for a URI, or None for a local path / when no fsspec driver is installed."""
     if local_path(location) is not None:
         return None
-    import fsspec
+    from kubepipe.uris import store_fs
 
-    protocol, _, path = normal_uri(str(location)).partition("://")
-    options = {}
-    if protocol == "minio":
-        protocol = "s3"
-        options = {"client_kwargs": {"endpoint_url": os.environ.get("AWS_ENDPOINT_URL",
-                                                                    "http://minio-service.kubeflow:9000")}}
     try:
-        return fsspec.filesystem(protocol, **options), path
+        return store_fs(str(location))
     except (ImportError, ValueError) as exc:
-        raise RuntimeError(f"no filesystem driver for {protocol}:// ({exc}); install it (s3fs, gcsfs) "
-                           f"or use a mounted path") from None
+        raise RuntimeError(f"no filesystem driver for {uri_scheme(str(location))}:// ({exc}); install it (s3fs, "
+                           f"gcsfs) or use a mounted path") from None
 
 
 def usable_location(location) -> str | None:

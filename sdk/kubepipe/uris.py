@@ -7,7 +7,9 @@ import re
 from typing import Any
 
 __all__ = ["FILE_SCHEME", "is_file_uri", "local_path", "url_to_fs", "uri_scheme", "normal_uri", "one_slash_uri",
-           "ONE_SLASH_SAYS"]
+           "ONE_SLASH_SAYS", "store_fs", "is_local_fs", "write_whole", "MINIO_ENDPOINT"]
+
+MINIO_ENDPOINT = "http://minio-service.kubeflow:9000"  # KFP's in-cluster MinIO, unless AWS_ENDPOINT_URL says another
 
 FILE_SCHEME = "file://"
 # RFC 3986's scheme, then an authority; one letter is a drive (C://x), as spec.paths reads it
@@ -62,10 +64,41 @@ def local_path(uri: object) -> str | None:
     return None if _URI_SCHEME.match(text) else text
 
 
-def url_to_fs(uri: str) -> tuple[Any, str]:
+def url_to_fs(uri: str, **options: Any) -> tuple[Any, str]:
     """fsspec's (filesystem, path) for `uri`, a `file://` URI (its scheme in any case) or a plain path read as
     `local_path` reads it, any other URI by its scheme in lower case: fsspec's protocols are case-sensitive
     (`FILE:///x`, `GS://b/x` were 'Protocol not known: FILE', 'GS')."""
     import fsspec
 
-    return fsspec.core.url_to_fs(local_path(uri) or normal_uri(uri))
+    return fsspec.core.url_to_fs(local_path(uri) or normal_uri(uri), **options)
+
+
+def store_fs(uri: str, **options: Any) -> tuple[Any, str]:
+    """`url_to_fs`, where `minio://` (KFP's name for its MinIO store) is S3 at `AWS_ENDPOINT_URL` (default: the
+    in-cluster MinIO); `options` go to the filesystem (a client's timeouts and retries)."""
+    import os
+
+    scheme = uri_scheme(uri)
+    if scheme != "minio":
+        return url_to_fs(uri, **options) if options else url_to_fs(uri)
+    import fsspec
+
+    kwargs = {**options, "client_kwargs": {**options.get("client_kwargs", {}),
+                                           "endpoint_url": os.environ.get("AWS_ENDPOINT_URL", MINIO_ENDPOINT)}}
+    return fsspec.filesystem("s3", **kwargs), normal_uri(uri)[len("minio://"):]
+
+
+def is_local_fs(fs: Any) -> bool:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
+
+
+def write_whole(fs: Any, path: str, text: str) -> None:
+    """Readers see the old file or the new one, never a part: local files atomically, objects in one PUT."""
+    if is_local_fs(fs):
+        from kubepipe.util import atomic_write_text
+
+        atomic_write_text(path, text)
+    else:
+        fs.pipe_file(path, text.encode("utf-8"))

@@ -45,6 +45,8 @@ class FakeKfp(LoopbackServer):
         self.recurring: dict[str, dict] = {}
         self.fail_task: str | None = None
         self.task_error: str | None = None  # the failed task's and run's error message (default: exited with code 1)
+        # called once per run as its task fails, (run id, task): what the task's pod did first (a gate's verdict)
+        self.on_fail = None
         self.multi_user = False
         self.forbid: str | None = None  # a path suffix answered 403
         self.stall: str | None = None  # a path suffix held 3 s, then closed unanswered (a hung proxy)
@@ -204,6 +206,9 @@ class FakeKfp(LoopbackServer):
                 st = "RUNNING" if i == 0 else "PENDING"
             elif self.fail_task == name:
                 st = "FAILED"
+                if self.on_fail is not None and not run.get("_failed_once"):
+                    run["_failed_once"] = True
+                    self.on_fail(rid, name)
             else:
                 st = "SUCCEEDED" if not self.fail_task or i < self.tasks.index(self.fail_task) else "SKIPPED"
             task = {"display_name": name, "state": st, "task_id": f"{rid}-{name}"}

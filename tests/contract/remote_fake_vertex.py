@@ -36,6 +36,7 @@ class FakeVertex(LoopbackServer):
         self.jobs: dict[str, dict] = {}
         self.schedules: dict[str, dict] = {}
         self.fail_task: str | None = None
+        self.on_fail = None  # called once per job as its task fails, (job id, task): what the task did first
         self.forbid: str | None = None  # a path suffix answered 403 PERMISSION_DENIED
         self.objects: dict[str, bytes] = {}  # gs://bucket/name -> bytes, for a storage client's download
         self.packages: dict[str, bytes] = {}  # /ar/<project>/<repo>/<package>/<tag> -> an Artifact Registry file
@@ -98,6 +99,9 @@ class FakeVertex(LoopbackServer):
         p, m = r.path, r.method
         if self.forbid and p.endswith(self.forbid):
             return self._err(403, "PERMISSION_DENIED", "aiplatform.pipelineJobs.create denied on my-proj")
+        listing = re.match(r"^/storage/v1/b/([^/]+)/o$", p)
+        if listing and m == "GET":  # a storage client's listing of self.objects (prefix, delimiter)
+            return 200, self._objects(listing[1], r.query.get("prefix", ""), r.query.get("delimiter", ""))
         if p.startswith("/storage/v1/b"):  # pipeline-root bucket: say it is missing, then accept the create
             if m == "GET" and p.count("/") == 4:
                 return self._err(404, "NOT_FOUND", "no bucket")
@@ -144,11 +148,32 @@ class FakeVertex(LoopbackServer):
         job["state"] = "PIPELINE_STATE_" + ("RUNNING" if n == 1 else final)
         if n > 1:
             tasks = [{"taskName": "load", "state": "SUCCEEDED", "taskId": "1"}]
+            if self.fail_task and self.on_fail is not None and not job.get("_failed_once"):
+                job["_failed_once"] = True
+                self.on_fail(job["name"].rsplit("/", 1)[-1], self.fail_task)
             if self.fail_task:
                 tasks.append({"taskName": self.fail_task, "state": "FAILED", "taskId": "2",
                               "error": {"message": f"{self.fail_task} exited with code 1"}})
             job["jobDetail"] = {"taskDetails": tasks}
         return self._public(job)
+
+    def _objects(self, bucket: str, prefix: str, delimiter: str) -> dict:
+        items, prefixes = [], set()
+        for uri, data in sorted(self.objects.items()):
+            name = uri[len(f"gs://{bucket}/"):] if uri.startswith(f"gs://{bucket}/") else None
+            if name is None or not name.startswith(prefix):
+                continue
+            rest = name[len(prefix):]
+            if delimiter and delimiter in rest:
+                prefixes.add(prefix + rest.split(delimiter, 1)[0] + delimiter)
+                continue
+            items.append({"kind": "storage#object", "bucket": bucket, "name": name, "size": str(len(data)),
+                          "generation": "1", "updated": "2026-12-01T00:00:00.000Z",
+                          "contentType": "application/json"})
+        out: dict = {"kind": "storage#objects", "items": items}
+        if prefixes:
+            out["prefixes"] = sorted(prefixes)
+        return out
 
     @staticmethod
     def _public(obj: dict) -> dict:

@@ -303,10 +303,10 @@ def test_runs_list_and_show_on_vertex(vx):
     assert listing.query["filter"] == 'labels.kubepipe-pipeline="add-numbers"'
     shown = show_remote_run("vertex", vx.profile, job.job_id, **vx.kw)
     assert shown["state"] == "SUCCEEDED" and [s["name"] for s in shown["steps"]] == ["load"]
-    assert shown["rejected"] is None
+    assert shown["rejected"] is False  # it succeeded: no gate said no (decision 0010)
     assert shown["steps"][0] == {"name": "load", "state": "SUCCEEDED", "error": None, "duration_s": None,
-                                 "note": None, "rejected": None, "reused_from": None, "outputs": {},
-                                 "artifacts": {}, "metrics": {}}  # rejected: a remote task's exception is not known
+                                 "note": None, "rejected": False, "reused_from": None, "outputs": {},
+                                 "artifacts": {}, "metrics": {}}  # rejected: its gate's verdict, none here
     assert shown["url"] == listed[0]["url"] == job.url  # was the resource name, not the UI link
     assert shown["url"].startswith("https://console.cloud.google.com/vertex-ai/locations/europe-west4/")
     with pytest.raises(UserError, match="vertex has no pipeline job 'nope'"):

@@ -223,6 +223,9 @@ def _say(exc: BaseException, message: str, code: int, text: str) -> int:
 
     body: dict = {"type": type(exc).__name__, "message": message, "exit_code": code}
     issues = getattr(exc, "issues", None)
+    rejected = getattr(exc, "rejected", None)  # a remote run its gates rejected (RunRejected): which, and why
+    if isinstance(rejected, list):
+        body["rejected"] = rejected
     if isinstance(issues, list):
         body["issues"] = [{"message": i.message, "path": i.path or None, "file": i.file, "line": i.line,
                            "col": i.col, "hint": i.hint, "severity": i.severity} for i in issues]

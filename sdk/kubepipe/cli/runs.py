@@ -11,6 +11,7 @@ from kubepipe.cli import console, output
 from kubepipe.cli.options import PROFILE, SET, given_pipeline, parse_labels
 from kubepipe.cli.models import REGISTRY
 from kubepipe.cli.output import FORMAT, HOME, Format
+from kubepipe.verdicts import rejected_text
 
 __all__ = ["register", "local_state_dir", "local_runs"]
 
@@ -118,7 +119,7 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id (local: or a prefix
                   + ([("retrain", retrain_text(r["pipeline"], r["retrain"]))] if r.get("retrain") else [])
                   + ([("profile", _profile_text(r["profile"]))] if r.get("profile") else [])
                   + ([("labels", ", ".join(f"{k}={v}" for k, v in r["labels"].items()))] if r.get("labels") else [])
-                  + ([("rejected", _rejected_text(r["steps"]))] if r.get("rejected") else [])
+                  + ([("rejected", rejected_text(r["steps"]))] if r.get("rejected") else [])
                   + (_queued_fields(r["queued"]) if r.get("queued") else []))
     if r.get("queued"):  # a request no run has started for: who starts it
         console.err.print(f"`kubepipe scheduler --home {console.escape(str(home))}` starts it on its next tick "
@@ -151,12 +152,6 @@ def _judged_state(record: Mapping[str, Any]) -> output.Styled:
     `FAILED (rejected)`."""
     shown = _state(record.get("state"))
     return output.Styled(f"{shown.text} (rejected)", shown.style) if record.get("rejected") is True else shown
-
-
-def _rejected_text(steps: list[Mapping[str, Any]]) -> str:
-    """Which gates said no, and why (their errors): the run failed only because of them (`kubepipe run` exit 3)."""
-    return "\n".join(f"by the gate of step `{s['name']}`: {s.get('error') or 'no reason recorded'}"
-                     for s in steps if s.get("rejected") is True)
 
 
 def _warning_text(w: dict) -> str:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
-from kubepipe.backends.remote.events import RunFailed, TaskEvent, kfp_state, poll_patiently, run_ended
+from kubepipe.backends.remote.events import RunFailed, TaskEvent, kfp_state, poll_patiently
+from kubepipe.backends.remote.gates import failed_leaves, judge, run_judged
 from kubepipe.run_states import service_error
 from kubepipe.answers import named
 from kubepipe.clients import api_errors, eq_filter, kfp_client, kfp_namespace, quiet, service_name
@@ -147,7 +148,8 @@ def _failed_task(run: Any, pipeline_name: str) -> tuple[str, str]:
 def wait(run_id: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEvent], None] | None = None,
          poll_s: float = 5.0, timeout_s: float | None = None, client: Any = None,
          pipeline_name: str = "") -> str:
-    """Follow a run until it ends; report task state changes; raise RunFailed naming the failed task."""
+    """Follow a run until it ends; report task state changes; raise RunFailed naming the failed task, RunRejected
+    (exit 3) when its gates' verdicts say they failed it."""
     client = client_for(profile, client)
     seen: dict[str, str] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -169,7 +171,9 @@ def wait(run_id: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEve
         if state in _DONE_OK:
             return state
         if state in _DONE_BAD:
-            raise run_ended(f"kubeflow run {run_id}", state, *_failed_task(run, pipeline_name))
+            failed = failed_leaves(tasks, "display_name", kfp_state, (pipeline_name, run.display_name))
+            judged = judge(profile, run_id, state, [str(t.display_name) for t in failed])
+            raise run_judged(f"kubeflow run {run_id}", state, *_failed_task(run, pipeline_name), judged)
         if deadline is not None and time.monotonic() > deadline:
             raise RunFailed(f"kubeflow run {run_id} still {state.lower()} after {timeout_s:g}s; "
                             f"it keeps running - follow it with `kubepipe runs show {run_id} --target kubeflow`")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from kubepipe.backends.remote.events import kfp_state, vertex_state
+from kubepipe.backends.remote.gates import Judged, failed_leaves, judge, judged_record
 from kubepipe.run_states import service_error
 from kubepipe.answers import named
 from kubepipe.clients import api_errors, quiet, service_name
@@ -26,7 +27,7 @@ def _kfp_run(run: Any, host: str = "", names: Mapping[str, str] | None = None) -
     pipeline = (names or {}).get(getattr(ref, "pipeline_id", None) or "") or run.display_name
     return {
         "run_id": run.run_id, "pipeline": pipeline, "target": "kubeflow", "state": kfp_state(run.state),
-        "rejected": None, "params": None,  # which exception failed a remote task is not known here
+        "rejected": None, "params": None,  # what the gates said: _judged
         "started_at": utc_iso(run.created_at), "finished_at": utc_iso(run.finished_at),
         "error": service_error(run),
         "steps": [_step(t.display_name, kfp_state(t.state), service_error(t)) for t in tasks],
@@ -70,6 +71,29 @@ def _vertex_job(res: Any, profile: Mapping[str, Any]) -> dict:
     }
 
 
+def _kfp_failed(run: Any) -> list[str]:
+    tasks = getattr(getattr(run, "run_details", None), "task_details", None) or []
+    return [str(t.display_name) for t in failed_leaves(tasks, "display_name", kfp_state, (run.display_name,))]
+
+
+def _vertex_failed(res: Any) -> list[str]:
+    tasks = list(res.job_detail.task_details) if res.job_detail else []
+    return [t.task_name for t in failed_leaves(tasks, "task_name", vertex_state,
+                                               ((res.pipeline_spec or {}).get("pipelineInfo", {}).get("name"),))]
+
+
+def _judged(runs: list[tuple[dict, list[str]]], profile: Mapping[str, Any]) -> list[dict]:
+    """The records with what their gates said (`rejected`, decision 0010): read for each FAILED run, until the
+    pipeline_root cannot be read (said once, in the first such run's notes; the rest keep `rejected` null)."""
+    out: list[dict] = []
+    unreadable = False
+    for record, failed in runs:
+        judged = Judged() if unreadable else judge(profile, record["run_id"], record["state"], failed)
+        unreadable = unreadable or not judged.known
+        out.append(record if unreadable and judged.known else judged_record(record, judged))
+    return out
+
+
 def _vertex_service(profile: Mapping[str, Any], api_endpoint: str | None) -> str:
     return service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
 
@@ -101,7 +125,7 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
                     return []
             runs = _kfp_runs(client, ns, ids, limit)
             names = {i: pipeline for i in ids} if ids and pipeline else _pipeline_names(client, runs)
-        return [_kfp_run(r, str(profile.get("host") or ""), names) for r in runs]
+        return _judged([(_kfp_run(r, str(profile.get("host") or ""), names), _kfp_failed(r)) for r in runs], profile)
     if target == "vertex":
         from google.cloud.aiplatform_v1 import ListPipelineJobsRequest, PipelineServiceClient
 
@@ -122,7 +146,7 @@ def list_remote_runs(target: str, profile: Mapping[str, Any], *, pipeline: str |
         with api_errors(_vertex_service(profile, api_endpoint), "listing pipeline jobs"):
             jobs = listed(lambda token: api.list_pipeline_jobs(request=ListPipelineJobsRequest(
                 request, page_token=token)), "pipeline_jobs", "name", enough=lambda got: len(got) >= limit)
-        return [_vertex_job(j, profile) for j in jobs[:limit]]
+        return _judged([(_vertex_job(j, profile), _vertex_failed(j)) for j in jobs[:limit]], profile)
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")
 
 
@@ -154,7 +178,7 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
             run = named(client.get_run(run_id), "run_id", "run")
         with quiet():
             names = _pipeline_names(client, [run])
-        return _kfp_run(run, str(profile.get("host") or ""), names)
+        return _judged([(_kfp_run(run, str(profile.get("host") or ""), names), _kfp_failed(run))], profile)[0]
     if target == "vertex":
         from kubepipe.backends.remote.vertex import job_reader, resource_name
 
@@ -163,5 +187,5 @@ def show_remote_run(target: str, profile: Mapping[str, Any], run_id: str, *, cli
         with api_errors(_vertex_service(profile, api_endpoint), f"reading pipeline job {run_id}",
                         missing=_no_run("vertex", "pipeline job", run_id)):
             job = read(name)
-        return _vertex_job(job, profile)
+        return _judged([(_vertex_job(job, profile), _vertex_failed(job))], profile)[0]
     raise UserError(f"--target {target!r}: remote runs live on kubeflow or vertex; omit --target for local runs")

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from kubepipe.backends.packaging.pipeline import PipelinePackage
-from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, run_ended, vertex_state
+from kubepipe.backends.remote.events import RunFailed, TaskEvent, poll_patiently, vertex_state
+from kubepipe.backends.remote.gates import failed_leaves, judge, run_judged
 from kubepipe.run_states import service_error
 from kubepipe.answers import named
 from kubepipe.clients import api_errors, service_name
@@ -138,7 +139,8 @@ def job_reader(profile: Mapping[str, Any], *, credentials: Any = None,
 def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[TaskEvent], None] | None = None,
          poll_s: float = 10.0, timeout_s: float | None = None, credentials: Any = None,
          api_endpoint: str | None = None) -> str:
-    """Follow a PipelineJob; report task changes; raise RunFailed naming the failed task."""
+    """Follow a PipelineJob; report task changes; raise RunFailed naming the failed task, RunRejected (exit 3) when
+    its gates' verdicts say they failed it."""
     name = jid_or_name if "/" in jid_or_name else resource_name(profile, jid_or_name)
     svc = service_name("vertex", {**profile, "api_endpoint": api_endpoint or profile.get("api_endpoint")})
     read = job_reader(profile, credentials=credentials, api_endpoint=api_endpoint)
@@ -166,7 +168,9 @@ def wait(jid_or_name: str, profile: Mapping[str, Any], *, on_event: Callable[[Ta
             return state
         if state in _DONE_BAD:
             msg = (service_error(failed) if failed is not None else None) or service_error(res) or ""
-            raise run_ended(f"vertex job {jid}", state, failed.task_name if failed is not None else "", msg)
+            judged = judge(profile, jid, state, [t.task_name for t in failed_leaves(
+                tasks, "task_name", vertex_state, (res.pipeline_spec.get("pipelineInfo", {}).get("name"),))])
+            raise run_judged(f"vertex job {jid}", state, failed.task_name if failed is not None else "", msg, judged)
         if deadline is not None and time.monotonic() > deadline:
             raise RunFailed(f"vertex job {jid} still {state.lower()} after {timeout_s:g}s; it keeps running - "
                             f"follow it with `kubepipe runs show {jid} --target vertex`")

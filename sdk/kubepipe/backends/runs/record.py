@@ -21,13 +21,12 @@ from typing import Any, Iterator
 
 from kubepipe.processes import process_alive, process_identity
 from kubepipe.util import atomic_write_text, step_named
+from kubepipe.verdicts import REJECTED_EXIT  # one code, local and remote runs (docs/cli.md, decision 0010)
 
 __all__ = ["StepRecord", "RunResult", "new_run_id", "RUNS_DIR", "process_gone", "crashed_view", "RETRAIN_ENV",
            "retrain_of", "retrain_text", "retrain_name", "runs_folder", "retrain_value", "launched_for",
            "retrain_request", "recorded_output", "gate_rejected", "REJECTED_EXIT"]
 
-# `kubepipe run`'s exit code for a run that failed only because a gate said no (docs/cli.md, decision 0010)
-REJECTED_EXIT = 3
 _ENDED_BADLY = ("FAILED", "CRASHED", "CANCELLED")
 
 
