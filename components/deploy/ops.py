@@ -36,6 +36,8 @@ def deploy(
     ctx_run_id: str = "",
     ctx_state_dir: str = "",
     ctx_labels: dict = {},  # noqa: B006
+    ctx_run_name: str = "",
+    ctx_step: str = "",
 ) -> NamedTuple("DeployOutputs", endpoint=str, action=str, why=str):
     """Deploy `model`; `action` is `promoted` or `rolled_back`, `why` says why (the report has the details).
 
@@ -81,7 +83,8 @@ def deploy(
     from kubepipe.components.kfp_values import typed
     from kubepipe.components.report_files import report_path
 
-    with fail_fast():  # a failure a retry cannot change: say so, stop local retries
+    # a failure a retry cannot change: say so, stop local retries; a failed smoke test leaves its verdict
+    with fail_fast(gate=dict(profile=ctx_profile, run_id=ctx_run_id, run_name=ctx_run_name, step=ctx_step)):
         result = deploy_model(
             model_dir=model.path, model_uri=model.uri, model_name=model_name, version=version,
             canary_percent=canary_percent, smoke_inputs=typed(smoke_inputs), autoscaling=typed(autoscaling), runtime=runtime,
