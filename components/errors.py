@@ -54,7 +54,12 @@ class ModelError(ComponentError):
 
 
 class GateFailed(ComponentError):
-    """A gate (validation, evaluation, smoke test) decided to stop the run."""
+    """A gate (validation, evaluation, smoke test) decided to stop the run. `numbers`: what it judged (metric ->
+    value), kept in its verdict for the client of a remote run (kubepipe.verdicts)."""
+
+    def __init__(self, *args, numbers: dict | None = None, retryable: bool | None = None):
+        super().__init__(*args, retryable=retryable)
+        self.numbers = dict(numbers or {})
 
 
 class ConfigError(ComponentError):

@@ -85,7 +85,7 @@ def evaluate(
         write_outputs(ev, metrics=metrics, classification=classification, report=report, evaluation=evaluation)
         print(ev["decision"])
         if fail_on_reject and not ev["passed"]:
-            raise GateFailed(ev["decision"])
+            raise GateFailed(ev["decision"], numbers=ev["metrics"])
     return namedtuple("Outputs", ["passed", "decision"])(ev["passed"], ev["decision"])
 
 

@@ -196,5 +196,5 @@ def evaluate_retrieval(
             force=force, force_reason=force_reason, device=device)
         print(ev["decision"])
         if fail_on_reject and not ev["passed"]:
-            raise GateFailed(ev["decision"])
+            raise GateFailed(ev["decision"], numbers=ev["metrics"])
     return namedtuple("Outputs", ["passed", "decision"])(ev["passed"], ev["decision"])

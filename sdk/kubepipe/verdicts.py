@@ -97,15 +97,15 @@ def read_verdicts(root: str, key: str) -> list[dict]:
 
 def rejected_steps(failed: Iterable[str], verdicts: list[dict]) -> list[dict] | None:
     """The failed steps as rejected step records (name, rejected, error as a local run records it:
-    `GateFailed: reason`) when every one of them has its gate's verdict, else None: a step that failed otherwise
+    `GateFailed: reason`, metrics: the numbers the gate judged) when every one of them has its gate's verdict, else None: a step that failed otherwise
     wins, as in a local run (`runs.record.gate_rejected`)."""
     failed = list(dict.fromkeys(failed))
     by_step = {v["step"]: v for v in verdicts}
     if not failed or any(name not in by_step for name in failed):
         return None
     return [{"name": name, "rejected": True, "error": f"{by_step[name].get('gate') or 'GateFailed'}: "
-                                                      f"{by_step[name].get('reason') or ''}".rstrip(": ")}
-            for name in failed]
+                                                      f"{by_step[name].get('reason') or ''}".rstrip(": "),
+             "metrics": dict(by_step[name].get("numbers") or {})} for name in failed]
 
 
 def rejected_text(steps: Iterable[Mapping[str, Any]]) -> str:

@@ -21,6 +21,7 @@ from kubepipe.verdicts import verdict_body, verdict_dir, write_verdict
 
 pytestmark = pytest.mark.contract
 REASON = "reject: f1_macro 0.81 < min 0.90"
+NUMBERS = {"f1_macro": 0.81, "accuracy": 0.86}
 
 
 def _submit(fake, root, *extra):
@@ -35,8 +36,8 @@ def _gate_writes(root, step="train"):
     """What the gate's pod does before its step fails: write its verdict (the component's own writer)."""
     def on_fail(run_id: str, task: str) -> None:
         if task == step:
-            write_verdict(GateFailed(REASON), profile={"target": "kubeflow", "pipeline_root": root}, run_id=run_id,
-                          run_name="nightly-run", step=step)
+            write_verdict(GateFailed(REASON, numbers=NUMBERS), profile={"target": "kubeflow", "pipeline_root": root},
+                          run_id=run_id, run_name="nightly-run", step=step)
     return on_fail
 
 
@@ -52,8 +53,8 @@ def test_a_kubeflow_run_its_gate_rejected_exits_3_and_says_which_gate_and_why(kf
         code, out, err = cli(capsys, *cli_args(kfp, root, "runs", "show", run_id, "-t", "kubeflow", "--format", "json"))
         doc = json.loads(out)
         assert code == 0 and doc["rejected"] is True, (out, err)
-        assert [(s["name"], s["rejected"], s["error"]) for s in doc["steps"]] == [
-            ("load", False, None), ("train", True, f"GateFailed: {REASON}")]
+        assert [(s["name"], s["rejected"], s["error"], s["metrics"]) for s in doc["steps"]] == [
+            ("load", False, None, {}), ("train", True, f"GateFailed: {REASON}", NUMBERS)]
         code, out, _err = cli(capsys, *cli_args(kfp, root, "runs", "show", run_id, "-t", "kubeflow"))
         assert f"by the gate of step `train`: GateFailed: {REASON}" in " ".join(out.split())
         assert "FAILED (rejected)" in out
@@ -70,7 +71,8 @@ def test_json_a_rejected_kubeflow_run_is_an_error_with_exit_code_3_and_the_rejec
         assert code == 3 and out == "", (out, err)
         doc = json.loads(err.strip().splitlines()[-1])["error"]
         assert doc["type"] == "RunRejected" and doc["exit_code"] == 3
-        assert doc["rejected"] == [{"name": "train", "rejected": True, "error": f"GateFailed: {REASON}"}]
+        assert doc["rejected"] == [{"name": "train", "rejected": True, "error": f"GateFailed: {REASON}",
+                                    "metrics": NUMBERS}]
 
 
 def test_a_failed_kubeflow_run_without_its_own_verdict_exits_1_another_runs_verdict_unread(kfp,  # noqa: F811
@@ -125,6 +127,11 @@ def test_an_unreadable_root_keeps_exit_1_and_says_why_in_one_line(kfp,  # noqa: 
     notes = [line for line in err.splitlines() if "could not be read" in line]
     assert len(notes) == 1 and "s3://no-such-store/root/kubepipe-verdicts/" in notes[0], err
     assert "exit 1" in notes[0]
+    code, _out, err = cli(capsys, *_submit(kfp, "s3://no-such-store/root"))
+    assert code == 1
+    listed = list_remote_runs("kubeflow", {"host": kfp.url, "pipeline_root": "s3://no-such-store/root"})
+    assert [r["rejected"] for r in listed] == [None, None]  # not known: not read as "not rejected"
+    assert sum("could not be read" in n for r in listed for n in r["notes"]) == 1  # said once, the store tried once
 
 
 def _vertex_gate_writes(fake, root, step="train"):

@@ -52,13 +52,14 @@ def judge(profile: Mapping[str, Any], key: str, state: str, failed: list[str]) -
 
 def judged_record(record: dict, judged: Judged) -> dict:
     """A remote run's record (`runs show | list`) with what its gates said: `rejected` true or false as a local run's,
-    the rejected steps' `error` their gate's reason (as a local run records it); null where the verdicts could not be
+    the rejected steps' `error` their gate's reason (as a local run records it), `metrics` the numbers it judged;
+    null where the verdicts could not be
     read (a note says why)."""
     if not judged.known:
         return {**record, "notes": [*record.get("notes", []), judged.note]}
     by_name = {s["name"]: s for s in judged.rejected or []}
-    steps = [{**s, "rejected": s["name"] in by_name, "error": by_name[s["name"]]["error"] if s["name"] in by_name
-              else s.get("error")} for s in record.get("steps", [])]
+    steps = [{**s, **by_name[s["name"]]} if s["name"] in by_name else {**s, "rejected": False}
+             for s in record.get("steps", [])]
     return {**record, "rejected": bool(judged.rejected), "steps": steps}
 
 
