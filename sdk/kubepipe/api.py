@@ -211,7 +211,8 @@ def submit(path: str | Path, target: str, params: Mapping[str, Any] | None = Non
 
     `params` are Python values or their text, checked as `--param` values are. Returns a Submission (run_id,
     state, url, uploaded, already_submitted, warnings). With `wait`, follows the run (`on_event` gets each task's
-    state change), returns once it succeeded with its final `state`, and raises RunFailed naming a failed task;
+    state change), returns once it succeeded with its final `state`, and raises RunFailed naming a failed task
+    (its subclass RunRejected, `exit_code` 3 and `rejected` the steps, when only gates said no: their verdicts);
     `timeout_s` gives up waiting (RunFailed; the run goes on). `slot` (Vertex) names the run in its job id."""
     from kubepipe.backends.packaging.pipeline import PipelinePackage
     from kubepipe.backends.remote.submission import check_remote_target, submit_package
