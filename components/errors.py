@@ -87,17 +87,17 @@ def fail_fast(gate: dict | None = None):
     try:
         yield
     except Exception as exc:
-        if gate is not None and isinstance(exc, GateFailed):
-            _leave_verdict(exc, gate)
+        if gate is not None:  # a GateFailed's verdict; another failure drops an earlier attempt's
+            _leave_verdict(exc if isinstance(exc, GateFailed) else None, gate)
         mark_not_retried(exc)
         if sys.excepthook is sys.__excepthook__:  # a caller's own hook (IPython's, a user's) is left as it is
             sys.excepthook = report_uncaught
         raise
 
 
-def _leave_verdict(exc: GateFailed, gate: dict) -> None:
-    """Write the verdict; one that cannot be written is said in one line and the gate's failure goes on (the
-    client then reports the run as failed, exit 1)."""
+def _leave_verdict(exc: GateFailed | None, gate: dict) -> None:
+    """Write the verdict (None: remove an earlier attempt's); one that cannot be written is said in one line and the
+    step's failure goes on (the client then reports the run as failed, exit 1)."""
     from kubepipe.verdicts import write_verdict
 
     try:
@@ -105,8 +105,10 @@ def _leave_verdict(exc: GateFailed, gate: dict) -> None:
     except Exception as err:  # any store's failure: the gate's no must still fail the step
         from kubepipe.redaction import redact_text
 
-        print(redact_text(f"kubepipe: the gate's verdict was not written ({type(err).__name__}: {err}); the "
-                          "run's client will report it as failed (exit 1), not rejected"), file=sys.stderr, flush=True)
+        said = ("the gate's verdict was not written ({}); the run's client will report it as failed (exit 1), not "
+                "rejected") if exc is not None else ("an earlier attempt's gate verdict was not removed ({}); the "
+                                                     "run's client may report the run as rejected")
+        print(redact_text("kubepipe: " + said.format(f"{type(err).__name__}: {err}")), file=sys.stderr, flush=True)
         return
     if where:
         from kubepipe.redaction import redact_url

@@ -56,9 +56,11 @@ def verdict_body(exc: BaseException, *, key: str, target: str, step: str) -> dic
             "numbers": dict(numbers) if isinstance(numbers, Mapping) else {}}
 
 
-def write_verdict(exc: BaseException, *, profile: Mapping[str, Any], run_id: str, run_name: str, step: str) -> str:
+def write_verdict(exc: BaseException | None, *, profile: Mapping[str, Any], run_id: str, run_name: str,
+                  step: str) -> str:
     """Write the gate's no (`exc`, a GateFailed) for the client of a remote run; the object's URI, or "" where none is
-    written (a local run: its watcher reads the task's log; no pipeline_root or run id)."""
+    written (a local run: its watcher reads the task's log; no pipeline_root or run id). `exc` None removes the step's
+    verdict instead: a retry of the step that failed otherwise is no rejection (broken wins)."""
     from kubepipe.uris import store_fs, write_whole
 
     target, root = str(profile.get("target") or ""), profile.get("pipeline_root")
@@ -66,9 +68,14 @@ def write_verdict(exc: BaseException, *, profile: Mapping[str, Any], run_id: str
     if target not in _REMOTE or not root or not key or not step:
         return ""
     fs, folder = store_fs(verdict_dir(str(root), key))
+    path = f"{folder}/{_safe(step)}.json"
+    if exc is None:
+        if fs.exists(path):
+            fs.rm_file(path)
+        return ""
     fs.makedirs(folder, exist_ok=True)
-    body = verdict_body(exc, key=key, target=target, step=step)
-    write_whole(fs, f"{folder}/{_safe(step)}.json", json.dumps(body, sort_keys=True, default=str))
+    write_whole(fs, path, json.dumps(verdict_body(exc, key=key, target=target, step=step), sort_keys=True,
+                                     default=str))
     return f"{verdict_dir(str(root), key)}/{_safe(step)}.json"
 
 

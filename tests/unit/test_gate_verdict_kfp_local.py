@@ -46,3 +46,25 @@ def test_a_rejecting_gate_leaves_its_verdict_under_the_pipeline_root_keyed_by_th
     [step] = rejected_steps(["validate"], [verdict])
     assert step["error"].startswith("GateFailed: ") and step["rejected"] is True
     assert read_verdicts(f"file://{root}", "another-run") == []  # another run's id reads none of them
+
+
+def test_a_retry_that_fails_otherwise_drops_the_earlier_attempts_verdict_and_a_local_run_writes_none(tmp_path):
+    """Broken wins over rejected: attempt 1 of a latency gate said no, attempt 2 broke (a ValueError): the step's
+    verdict is gone, so the client reports the run failed (exit 1), not rejected."""
+    from kubepipe.components.errors import GateFailed, fail_fast
+    from kubepipe.verdicts import read_verdicts
+
+    root = f"file://{tmp_path}/store"
+    gate = {"profile": {"target": "kubeflow", "pipeline_root": root}, "run_id": "run-7", "run_name": "n",
+            "step": "evaluate"}
+    with pytest.raises(GateFailed), fail_fast(gate=gate):
+        raise GateFailed("reject: latency_p99_ms 80 > max 50", numbers={"latency_p99_ms": 80.0})
+    [verdict] = read_verdicts(root, "run-7")
+    assert verdict["numbers"] == {"latency_p99_ms": 80.0} and verdict["step"] == "evaluate"
+    with pytest.raises(ValueError), fail_fast(gate=gate):
+        raise ValueError("the model file is truncated")
+    assert read_verdicts(root, "run-7") == []
+    local = {**gate, "profile": {"target": "local", "pipeline_root": root}, "run_id": "run-8"}
+    with pytest.raises(GateFailed), fail_fast(gate=local):
+        raise GateFailed("reject")
+    assert read_verdicts(root, "run-8") == []  # a local run's watcher reads the task's log instead
