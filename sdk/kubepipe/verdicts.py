@@ -106,8 +106,11 @@ def rejected_steps(failed: Iterable[str], verdicts: list[dict]) -> list[dict] | 
     """The failed steps as rejected step records (name, rejected, error as a local run records it:
     `GateFailed: reason`, metrics: the numbers the gate judged) when every one of them has its gate's verdict, else None: a step that failed otherwise
     wins, as in a local run (`runs.record.gate_rejected`)."""
+    from kubepipe.spec.models import task_name
+
     failed = list(dict.fromkeys(failed))
-    by_step = {v["step"]: v for v in verdicts}
+    # the service names a step's task as KFP does (`load_holdout` -> `load-holdout`), the verdict by the step
+    by_step = {**{task_name(str(v["step"])): v for v in verdicts}, **{v["step"]: v for v in verdicts}}
     if not failed or any(name not in by_step for name in failed):
         return None
     return [{"name": name, "rejected": True, "error": f"{by_step[name].get('gate') or 'GateFailed'}: "

@@ -104,6 +104,11 @@ def test_a_verdict_for_one_of_two_failed_steps_is_no_rejection(kfp,  # noqa: F81
         assert judge({"pipeline_root": root}, run_id, "FAILED", ["train"]).rejected is not None
         assert judge({"pipeline_root": root}, run_id, "FAILED", ["load", "train"]).rejected is None
         assert judge({"pipeline_root": root}, run_id, "CANCELED", ["train"]).rejected is None
+        # the service names the task of step `Train_Model` `train-model` (KFP's task name rule)
+        write_verdict(GateFailed(REASON), profile={"target": "kubeflow", "pipeline_root": root}, run_id="r-9",
+                      run_name="x", step="Train_Model")
+        [step] = judge({"pipeline_root": root}, "r-9", "FAILED", ["train-model"]).rejected
+        assert step["name"] == "train-model" and step["error"] == f"GateFailed: {REASON}"
 
 
 def _closed_port() -> int:
