@@ -2,7 +2,8 @@
 
 A hit is a document, not a passage: the passages of one document count once, at the rank and score
 of its best passage (search goes `depth` passages deep to find k distinct documents). Evaluation and
-serving both answer through `retrieve`, so the served endpoint returns what the report measured.
+serving both answer through `search_vectors` at each K (evaluate.score_index), so the served endpoint
+returns what the report measured.
 """
 
 from __future__ import annotations

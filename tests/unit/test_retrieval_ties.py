@@ -4,15 +4,15 @@ documents) rank by row, so a top k is the same whatever k, batch or request it w
 from __future__ import annotations
 
 import asyncio
-import json
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from kubepipe.components.retrieval.index import build_index, exact_search
+from kubepipe.components.retrieval.index import exact_search
+from small_index import TableEmbedder as _TableEmbedder  # tests/fixtures
+from small_index import build_small_index as _index
 
 
 def _oracle(vectors: list[list[int]], query: list[int], k: int) -> list[tuple[int, int]]:
@@ -47,45 +47,6 @@ def test_a_top_k_is_a_prefix_of_any_deeper_search():
     assert deepest[:21] == [5, *range(10, 30)]
     for k in (1, 3, 5, 10, 25, 49):
         assert exact_search(v, v[5:6], k)[0][0].tolist() == deepest[:k]
-
-
-class _Tokenizer:
-    def count_tokens(self, texts):
-        return sum(len(t.split()) for t in texts)
-
-
-class _TableEmbedder:
-    """Query text -> a fixed unit vector (the index's own vectors stand in for an encoder's)."""
-    tokenizer = _Tokenizer()
-
-    def __init__(self, table: dict):
-        self.table = table
-
-    def embed(self, texts, batch_size=64):
-        return np.array([self.table[t] for t in texts], np.float32)
-
-
-def _index(tmp_path, v: np.ndarray, doc_of: list[str], method: str = "exact", hnsw: dict | None = None):
-    """An index (exact unless `method`) of vectors `v` (not normalised: integer scores tie exactly) whose rows belong to `doc_of`."""
-    from kubepipe.components.data.io import write_dataset
-    from kubepipe.components.retrieval.embedder import npy_bytes
-    from kubepipe.util import sha256_file
-
-    d = tmp_path / "emb"
-    (d / "embedder").mkdir(parents=True)
-    for name in ("embedder.json", "model.safetensors", "tokenizer.json", "config.json"):  # stand-ins, hashed as real
-        (d / "embedder" / name).write_text("{}")
-    record = {"id": "test", "weights_sha256": sha256_file(d / "embedder" / "model.safetensors"),
-              "tokenizer_sha256": sha256_file(d / "embedder" / "tokenizer.json"),
-              "config_sha256": sha256_file(d / "embedder" / "config.json")}
-    (d / "vectors.npy").write_bytes(npy_bytes(v))
-    n = len(v)
-    write_dataset(pd.DataFrame({"passage_id": [f"p{i}" for i in range(n)], "doc_id": doc_of,
-                                "offset": 0, "text": [f"t{i}" for i in range(n)]}), d / "passages.parquet")
-    meta = {"count": n, "dim": int(v.shape[1]), "vectors_sha256": sha256_file(d / "vectors.npy"), "embedder": record}
-    (d / "embeddings.json").write_text(json.dumps(meta))
-    build_index(d, tmp_path / "idx", method=method, hnsw=hnsw, threads=1)
-    return tmp_path / "idx"
 
 
 def _index_of_duplicate_documents(tmp_path, n_docs=12, copies=2, dim=8):
@@ -155,7 +116,7 @@ def test_documents_found_are_the_oracle_s_with_many_passages_each(tmp_path_facto
 @settings(max_examples=25, deadline=None)
 @given(data=st.data(), n=st.integers(2, 30), seed=st.integers(0, 2**16))
 def test_evaluation_metrics_are_sklearn_s_over_a_brute_force_document_ranking(tmp_path_factory, data, n, seed):
-    """score_index (search_docs, then the metrics) against numpy's full score matrix, each document at its best
+    """score_index (search_vectors at K, then the metrics) against numpy's full score matrix, each document at its best
     passage, and scikit-learn's ndcg_score; k up to past the number of documents."""
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     from kubepipe.components.retrieval.evaluate import score_index
@@ -182,7 +143,7 @@ def test_evaluation_metrics_are_sklearn_s_over_a_brute_force_document_ranking(tm
     # float32 search and this float64 oracle may order two documents within rounding of each other either way
     assume(all(np.diff(np.sort(b)).min(initial=1.0) > 1e-5 for b in best))
     order = [[docs[j] for j in np.argsort(-best[i])] for i in range(m)]
-    assert ranked == [o[:k] for o in order]
+    assert ranked[k] == [o[:k] for o in order]
     assert got[f"recall@{k}"] == pytest.approx(np.mean([len(set(o[:k]) & r) / len(r) for o, r in zip(order, relevant)]))
     first = [next((1 / (j + 1) for j, d in enumerate(o[:k]) if d in r), 0.0) for o, r in zip(order, relevant)]
     assert got[f"mrr@{k}"] == pytest.approx(np.mean(first))
