@@ -1,5 +1,7 @@
 """Retrieval benchmarks, each with its baseline measured side by side in the same run (medians).
 
+`--cases` picks them (default: retriever, ~1 min; `embed,ann` is the ~9 min library comparison).
+
 1. embed throughput (passages/s): kubepipe's `Embedder` (length-sorted batches, inference_mode) vs a
    plain transformers baseline (AutoTokenizer + AutoModel, batches in input order, mean pooling);
    the packaged MiniLM, catalogue-like passages, the same batch size and max_length.
@@ -10,7 +12,14 @@
    without its thread pool, which a busy box disturbs), so the two are compared at matched recall. Baseline: brute-force numpy (a matrix product + argpartition, what `method: exact`
    runs), timed in the same repeats. Build time is one build of each.
 
-Two data sets (--data):
+3. kubepipe's Retriever (the default case, `--cases retriever`): one index artifact written by kubepipe's
+   embed_passages + build_index, searched through `Retriever.search_vectors` (efSearch deep then cut,
+   distinct documents, query blocks) and `Retriever.retrieve_each` (the served pass without HTTP: hits as
+   records), against faiss's own `search(top_k)` on the same index.faiss, efSearch and threads; queries/s
+   and p50/p99 per query at top_k 10 and a large top_k, recall@k against exact search, ratios. Queries are
+   looked up, not embedded (the encoder's cost is case 1's).
+
+Two data sets (--data; the retriever case: --retriever-data, default synthetic at --retriever-n 20,000):
 - `merchants`: real-ish embeddings. The packaged MiniLM embeds the merchant generator's text: the
   catalogue records (2,000 local merchants + the brands) and distinct noisy card descriptors up to
   --n-merchants passages; the queries are held-out descriptors (another seed, none in the corpus).
@@ -22,9 +31,10 @@ Two data sets (--data):
 Recall is `index.recall_vs_exact` (what build-index records): a returned passage is a hit when its exact
 score ties or beats the exact 10th score (duplicate texts embed identically; either copy is right).
 
-    nice -n 10 .venv/bin/python benchmarks/retrieval.py [--data merchants,synthetic] [--n-merchants 20000]
-        [--n-synthetic 100000] [--ef 16,32,64,128,256] [--queries 1000] [--threads 2] [--skip-embed]
-        [--vectors-cache /tmp/merchant-vectors.npz]
+    nice -n 10 .venv/bin/python benchmarks/retrieval.py [--cases retriever,embed,ann] [--data merchants,synthetic]
+        [--n-merchants 20000] [--n-synthetic 100000] [--ef 16,32,64,128,256] [--queries 1000] [--threads 2]
+        [--skip-embed] [--vectors-cache /tmp/merchant-vectors.npz] [--retriever-data synthetic|merchants]
+        [--retriever-n 20000] [--top-k 10,200] [--search-threads 1]
 """
 
 from __future__ import annotations
@@ -261,20 +271,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-embed", action="store_true")
     p.add_argument("--vectors-cache", help="an .npz to keep the merchant embeddings in between runs (delete it after)")
+    p.add_argument("--cases", default="retriever", help="comma list of: retriever (the default, ~1 min), embed, ann "
+                   "(`--cases embed,ann` is the library comparison behind docs/decisions/0014, ~9 min)")
+    p.add_argument("--retriever-data", default="synthetic", choices=("synthetic", "merchants"))
+    p.add_argument("--retriever-n", type=int, default=20_000, help="passages of the retriever case's index")
+    p.add_argument("--top-k", default="10,200", help="the retriever case's top_k values (efSearch is 64)")
+    p.add_argument("--search-threads", type=int, default=1, help="the retriever case's threads, for both arms "
+                   "(kubepipe serve's default --torch-threads)")
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-
-    torch.set_num_threads(a.threads)
+    cases = [c.strip() for c in a.cases.split(",") if c.strip()]
     data = [d.strip() for d in a.data.split(",") if d.strip()]
-    unknown = set(data) - {"merchants", "synthetic"}
-    if unknown:
-        p.error(f"--data: unknown {', '.join(sorted(unknown))}; choose from merchants, synthetic")
+    for flag, got, known in (("--cases", cases, {"retriever", "embed", "ann"}), ("--data", data, {"merchants", "synthetic"})):
+        if set(got) - known:
+            p.error(f"{flag}: unknown {', '.join(sorted(set(got) - known))}; choose from {', '.join(sorted(known))}")
     efs = sorted(int(e) for e in a.ef.split(","))
     t0 = time.perf_counter()
-    if not a.skip_embed:
+    if "retriever" in cases:
+        v, q, label = (merchant_vectors(a.retriever_n, a.queries, a.vectors_cache) if a.retriever_data == "merchants"
+                       else synthetic_vectors(a.retriever_n, a.queries))
+        from retrieval_served import bench_retriever  # benchmarks/, beside this script
+
+        bench_retriever(v, q, label, top_ks=[int(k) for k in a.top_k.split(",")], threads=a.search_threads,
+                        batch=a.batch, repeats=a.repeats, lat_q=a.latency_queries)
+    if "embed" in cases and not a.skip_embed:
+        import torch
+
+        torch.set_num_threads(a.threads)
         bench_embed(a.embed_n, 64, a.repeats)
-    for d in data:
+    for d in data if "ann" in cases else []:
         v, q, label = (merchant_vectors(a.n_merchants, a.queries, a.vectors_cache) if d == "merchants"
                        else synthetic_vectors(a.n_synthetic, a.queries))
         bench_ann(v, q, label, efs=efs, threads=a.threads, batch=a.batch, repeats=a.repeats, lat_q=a.latency_queries)
