@@ -15,14 +15,14 @@ pytest.importorskip("httpx")
 from small_index import TableEmbedder, build_small_index  # noqa: E402  (tests/fixtures)
 
 EF = 8  # expansion_search: a shallow graph search, so that searching deeper changes the answers
-KS = (1, 2, 10, 50)  # documents; a document has 2 passages, searched k*4 passages deep: 4, 8 <= EF < 40, 200
+KS = (1, 2, 10, 50)  # documents: one passage each is searched k deep, two k*4 (4, 8 <= EF < 40, 200)
 
 
-def _corpus(tmp_path):
+def _corpus(tmp_path, passages_a_doc: int):
     rng = np.random.default_rng(7)
     v = rng.normal(size=(3000, 32)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    doc_of = [f"d{i // 2}" for i in range(len(v))]
+    doc_of = [f"d{i // passages_a_doc}" for i in range(len(v))]
     q = rng.normal(size=(40, 32)).astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     exact = q @ v.T  # relevant: each query's 3 best documents by exact search (an independent oracle)
@@ -59,8 +59,9 @@ def _client(idx, table, monkeypatch):
     return TestClient(app)
 
 
-def test_evaluation_scores_exactly_the_documents_the_endpoint_serves_below_and_above_ef_search(tmp_path,
-                                                                                              monkeypatch):
+@pytest.mark.parametrize("passages_a_doc", [1, 2])
+def test_evaluation_scores_exactly_the_documents_the_endpoint_serves_below_and_above_ef_search(tmp_path, monkeypatch,
+                                                                                              passages_a_doc):
     """Evaluation searched once at its deepest K and cut that ranking to every @K: past efSearch a graph searched
     deeper answers otherwise, so recall@1 was measured on a 50-document search's first document, not on what
     top_k 1 returns (and recall@10 on a search 200 passages deep, not 40)."""
@@ -68,7 +69,7 @@ def test_evaluation_scores_exactly_the_documents_the_endpoint_serves_below_and_a
     from kubepipe.components.retrieval.evaluate import evaluate_retrieval, score_index
     from kubepipe.components.retrieval.retriever import Retriever
 
-    idx, table, relevant = _corpus(tmp_path)
+    idx, table, relevant = _corpus(tmp_path, passages_a_doc)
     texts = list(table)
     table["warm-up query 1234 main street"] = table["q0"]
     write_dataset(pd.DataFrame({"query": texts, "relevant": ["|".join(r) for r in relevant]}), tmp_path / "q.parquet")

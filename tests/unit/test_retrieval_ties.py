@@ -113,6 +113,25 @@ def test_documents_found_are_the_oracle_s_with_many_passages_each(tmp_path_facto
         assert list(zip(rows[i], scores[i])) == [(r, float(s)) for r, s in want]
 
 
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), n=st.integers(1, 30), dim=st.integers(1, 3))
+def test_one_passage_a_document_answers_the_oracle_s_documents(tmp_path_factory, data, n, dim):
+    """Every passage its own document (a merchant record): search_vectors takes the rows as they are, without the
+    per-row distinct-documents loop; the answers are still the oracle's, ties by row, k past the corpus too."""
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    pool = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=4))
+    vectors = [data.draw(st.sampled_from(pool)) for _ in range(n)]
+    doc_of = [f"d{i}" for i in range(n)]
+    queries = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=3))
+    retriever = Retriever(_index(tmp_path_factory.mktemp("idx"), np.array(vectors, np.float32), doc_of),
+                          embedder=_TableEmbedder({}))
+    for k in range(1, n + 3):
+        rows, scores = retriever.search_vectors(np.array(queries, np.float32), k)
+        for i, q in enumerate(queries):
+            assert list(zip(rows[i], scores[i])) == [(r, float(s)) for r, s in _doc_oracle(vectors, doc_of, q, k)]
+
+
 @settings(max_examples=25, deadline=None)
 @given(data=st.data(), n=st.integers(2, 30), seed=st.integers(0, 2**16))
 def test_evaluation_metrics_are_sklearn_s_over_a_brute_force_document_ranking(tmp_path_factory, data, n, seed):
