@@ -84,5 +84,35 @@ def test_served_index_answers_retrieve_predict_and_v2(index_dir, tmp_path):
             "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["x"]}], "parameters": {"top_k": -1}})
         assert v2bad.status_code == 400 and v2bad.json()["field"] == "parameters.top_k"
         assert httpx.post(f"{base}/v1/models/other:retrieve", json={"query": "a"}, timeout=10).status_code == 404
+        _evaluation_scores_what_is_served(index_dir, base, tmp_path)
     finally:
         stop(proc)
+
+
+def _evaluation_scores_what_is_served(index_dir, base, tmp_path):
+    """evaluate-retrieval's recall@K is the recall of the served answers to its queries at top_k K (embedded by the
+    server in its own batches), K below and above efSearch 64; tests/unit/test_retrieval_served_parity.py is the
+    shallow-graph case where they differed."""
+    import numpy as np
+    import pandas as pd
+
+    from kubepipe.components.data.io import write_dataset
+    from kubepipe.components.retrieval.evaluate import evaluate_retrieval
+
+    known = set(pd.read_csv(ROOT / "pipelines" / "data" / "merchant_catalogue.csv").head(120)["merchant_id"])
+    queries = pd.read_csv(ROOT / "pipelines" / "data" / "merchant_descriptors.csv")
+    queries = queries[queries["merchant_id"].isin(known)].head(24)
+    write_dataset(queries, tmp_path / "q.parquet")
+    ks = (1, 5, 100)
+    report = evaluate_retrieval(str(index_dir), str(tmp_path / "q.parquet"), query_column="descriptor",
+                                relevant_column="merchant_id", baseline="none",
+                                thresholds={f"recall@{k}": {"min": 0.0} for k in ks})
+    texts, relevant = queries["descriptor"].tolist(), queries["merchant_id"].tolist()
+    for k in ks:
+        served = []
+        for at in range(0, len(texts), 8):  # the server's --max-batch-size
+            r = httpx.post(f"{base}/v1/models/idx:retrieve", json={"queries": texts[at:at + 8], "top_k": k}, timeout=60)
+            assert r.status_code == 200, r.text
+            served += [[h["doc_id"] for h in hits] for hits in r.json()["results"]]
+        recall = np.mean([float(rel in ids) for ids, rel in zip(served, relevant)])
+        assert report["metrics"][f"recall@{k}"] == pytest.approx(recall, abs=1e-12), k
