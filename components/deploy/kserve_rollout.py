@@ -56,6 +56,7 @@ from kubepipe.components.deploy.isvc_record import (LEASE_KEY, LEASE_SLACK_S, PR
                                                     check_lease, fence, fenced_patch, lease_until, record, restore,
                                                     settle, with_spec)
 from kubepipe.components.deploy.isvc_record import mode as mode_of
+from kubepipe.components.deploy.lease_holder import lease_holder
 from kubepipe.components.deploy.smoke import SmokeFailed, SmokeFn, SmokeTarget, http_smoke, ingress_target
 from kubepipe.components.registry import ChampionMoved
 from kubepipe.util import failpoint
@@ -69,7 +70,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
             version=None, smoke_inputs: list | tuple = (), smoke: SmokeFn | None = None,
             base_url: str | None = None, timeout_s: float = 600, poll_s: float = 2.0,
             api_client=None, canary_analysis: dict | None = None, prometheus_url: str | None = None,
-            prometheus_client=None) -> dict:
+            prometheus_client=None, _raced: bool = False) -> dict:
     """Roll out `manifest` (an InferenceService dict) and return the report dict.
 
     Report: `action` (promoted | rolled_back), `why`, `name`, `namespace`,
@@ -79,6 +80,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     `bake_s` seconds, then its revision is compared with the previous one on Prometheus' numbers
     (`prometheus.revision_stats`); a failed analysis rolls back like a failed smoke test.
     """
+    given = dict(locals())  # the arguments, for a start over (a first deployment's create that lost a race)
     from kubepipe.components.deploy.canary_analysis import analysis_settings
 
     settings = analysis_settings(canary_analysis)
@@ -108,7 +110,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
                            "rename one model_name, or deploy it to another namespace")
     # the champion this rollout replaces, read before the canary: a `models promote` during the bake is not undone
     expect = current_champion(registry_uri, model_name or name) if registry_uri and version not in (None, "") else ANY
-    run_id = str((meta.get("annotations") or {}).get(RUN_KEY) or "")
+    run_id = lease_holder((meta.get("annotations") or {}).get(RUN_KEY))  # none given: this call's own
     check_lease(existing, expect, run_id)  # another run's rollout in flight: refused, naming it, nothing changed
     # a rollout a killed step left is settled first: a refusal below leaves no unjudged canary on its share
     existing, repaired = settle(isvc, existing, expect, deadline=time.monotonic() + timeout_s, poll_s=poll_s)
@@ -133,13 +135,19 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     t0 = time.monotonic()  # timeout_s bounds the rollout itself, not reading and checking the CRD
     applied = body if existing is None else with_spec(existing, body)
     holder = (run_id, lease_until(timeout_s + (settings or {}).get("bake_s", 0) + LEASE_SLACK_S))
-    applied["metadata"].setdefault("annotations", {}).update({PREVIOUS_KEY: record(previous), LEASE_KEY: holder[1]})
+    applied["metadata"].setdefault("annotations", {}).update({PREVIOUS_KEY: record(previous), LEASE_KEY: holder[1],
+                                                              RUN_KEY: run_id})
     try:  # with the resourceVersion read above (create: none may exist): of two deploys, one gets the lease
         isvc.create(applied) if existing is None else isvc.replace(applied)
     except RolloutError as exc:
-        if exc.status == 409:  # the other deploy's canary won the race: refused naming its run
-            check_lease(isvc.get(), expect, run_id)
-        raise
+        if exc.status != 409:
+            raise
+        check_lease(isvc.get(), expect, run_id)  # the other deploy's write won the race: refused naming its run
+        if existing is not None or _raced:
+            raise
+        # a first deployment whose create lost to one the lease lets it follow (its own run's, a settled one's):
+        # from the top, as a deploy that found it
+        return rollout(**{**given, "api_client": api, "_raced": True})
     failpoint("deploy.kserve-applied")
     timings["apply"] = round(time.monotonic() - t0, 3)
 

@@ -8,7 +8,7 @@
    format), health route `/v2/models/NAME/ready` (true after load + warm-up); `--device cuda`
    when the deployment gets accelerators (`serving.gpu` + `accelerator_type`).
 2. `Endpoint.deploy` on the endpoint named after the model (created if
-   missing) with `traffic_percentage = canary` (100 on a first deployment).
+   missing, under an id derived from the name: one endpoint per model) with `traffic_percentage = canary` (100 on a first deployment).
    Vertex itself waits for the health route; a model that never turns healthy
    fails the deploy operation, which counts as "not Ready".
 3. Smoke: Vertex cannot address one deployed model of an endpoint, so the
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_champion, promote_champion
 from kubepipe.components.deploy.inference_service import isvc_name
 from kubepipe.components.deploy.smoke import SmokeFailed
-from kubepipe.components.deploy.vertex_lease import DEPLOY_OP_S, EndpointLease, wait_unfinished
+from kubepipe.components.deploy.vertex_lease import DEPLOY_OP_S, EndpointLease, endpoint_id, wait_unfinished
 from kubepipe.components.deploy.vertex_split import (BEFORE, RECORD, delete_rolled_back, deployed_models, promoted_split,
                                                      record_labels, settle_interrupted, settled_labels)
 from kubepipe.components.errors import ComponentError
@@ -179,6 +179,15 @@ def _deploy(cfg: VertexDeployConfig, lease: EndpointLease, *, registry_uri: str 
                                  f"not managed by kubepipe (no label {MANAGED_BY}: kubepipe), and a deploy would take "
                                  "all its traffic and undeploy its models; pick another model_name, or label the "
                                  f"endpoint {MANAGED_BY}=kubepipe to let kubepipe take it over")
+        if len(found) > 1:  # two first deploys at once, before endpoints had the model's own id (endpoint_id)
+            raise ComponentError(
+                f"model_name: {len(found)} Vertex endpoints are named {name!r} ({', '.join(e.resource_name for e in found)}"
+                "): two first deployments at once made them, and a deploy cannot tell which one your clients call; "
+                "keep that one, delete the others (`gcloud ai endpoints undeploy-model` each deployed model, then "
+                "`gcloud ai endpoints delete ID`) and run the deploy again")
+        created = None if found else lease.create(name, labels)  # with this run's lease on it
+        if not found and created is None:  # another deploy created it first: refused or not by its lease, below
+            found = [_model_endpoint(name, where)]
         deployed, old_split = [], {}
         if found:  # what serves now, once a rollout a killed step left is settled (under this run's lease)
             found[0] = lease.take(found[0].resource_name)
@@ -201,10 +210,7 @@ def _deploy(cfg: VertexDeployConfig, lease: EndpointLease, *, registry_uri: str 
                                         serving_container_image_uri=cfg.image, sync=True,
                                         labels={**labels, **record_labels(old_split)},  # intent, before the switch
                                         **serving_container(name, cfg.max_batch_size, cfg.server_flags), **where)
-        endpoint = found[0] if found else aiplatform.Endpoint.create(display_name=name, labels={**labels,
-                                                                                               **lease.labels()},
-                                                                     **where)
-        lease.created(endpoint)
+        endpoint = found[0] if found else created
     except gexc.GoogleAPICallError as exc:
         raise ComponentError(f"Vertex AI refused the model or endpoint for {name}: {exc.message}") from None
     old_ids = [d.id for d in deployed if d.ours(cfg.model_name)]  # foreign ones are left deployed
@@ -311,6 +317,19 @@ def _deploy(cfg: VertexDeployConfig, lease: EndpointLease, *, registry_uri: str 
     timings["finalize"] = round(time.monotonic() - t, 3)
     timings["total"] = round(time.monotonic() - t0, 3)
     return {**report, "action": "promoted", "why": reason}
+
+
+def _model_endpoint(name: str, where: dict):
+    """The endpoint under the model's own id, which another deploy created; refused when it is not this model's."""
+    from google.cloud import aiplatform
+
+    endpoint = aiplatform.Endpoint(endpoint_id(name), **where)
+    labels = endpoint.labels or {}
+    if labels.get(MANAGED_BY) != "kubepipe" or labels.get("kubepipe-model") != gcp_label(name):
+        raise ComponentError(f"model_name: the Vertex endpoint {endpoint.resource_name}, the id kubepipe gives model "
+                             f"{name!r}'s endpoint, is {endpoint.display_name!r} (labels {labels}), not kubepipe's "
+                             f"endpoint of {name!r}; nothing was changed: pick another model_name")
+    return endpoint
 
 
 def _api_text(exc) -> str:

@@ -12,14 +12,16 @@ lease; the switch carries that read's etag, so a run that took over meanwhile ma
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 
+from kubepipe.components.deploy.lease_holder import lease_holder
 from kubepipe.components.errors import ComponentError
 from kubepipe.labels import gcp_label
 from kubepipe.times import UTC_FORMAT
 
-__all__ = ["RUN", "UNTIL", "EndpointLease", "LeaseLost", "DEPLOY_OP_S", "wait_unfinished"]
+__all__ = ["RUN", "UNTIL", "EndpointLease", "LeaseLost", "DEPLOY_OP_S", "endpoint_id", "wait_unfinished"]
 
 RUN = "kubepipe-lease-run"
 UNTIL = "kubepipe-lease-until"
@@ -43,7 +45,7 @@ def _conflict(exc) -> bool:
 
 class EndpointLease:
     def __init__(self, run_id: str, where: dict, duration_s: float):
-        self.me = gcp_label(run_id) if run_id else "none"  # no run id: such deploys are not kept apart
+        self.me = gcp_label(lease_holder(run_id))
         self.where, self.duration_s = where, duration_s
         self.name: str | None = None
         self.until: str | None = None
@@ -53,8 +55,21 @@ class EndpointLease:
         self.until = str(int(time.time() + self.duration_s))
         return {RUN: self.me, UNTIL: self.until}
 
-    def created(self, endpoint) -> None:
+    def create(self, display_name: str, labels: dict):
+        """The model's endpoint, created with this lease on it under the model's own id (`endpoint_id`): Vertex creates
+        an id once, so two first deploys at once make one endpoint. None when another deploy created it first
+        (ALREADY_EXISTS): the caller reads it and takes the lease as for any endpoint found."""
+        from google.api_core import exceptions as gexc
+        from google.cloud import aiplatform
+
+        try:
+            endpoint = aiplatform.Endpoint.create(display_name=display_name, labels={**labels, **self.labels()},
+                                                  endpoint_id=endpoint_id(display_name), **self.where)
+        except gexc.Conflict:  # AlreadyExists over gRPC; REST's 409 maps to its base class
+            self.until = None
+            return None
         self.name = endpoint.resource_name
+        return endpoint
 
     def take(self, name: str, duration_s: float | None = None):
         """The endpoint, read with this lease written on it; a ComponentError naming the holder when another run's
@@ -124,6 +139,12 @@ class EndpointLease:
                 print(f"warning: {warning}", file=sys.stderr, flush=True)
                 return warning
         return ""
+
+
+def endpoint_id(name: str) -> str:
+    """The endpoint id of a model's endpoint: digits from a hash of its name, 9 at most with no leading zero (Vertex's
+    documented form for a user-chosen numeric id; older docs allow 1-10 digits), so one name always asks for one id."""
+    return str(100_000_000 + int(hashlib.sha256(f"kubepipe/{name}".encode()).hexdigest(), 16) % 900_000_000)
 
 
 def wait_unfinished(endpoint, deadline: float, poll_s: float) -> list[str]:

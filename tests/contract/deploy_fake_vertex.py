@@ -90,16 +90,21 @@ class FakeVertex(VertexRestFake):
             want = re.search(r'display_name="([^"]*)"', query)
             eps = [e for e in self.endpoints.values() if not want or e.get("displayName") == want.group(1)]
             return 200, {"endpoints": eps}
-        if m and method == "POST":
-            name = f"{m.group(1)}/endpoints/{self._id()}"
+        if m and method == "POST":  # a user-chosen id (`endpointId`) is created once, as Vertex does
+            chosen = re.search(r"(?:^|&)endpoint_?[iI]d=([^&]+)", query)
+            if chosen and not re.fullmatch(r"[1-9]\d{0,8}|[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?", chosen.group(1)):
+                return 400, err(400, f"invalid endpoint id {chosen.group(1)!r}")
+            name = f"{m.group(1)}/endpoints/{chosen.group(1) if chosen else self._id()}"
+            if name in self.endpoints:
+                return 409, err(409, f"Endpoint {name} already exists")
             self.endpoints[name] = {**body, "name": name, "deployedModels": [], "trafficSplit": {}, "etag": self._etag()}
             return 200, self.operation(name, {"@type": T + "Endpoint", **self.endpoints[name]})
-        m = re.fullmatch(r"/(?:v1|ui)/(projects/[^/]+/locations/[^/]+)/endpoints/(\d+)/operations", path)
+        m = re.fullmatch(r"/(?:v1|ui)/(projects/[^/]+/locations/[^/]+)/endpoints/([\w-]+)/operations", path)
         if m and method == "GET":  # ListOperations (aiplatform's REST transport says /ui/): the unfinished ones a test
             # left (`pending`); the done ones are not listed
             name = f"{m.group(1)}/endpoints/{m.group(2)}"
             return 200, {"operations": [{"name": op, "done": False} for op in self.pending.get(name, [])]}
-        m = re.fullmatch(LOC + r"/endpoints/(\d+)(:\w+)?", path)
+        m = re.fullmatch(LOC + r"/endpoints/([\w-]+)(:\w+)?", path)
         if not m:
             return 404, err(404, f"no route {method} {path}")
         name = f"{m.group(1)}/endpoints/{m.group(2)}"
