@@ -8,7 +8,8 @@
    format), health route `/v2/models/NAME/ready` (true after load + warm-up); `--device cuda`
    when the deployment gets accelerators (`serving.gpu` + `accelerator_type`).
 2. `Endpoint.deploy` on the endpoint named after the model (created if
-   missing, under an id derived from the name: one endpoint per model) with `traffic_percentage = canary` (100 on a first deployment).
+   missing, under an id derived from the name: one endpoint per model, decision
+   0021) with `traffic_percentage = canary` (100 on a first deployment).
    Vertex itself waits for the health route; a model that never turns healthy
    fails the deploy operation, which counts as "not Ready".
 3. Smoke: Vertex cannot address one deployed model of an endpoint, so the
@@ -140,6 +141,8 @@ def deploy_vertex(cfg: VertexDeployConfig, *, registry_uri: str | None = None, s
         report = _deploy(cfg, lease, registry_uri=registry_uri, smoke_inputs=smoke_inputs, timeout_s=timeout_s,
                          profile=profile)
     finally:
+        if lease.name:  # the registry's promotion pointed aiplatform's process-wide API at its profile's
+            _where(cfg)
         warning = lease.release()
     if warning:
         report["warning"] = "; ".join(w for w in (report.get("warning"), warning) if w)
@@ -181,9 +184,9 @@ def _deploy(cfg: VertexDeployConfig, lease: EndpointLease, *, registry_uri: str 
                                  f"endpoint {MANAGED_BY}=kubepipe to let kubepipe take it over")
         if len(found) > 1:  # two first deploys at once, before endpoints had the model's own id (endpoint_id)
             raise ComponentError(
-                f"model_name: {len(found)} Vertex endpoints are named {name!r} ({', '.join(e.resource_name for e in found)}"
-                "): two first deployments at once made them, and a deploy cannot tell which one your clients call; "
-                "keep that one, delete the others (`gcloud ai endpoints undeploy-model` each deployed model, then "
+                f"model_name: {len(found)} Vertex endpoints are named {name!r} "
+                f"({', '.join(e.resource_name for e in found)}): two first deployments at once made them, and a "
+                "deploy cannot tell which one your clients call; keep that one, delete the others (`gcloud ai endpoints undeploy-model` each deployed model, then "
                 "`gcloud ai endpoints delete ID`) and run the deploy again")
         created = None if found else lease.create(name, labels)  # with this run's lease on it
         if not found and created is None:  # another deploy created it first: refused or not by its lease, below

@@ -44,7 +44,7 @@ def _env(failpoint: str | None) -> dict:
     return {**env, "KUBEPIPE_FAILPOINT": failpoint} if failpoint else env
 
 
-def _vertex(fake, registry, version: int, run: str = ""):
+def _vertex(fake, registry, version: int, run: str = "run-1"):  # a retry: the same run
     from google.auth.credentials import AnonymousCredentials
 
     from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
@@ -55,7 +55,7 @@ def _vertex(fake, registry, version: int, run: str = ""):
     return deploy_vertex(cfg, registry_uri=registry.uri, smoke_inputs=["UBER TRIP"], timeout_s=30)
 
 
-def _killed_vertex(fake, registry, tmp_path, version: int, failpoint: str | None = None, run: str = "") -> None:
+def _killed_vertex(fake, registry, tmp_path, version: int, failpoint: str | None = None, run: str = "run-1") -> None:
     """Deploy `version` in a process of its own, SIGKILLed at `failpoint`, or (none) while its smoke test waits."""
     fake.stall_predict = failpoint is None
     try:

@@ -27,7 +27,7 @@ def registry(tmp_path):
 def _roll(kube, prom, registry, version: str, **kw):
     manifest = inference_service_manifest(ServiceConfig(
         model_name=NAME, storage_uri=f"gs://b/models/{version}", image="runtime:1", version=version, namespace=NS,
-        canary_percent=10))
+        canary_percent=10, run_id="run-a"))  # its retries: the same run
     return rollout(manifest, registry_uri=registry.uri, model_name=NAME, version=int(version), timeout_s=5,
                    poll_s=0.01, api_client=kube_client(kube.url), smoke_inputs=["uber ride"],
                    prometheus_url=prom.url if prom else None, **kw)
@@ -142,7 +142,7 @@ def test_a_redeploy_after_a_promotion_that_did_not_commit_is_judged_as_a_new_rev
                                                                                            "travel": 450})
         prom.add_revision(NS, rev4, requests=100, errors=0, latencies_ms=[12] * 100, labels={"dining": 50, "travel": 50})
         report = _roll(kube, prom, registry, "2", canary_analysis=ANALYSIS)
-    assert "version 2 (run (no run id)) was rolled back; previous spec restored and Ready" in report["repaired"]
+    assert "version 2 (run run-a) was rolled back; previous spec restored and Ready" in report["repaired"]
     a = report["canary_analysis"]
     assert (a["canary_revision"], a["stable_revision"]) == (rev4, rev3) and a["decision"] == "promote"
     assert report["action"] == "promoted" and registry.alias(NAME, "champion").version == 2

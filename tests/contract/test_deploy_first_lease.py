@@ -119,12 +119,47 @@ def test_an_endpoint_created_before_the_fixed_id_is_still_found_no_second_one(re
         aiplatform.init(project="proj", location="europe-west4", credentials=cfg.credentials,
                         api_endpoint=fake.url, api_transport="rest")
         old = aiplatform.Endpoint.create(display_name=NAME, labels={MANAGED_BY: "kubepipe", "kubepipe-model": NAME},
-                                         project="proj", location="europe-west4", credentials=cfg.credentials).resource_name
+                                         project="proj", location="europe-west4",
+                                         credentials=cfg.credentials).resource_name
         first = _vertex(fake, registry, 1, "run-0")
         second = _vertex(fake, registry, 2, "run-a")
         assert list(fake.endpoints) == [old]
     assert first["endpoint"] == second["endpoint"] == old
     assert second["action"] == "promoted" and registry.alias(NAME, "champion").version == 2
+
+
+def _old_endpoint(fake, n: str, **fields) -> str:
+    """An endpoint as an older kubepipe's first deploy left it (an id Vertex chose)."""
+    from kubepipe.labels import MANAGED_BY
+
+    name = f"projects/proj/locations/europe-west4/endpoints/{n}"
+    fake.endpoints[name] = {"name": name, "displayName": NAME, "deployedModels": [], "trafficSplit": {}, "etag": "e1",
+                            "labels": {MANAGED_BY: "kubepipe", "kubepipe-model": NAME}, **fields}
+    return name
+
+
+def test_two_endpoints_an_older_race_left_are_refused_naming_both(registry):
+    """A deploy took the first listed of the two endpoints (and the next one perhaps the other)."""
+    with FakeVertex() as fake:
+        names = [_old_endpoint(fake, "5001"), _old_endpoint(fake, "5002")]
+        with pytest.raises(ComponentError) as refused:
+            _vertex(fake, registry, 2, "run-a")
+        assert not fake.models and len(fake.endpoints) == 2
+    assert f"model_name: 2 Vertex endpoints are named {NAME!r} ({names[0]}, {names[1]})" in str(refused.value)
+    assert "gcloud ai endpoints delete ID" in str(refused.value)
+
+
+def test_an_endpoint_under_the_model_s_id_that_is_not_its_endpoint_is_refused(registry):
+    from kubepipe.components.deploy.vertex_lease import endpoint_id
+
+    with FakeVertex() as fake:
+        taken = _old_endpoint(fake, endpoint_id(NAME), displayName="fraud-scorer", labels={"team": "risk"})
+        with pytest.raises(ComponentError) as refused:
+            _vertex(fake, registry, 2, "run-a")
+        assert not fake.models and list(fake.endpoints) == [taken] and not fake.endpoints[taken]["deployedModels"]
+    assert f"the Vertex endpoint {taken}, the id kubepipe gives model {NAME!r}'s endpoint, is 'fraud-scorer'" in str(
+        refused.value)
+    assert "nothing was changed: pick another model_name" in str(refused.value)
 
 
 def test_two_first_kserve_deploys_at_once_the_loser_of_the_create_is_refused_naming_the_winner(registry):

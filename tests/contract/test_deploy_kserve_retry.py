@@ -28,7 +28,7 @@ def registry(tmp_path):
 def _roll(fake, registry, version: int, smoke=None, mode: str = "serverless"):
     manifest = inference_service_manifest(ServiceConfig(
         model_name=NAME, storage_uri=f"gs://b/models/{version}", image="runtime:1", version=str(version),
-        namespace="serving", canary_percent=10, deployment_mode=mode))
+        namespace="serving", canary_percent=10, deployment_mode=mode, run_id="run-a"))  # a retry: the same run
     return rollout(manifest, registry_uri=registry.uri, model_name=NAME, version=version, timeout_s=5, poll_s=0.01,
                    api_client=kube_client(fake.url), smoke_inputs=["coffee"], **({"smoke": smoke} if smoke else {}))
 
