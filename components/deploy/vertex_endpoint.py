@@ -213,7 +213,7 @@ def _deploy(cfg: VertexDeployConfig, lease: EndpointLease, *, registry_uri: str 
                                         serving_container_image_uri=cfg.image, sync=True,
                                         labels={**labels, **record_labels(old_split)},  # intent, before the switch
                                         **serving_container(name, cfg.max_batch_size, cfg.server_flags), **where)
-        endpoint = found[0] if found else created
+        endpoint = created if created is not None else found[0]
     except gexc.GoogleAPICallError as exc:
         raise ComponentError(f"Vertex AI refused the model or endpoint for {name}: {exc.message}") from None
     old_ids = [d.id for d in deployed if d.ours(cfg.model_name)]  # foreign ones are left deployed
