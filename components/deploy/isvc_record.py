@@ -115,9 +115,12 @@ def served_before(existing: dict | None, champion) -> dict | None:
     return recorded
 
 
-def check_lease(existing: dict | None, champion, run_id: str, now: float | None = None) -> None:
-    """Refuse, naming the holder, when another run's unsettled rollout holds the InferenceService's lease."""
-    if existing is None or not unsettled(existing, champion):
+def check_lease(existing: dict | None, champion, run_id: str, now: float | None = None, *,
+                created: bool = False) -> None:
+    """Refuse, naming the holder, when another run's unsettled rollout holds the InferenceService's lease. `created`:
+    its create just won over this deploy's, so its rollout is in flight even where nothing marks it unsettled (a
+    first deployment with no registry)."""
+    if existing is None or not (created or unsettled(existing, champion)):
         return
     holder, until = lease_of(existing)
     if holder == str(run_id or "") or _lapsed(until, time.time() if now is None else now):

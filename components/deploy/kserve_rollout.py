@@ -142,10 +142,10 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     except RolloutError as exc:
         if exc.status != 409:
             raise
-        check_lease(isvc.get(), expect, run_id)  # the other deploy's write won the race: refused naming its run
+        check_lease(isvc.get(), expect, run_id, created=existing is None)  # the other write won: refused naming it
         if existing is not None or _raced:
             raise
-        # a first deployment whose create lost to one the lease lets it follow (its own run's, a settled one's):
+        # a first deployment whose create lost to one the lease lets it follow (its own run's, a lapsed one's):
         # from the top, as a deploy that found it
         return rollout(**{**given, "api_client": api, "_raced": True})
     failpoint("deploy.kserve-applied")
