@@ -22,9 +22,12 @@ _LAYER = re.compile(r"\.layers?\.(\d+)\.")  # encoder.encoder.layer.3. (BERT), .
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of `hidden` [B, L, H] over the positions where `mask` [B, L] is 1 (a row with none gives 0)."""
-    m = mask.to(hidden.dtype).unsqueeze(-1)
-    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+    """Mean of `hidden` [B, L, H] over the positions where `mask` [B, L] is 1 (a row with none gives 0), in
+    `hidden`'s dtype. Summed and divided in float32: in bf16 the sum and the count were each rounded to 8 bits
+    (257 tokens counted as 256), so a bf16-served model pooled other means than the one trained."""
+    m = mask.to(torch.float32).unsqueeze(-1)
+    pooled = (hidden.float() * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+    return pooled.to(hidden.dtype)
 
 
 def _build_encoder(config: dict):
