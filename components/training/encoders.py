@@ -292,7 +292,7 @@ class WordPieceEncoder(Encoder):
                  root=None):
         from pathlib import Path
 
-        from kubepipe.util import sha256_file
+        from kubepipe.components.training.filebytes import read_hashed
 
         name = Path(str(tokenizer_file))
         if root is not None:  # loading an artifact: a file of that directory, nothing outside it
@@ -304,10 +304,11 @@ class WordPieceEncoder(Encoder):
             raise ModelError(f"{name}: missing; the model reads its text with this tokenizer (copied into the model "
                              "directory at training): re-copy the whole model directory, or retrain"
                              if root is not None else f"{name}: tokenizer file not found")
-        digest = sha256_file(name)
+        data, digest = read_hashed(name)  # parsed from these bytes: what is checked is what is loaded
         if tokenizer_sha256 and digest != tokenizer_sha256:
-            raise ModelError(f"{name}: sha256 {digest} differs from the recorded {tokenizer_sha256}; the artifact "
-                             "was changed after training: retrain or re-copy it")
+            raise ModelError(f"{name}: sha256 {digest} differs from the recorded {tokenizer_sha256}; the "
+                             + ("artifact was changed after training: retrain or re-copy it" if root is not None
+                                else "file was changed since it was checked: check it, and start again"))
         self.path, self.sha256 = name, digest
         self.max_length = int(max_length)
         if self.max_length < 3:
@@ -317,7 +318,7 @@ class WordPieceEncoder(Encoder):
         except ImportError:
             raise ModelError("the pretrained-encoder needs the `tokenizers` package: pip install 'kubepipe[nlp]'") from None
         try:
-            self.tokenizer = Tokenizer.from_file(str(name))
+            self.tokenizer = Tokenizer.from_str(data.decode("utf-8"))
         except Exception as exc:  # the Rust parser raises its own exception type
             raise ValueError(f"{name}: not a Hugging Face tokenizer.json ({exc})") from None
         self.tokenizer.no_padding()

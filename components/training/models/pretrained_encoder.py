@@ -77,20 +77,25 @@ class PretrainedEncoderClassifier(nn.Module):
         return self.head(self.drop(mean_pool(hidden, mask)))
 
     def load_pretrained(self) -> None:
-        """Copy the base weights (the file the record names, sha256 checked) into the encoder."""
-        from safetensors.torch import load_file
+        """Copy the base weights (the file the record names, sha256 checked) into the encoder: the bytes hashed
+        are the bytes loaded (one read), so a file replaced after the check cannot load under its hash."""
+        from safetensors.torch import load
 
         from kubepipe.components.errors import ModelError
-        from kubepipe.util import sha256_file
+        from kubepipe.components.training.filebytes import read_hashed
 
         path, want = self.base_model.get("weights_file"), self.base_model.get("weights_sha256")
         if not path or not os.path.isfile(path):
             raise ModelError(f"base model weights {path!r} not found: resolve `base_model` again (retrain)")
-        digest = sha256_file(path)
+        data, digest = read_hashed(path)
         if want and digest != want:
             raise ModelError(f"{path}: sha256 {digest} differs from the recorded {want}: the base model changed "
                              "since the training started; refusing to load it")
-        state = load_file(path)
+        try:
+            state = load(data)
+        except Exception as exc:  # the Rust parser's own error type: a damaged file
+            raise ModelError(f"{path}: not a safetensors file ({' '.join(str(exc).split())[:200]})") from None
+        del data
         prefix = self.encoder.base_model_prefix + "."  # "bert." in checkpoints of BertFor... heads
         state = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
         own = self.encoder.state_dict()
@@ -138,4 +143,6 @@ def resolve_pretrained(encoder_kwargs: dict, model_kwargs: dict) -> tuple[dict, 
 
         raise ModelError(f"max_length {length} exceeds the base model's {limit} positions; lower `max_length`")
     model_kwargs.update(config=base.config, base_model=base.record())
-    return {**encoder_kwargs, "tokenizer_file": str(base.tokenizer_file)}, model_kwargs
+    # the encoder checks the tokenizer bytes it loads against what was checked here (the package's pin)
+    return {**encoder_kwargs, "tokenizer_file": str(base.tokenizer_file),
+            "tokenizer_sha256": base.tokenizer_sha256}, model_kwargs

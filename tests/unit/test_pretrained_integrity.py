@@ -1,0 +1,193 @@
+"""pretrained-encoder integrity: what is hashed is what is loaded (a file replaced between the check and the load
+cannot load under the verified hash)."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+
+from safetensors.torch import load as st_load  # noqa: E402
+
+from kubepipe.components.errors import ModelError  # noqa: E402
+from kubepipe.components.training.artifact import load_model, save_model  # noqa: E402
+from kubepipe.components.training.base_models import resolve_base_model  # noqa: E402
+from kubepipe.components.training.encoders import WordPieceEncoder  # noqa: E402
+from kubepipe.components.training.models.pretrained_encoder import (PretrainedEncoderClassifier,  # noqa: E402
+                                                                    resolve_pretrained)
+from tiny_bert import make_base_model  # noqa: E402
+
+MINILM = "package:all-minilm-l6-v2"
+
+
+class _SwapOnClose:
+    """A real file object; closing it (the first read of `target` is over) replaces `target` with other bytes,
+    as a concurrent writer's `os.replace` would."""
+
+    def __init__(self, fh, swap):
+        self._fh, self._swap = fh, swap
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __iter__(self):
+        return iter(self._fh)
+
+    def close(self):
+        self._fh.close()
+        self._swap()
+
+
+@pytest.fixture
+def swap_after_first_read(monkeypatch):
+    """arm(target, replacement bytes): the first time `target` is opened for reading by Python and closed, it is
+    atomically replaced. Readers outside Python (safetensors', tokenizers' Rust) see whatever is there then."""
+    real_open = io.open
+
+    def arm(target: Path, replacement: bytes) -> list:
+        done: list = []
+        target = Path(target).resolve()
+
+        def swap():
+            if not done:
+                tmp = target.with_name(target.name + ".swap")
+                tmp.write_bytes(replacement)
+                os.replace(tmp, target)
+                done.append(True)
+
+        def opener(file, mode="r", *args, **kwargs):
+            fh = real_open(file, mode, *args, **kwargs)
+            if (not done and "r" in mode and "+" not in mode and isinstance(file, (str, os.PathLike))
+                    and Path(file).resolve() == target):
+                return _SwapOnClose(fh, swap)
+            return fh
+
+        monkeypatch.setattr(io, "open", opener)
+        monkeypatch.setattr(builtins, "open", opener)
+        return done
+
+    return arm
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_base_model(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory):
+    """Weights of the same shapes, other values: what a concurrent writer swaps in."""
+    return make_base_model(tmp_path_factory.mktemp("tiny-bert-other"), seed=7)
+
+
+@pytest.fixture(scope="module")
+def minilm_cache(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("kubepipe-cache")
+    try:
+        resolve_base_model(MINILM, cache=cache)
+    except ModelError as exc:  # the wheel is installed by make setup
+        pytest.skip(str(exc))
+    return cache
+
+
+def _artifact(base: Path, out: Path, seed: int, max_length: int = 16) -> Path:
+    b = resolve_base_model(str(base))
+    torch.manual_seed(seed)
+    module = PretrainedEncoderClassifier(3, {}, config=b.config, base_model=b.record())
+    encoder = WordPieceEncoder(str(b.tokenizer_file), max_length=max_length)
+    return save_model(out, module, architecture="pretrained-encoder",
+                      model_kwargs={"config": b.config, "base_model": b.record()}, labels=["a", "b", "c"],
+                      encoder=encoder, columns={"text_column": "description"})
+
+
+def _same_state(module, state: dict) -> bool:
+    """Every tensor of `state` the module has (a base model's pooler is not kept) equals the module's."""
+    own = module.state_dict()
+    shared = [k for k in state if k in own]
+    assert len(shared) > len(own) // 2
+    return all(torch.equal(own[k], state[k]) for k in shared)
+
+
+def test_base_weights_replaced_after_the_hash_do_not_load(base, other, tmp_path, swap_after_first_read):
+    folder = make_base_model(tmp_path / "base", seed=0)
+    original = (folder / "model.safetensors").read_bytes()
+    b = resolve_base_model(str(folder))
+    model = PretrainedEncoderClassifier(3, {}, config=b.config, base_model=b.record())
+    done = swap_after_first_read(folder / "model.safetensors", (other / "model.safetensors").read_bytes())
+    model.load_pretrained()
+    assert done, "the weights were never read through Python"
+    assert (folder / "model.safetensors").read_bytes() != original  # the file was replaced after the read...
+    want = st_load(original)  # ...yet the encoder holds the tensors whose hash was checked
+    assert _same_state(model.encoder, want)
+    assert hashlib.sha256(original).hexdigest() == b.weights_sha256
+
+
+def test_artifact_weights_replaced_after_the_hash_do_not_load(base, tmp_path, swap_after_first_read):
+    out = _artifact(base, tmp_path / "model", seed=1)
+    swapped = _artifact(base, tmp_path / "other", seed=2) / "model.safetensors"
+    original = (out / "model.safetensors").read_bytes()
+    done = swap_after_first_read(out / "model.safetensors", swapped.read_bytes())
+    loaded = load_model(out)
+    assert done
+    assert _same_state(loaded.module, st_load(original))
+    assert not _same_state(loaded.module, st_load(swapped.read_bytes()))
+
+
+def test_artifact_tokenizer_replaced_after_the_hash_does_not_load(base, tmp_path, swap_after_first_read):
+    out = _artifact(base, tmp_path / "model", seed=1)
+    want = load_model(out).encode(["starbucks coffee zzz"])["input_ids"].tolist()
+    data = json.loads((out / "tokenizer.json").read_text())
+    vocab = data["model"]["vocab"]
+    vocab["zzz"] = len(vocab)  # a tokenizer that reads the same text as other ids
+    done = swap_after_first_read(out / "tokenizer.json", json.dumps(data).encode())
+    loaded = load_model(out)
+    assert done
+    assert loaded.encode(["starbucks coffee zzz"])["input_ids"].tolist() == want
+
+
+def test_pinned_config_replaced_after_the_hash_does_not_load(minilm_cache, swap_after_first_read):
+    b = resolve_base_model(MINILM, cache=minilm_cache)
+    path = b.directory / "config.json"
+    raw = path.read_bytes()
+    original = json.loads(raw)
+    edited = {**original, "layer_norm_eps": 0.5}  # the same weights, another computation
+    done = swap_after_first_read(path, json.dumps(edited).encode())
+    try:
+        again = resolve_base_model(MINILM, cache=minilm_cache)
+    finally:
+        assert done
+        path.write_bytes(raw)  # the module's cache as it was
+    assert again.config == original
+
+
+def test_pinned_tokenizer_replaced_after_the_check_is_refused(minilm_cache, swap_after_first_read, monkeypatch):
+    monkeypatch.setenv("KUBEPIPE_CACHE", str(minilm_cache))
+    path = resolve_base_model(MINILM, cache=minilm_cache).tokenizer_file
+    original = path.read_bytes()
+    data = json.loads(original)
+    data["model"]["vocab"]["[unused0]"], data["model"]["vocab"]["the"] = (data["model"]["vocab"]["the"],
+                                                                          data["model"]["vocab"]["[unused0]"])
+    done = swap_after_first_read(path, json.dumps(data).encode())
+    try:
+        enc_kwargs, _ = resolve_pretrained({"max_length": 16}, {"base_model": MINILM})
+        with pytest.raises(ModelError, match=r"tokenizer\.json: sha256 .* differs from the recorded "
+                                             r"be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"):
+            WordPieceEncoder(**enc_kwargs)
+    finally:
+        assert done
+        path.write_bytes(original)
