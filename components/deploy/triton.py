@@ -79,7 +79,10 @@ def write_triton_repository(model_dir: str | os.PathLike, repo_dir: str | os.Pat
                                                            max_batch_size=max_batch_size, gpu=gpu))
     atomic_write_text(root / "labels.txt", "\n".join(loaded.labels) + "\n")
     atomic_write_text(root / "parity.json", json.dumps(summary["parity"], indent=2, sort_keys=True) + "\n")
-    atomic_copy(Path(model_dir) / SPEC_FILE, root / SPEC_FILE)
+    # the state of the files written next to it (an older artifact's tokenizer.json is written with kubepipe's
+    # truncation and padding, under its own sha256)
+    spec = {**loaded.spec, "preprocessing": loaded.encoder.state()}
+    atomic_write_text(root / SPEC_FILE, json.dumps(spec, indent=2, sort_keys=True) + "\n")
     loaded.encoder.save_files(root)  # the files that state names (a tokenizer): a client encodes with both
     return {**summary, "repository": str(Path(repo_dir)), "model": name}
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +66,7 @@ class Embedder:
         tokenizer = lm.encoder
         if max_length is not None and int(max_length) != tokenizer.max_length:  # the step's setting was ignored
             tokenizer = WordPieceEncoder(str(tokenizer.path), max_length=_max_length(max_length, config),
-                                         tokenizer_sha256=tokenizer.sha256)
+                                         tokenizer_sha256=tokenizer.source_sha256)
         return cls(lm.module.encoder, tokenizer, model_id=model_id or f"model {path}",
                    source=f"model {lm.spec.get('weights_sha256', '')}", config=config, device=device)
 
@@ -131,9 +130,7 @@ class Embedder:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         atomic_write_text(d / "config.json", json.dumps(self.config, indent=1, sort_keys=True))
-        tmp = d / ".tokenizer.json.tmp"
-        shutil.copyfile(self.tokenizer.path, tmp)
-        os.replace(tmp, d / "tokenizer.json")
+        atomic_write_bytes(d / "tokenizer.json", self.tokenizer.artifact_bytes)  # the bytes record() hashes
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.encoder.state_dict().items()}
         atomic_write_bytes(d / "model.safetensors", st_save(state))
         rec = {**self.record(), "weights_sha256": sha256_file(d / "model.safetensors"),

@@ -8,6 +8,7 @@ normalisation) and rebuilt from `state()` when a model is loaded.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Sequence
 
 import numpy as np
@@ -280,8 +281,10 @@ class WordPieceEncoder(Encoder):
     """A Hugging Face `tokenizers` tokenizer.json -> `input_ids` and `attention_mask` [B, L] (int64, 0 = pad).
 
     Truncates to `max_length` tokens including the special ones ([CLS] ... [SEP]); pads to the longest row.
-    In an artifact the state names the copied file (`tokenizer_file`, relative to the model directory)
-    and its sha256, checked at load.
+    `tokenizer_sha256`: what the file must hash to; it is parsed from the bytes hashed (one read). In an
+    artifact the state names the written file (`tokenizer_file`, relative to the model directory) and its
+    sha256. That file carries kubepipe's own truncation and padding (`artifact_bytes`), so a raw client
+    (`Tokenizer.from_file(...).encode_batch`, Triton's) gets the ids and mask kubepipe computes.
     """
 
     encoding = "wordpiece"
@@ -309,7 +312,7 @@ class WordPieceEncoder(Encoder):
             raise ModelError(f"{name}: sha256 {digest} differs from the recorded {tokenizer_sha256}; the "
                              + ("artifact was changed after training: retrain or re-copy it" if root is not None
                                 else "file was changed since it was checked: check it, and start again"))
-        self.path, self.sha256 = name, digest
+        self.path, self.source_sha256 = name, digest
         self.max_length = int(max_length)
         if self.max_length < 3:
             raise ValueError(f"max_length must be >= 3 (room for [CLS], a token and [SEP]), got {max_length}")
@@ -321,8 +324,11 @@ class WordPieceEncoder(Encoder):
             self.tokenizer = Tokenizer.from_str(data.decode("utf-8"))
         except Exception as exc:  # the Rust parser raises its own exception type
             raise ValueError(f"{name}: not a Hugging Face tokenizer.json ({exc})") from None
-        self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length=self.max_length)
+        self.tokenizer.enable_padding(pad_id=0, pad_token=self.tokenizer.id_to_token(0) or "[PAD]")  # as _pad_rows
+        self.artifact_bytes = self.tokenizer.to_str().encode("utf-8")
+        self.sha256 = hashlib.sha256(self.artifact_bytes).hexdigest()  # of the artifact's tokenizer.json
+        self.tokenizer.no_padding()  # rows stay unpadded here: the server batches them by width (encode_rows)
         self.special = self.tokenizer.num_special_tokens_to_add(is_pair=False)
 
     def _encode(self, inputs):
@@ -352,8 +358,8 @@ class WordPieceEncoder(Encoder):
         from kubepipe.util import atomic_write_bytes
 
         target = Path(out) / "tokenizer.json"
-        if target.resolve() != self.path.resolve():
-            atomic_write_bytes(target, self.path.read_bytes())
+        if target.resolve() != self.path.resolve() or self.source_sha256 != self.sha256:
+            atomic_write_bytes(target, self.artifact_bytes)
 
     def count_tokens(self, inputs, encoded=None):
         if encoded is not None:  # the attention mask covers the tokens read, specials included

@@ -134,3 +134,42 @@ def test_a_pretrained_encoder_s_repository_holds_what_a_client_encodes_with(tmp_
         np.testing.assert_array_equal(got[key], want[key].numpy())
     sess = ort.InferenceSession(str(root / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(sess.run(["logits"], got)[0], loaded.forward(want).numpy(), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_triton_client_s_raw_tokenizer_encodes_as_kubepipe_also_for_an_older_artifact(tmp_path):
+    """A client may read the repository's tokenizer.json with `tokenizers` alone (no kubepipe): it must carry
+    kubepipe's truncation and padding. An artifact written before that (its tokenizer.json the base model's copy,
+    under that copy's sha256) is published with the rewritten file and a state naming its sha256."""
+    import hashlib
+    import json
+
+    pytest.importorskip("transformers")
+    from tokenizers import Tokenizer
+
+    from kubepipe.components.training.encoders import WordPieceEncoder, encoder_from_state
+    from tiny_bert import make_base_model
+
+    base = make_base_model(tmp_path / "base")
+    config = json.loads((base / "config.json").read_text())
+    model_dir = _model(tmp_path, "pretrained-encoder", WordPieceEncoder(str(base / "tokenizer.json"), max_length=8),
+                       {"text_column": "d"}, {"config": config})
+    raw = (base / "tokenizer.json").read_bytes()  # what older kubepipe copied, and the hash it recorded
+    (model_dir / "tokenizer.json").write_bytes(raw)
+    spec_file = model_dir / "kubepipe-model.json"
+    spec = json.loads(spec_file.read_text())
+    spec["preprocessing"]["tokenizer_sha256"] = hashlib.sha256(raw).hexdigest()
+    spec_file.write_text(json.dumps(spec))
+    loaded = load_model(model_dir)
+    dest = tmp_path / "published"
+    triton.publish_triton_repository(str(model_dir), name="m", dest_uri=f"file://{dest}")
+    root = dest / "m"
+    published = json.loads((root / "kubepipe-model.json").read_text())
+    assert published["preprocessing"]["tokenizer_sha256"] == hashlib.sha256(
+        (root / "tokenizer.json").read_bytes()).hexdigest()
+    encoder_from_state(published["preprocessing"], root=root)  # its hash check passes
+    texts = [t.lower() for t in TEXTS] + [""]
+    encs = Tokenizer.from_file(str(root / "tokenizer.json")).encode_batch(texts)
+    want = loaded.encode(texts)
+    np.testing.assert_array_equal(np.array([e.ids for e in encs]), want["input_ids"].numpy())
+    np.testing.assert_array_equal(np.array([e.attention_mask for e in encs]), want["attention_mask"].numpy())

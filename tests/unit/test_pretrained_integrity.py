@@ -1,5 +1,5 @@
 """pretrained-encoder integrity: what is hashed is what is loaded (a file replaced between the check and the load
-cannot load under the verified hash)."""
+cannot load under the verified hash), and the artifact's tokenizer.json encodes as kubepipe does."""
 
 from __future__ import annotations
 
@@ -10,18 +10,21 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
-pytest.importorskip("tokenizers")
+tokenizers = pytest.importorskip("tokenizers")
 
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from safetensors.torch import load as st_load  # noqa: E402
 
 from kubepipe.components.errors import ModelError  # noqa: E402
 from kubepipe.components.training.artifact import load_model, save_model  # noqa: E402
 from kubepipe.components.training.base_models import resolve_base_model  # noqa: E402
-from kubepipe.components.training.encoders import WordPieceEncoder  # noqa: E402
+from kubepipe.components.training.encoders import WordPieceEncoder, encoder_from_state  # noqa: E402
 from kubepipe.components.training.models.pretrained_encoder import (PretrainedEncoderClassifier,  # noqa: E402
                                                                     resolve_pretrained)
 from tiny_bert import make_base_model  # noqa: E402
@@ -191,3 +194,57 @@ def test_pinned_tokenizer_replaced_after_the_check_is_refused(minilm_cache, swap
     finally:
         assert done
         path.write_bytes(original)
+
+
+def _raw_batch(tokenizer_json: Path, texts: list[str]) -> dict[str, np.ndarray]:
+    """What a client holding only the artifact's tokenizer.json computes (Triton's clients do this)."""
+    encs = tokenizers.Tokenizer.from_file(str(tokenizer_json)).encode_batch(texts)
+    return {"input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64)}
+
+
+_WORDS = st.sampled_from(["starbucks", "coffee", "amazon", "mktp", "uber", "trip", "#1234", "café", "naïve",
+                          "東京", "🙂", "x" * 40, "", "\t", "PAY*PAL"])
+_TEXT = st.one_of(st.text(max_size=300), st.lists(_WORDS, max_size=120).map(" ".join))
+
+
+@pytest.mark.parametrize("max_length", [8, 40])
+def test_artifact_tokenizer_json_encodes_as_kubepipe(minilm_cache, tmp_path_factory, monkeypatch, max_length):
+    """Oracle: the raw `tokenizers` library on the artifact's file, against kubepipe's encoder."""
+    monkeypatch.setenv("KUBEPIPE_CACHE", str(minilm_cache))
+    enc_kwargs, _ = resolve_pretrained({"max_length": max_length}, {"base_model": MINILM})
+    encoder = WordPieceEncoder(**enc_kwargs)
+    out = tmp_path_factory.mktemp("artifact")
+    encoder.save_files(out)
+    state = encoder.state()
+    assert state["tokenizer_sha256"] == hashlib.sha256((out / "tokenizer.json").read_bytes()).hexdigest()
+    served = encoder_from_state(state, root=out)  # as load_model rebuilds it: the recorded hash is the file's
+    assert served.state() == state
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(_TEXT, min_size=1, max_size=6))
+    def check(texts):
+        want = served.encode(texts)
+        got = _raw_batch(out / "tokenizer.json", texts)
+        assert {k: v.tolist() for k, v in got.items()} == {k: v.tolist() for k, v in want.items()}
+
+    check()
+    long = ["coffee " * 200, "a"]
+    assert _raw_batch(out / "tokenizer.json", long)["input_ids"].shape == (2, max_length)
+
+
+def test_trained_artifact_records_the_tokenizer_it_wrote(base, tmp_path):
+    out = _artifact(base, tmp_path / "model", seed=1, max_length=12)
+    spec = json.loads((out / "kubepipe-model.json").read_text())
+    written = (out / "tokenizer.json").read_bytes()
+    assert spec["preprocessing"]["tokenizer_sha256"] == hashlib.sha256(written).hexdigest()
+    assert json.loads(written)["truncation"]["max_length"] == 12
+    assert json.loads(written)["padding"]["strategy"] == "BatchLongest"
+    # the base model's record stays about the base model's own files
+    assert spec["model_kwargs"]["base_model"]["weights_sha256"] == hashlib.sha256(
+        (base / "model.safetensors").read_bytes()).hexdigest()
+    # a second copy (Triton's repository) writes the same bytes under the same hash
+    again = tmp_path / "copy"
+    again.mkdir()
+    load_model(out).encoder.save_files(again)
+    assert (again / "tokenizer.json").read_bytes() == written
