@@ -36,13 +36,14 @@ class Embedder:
     # ---- loading (one path per kind of source, all through the training area's loaders) ----
     @classmethod
     def from_base_model(cls, base_model: str, *, sha256: str | None = None, max_length: int = 128,
-                        device: str = "cpu") -> "Embedder":
-        """The packaged MiniLM (`package:all-minilm-l6-v2`) or a directory with config/tokenizer/weights."""
+                        device: str = "cpu", files_sha256: dict[str, str] | None = None) -> "Embedder":
+        """The packaged MiniLM (`package:all-minilm-l6-v2`) or a directory with config/tokenizer/weights;
+        `files_sha256`: what its config.json and tokenizer.json must hash to where they are loaded."""
         from kubepipe.components.training.base_models import resolve_base_model
         from kubepipe.components.training.encoders import WordPieceEncoder
         from kubepipe.components.training.models.pretrained_encoder import PretrainedEncoderClassifier
 
-        base = resolve_base_model(base_model, sha256)
+        base = resolve_base_model(base_model, sha256, files_sha256=files_sha256)
         shell = PretrainedEncoderClassifier(1, {}, config=base.config, base_model=base.record())
         shell.load_pretrained()
         tok = WordPieceEncoder(str(base.tokenizer_file), max_length=_max_length(max_length, base.config),
@@ -75,8 +76,11 @@ class Embedder:
         """An embedder saved by `save` (inside an index). Its files' sha256s must match `expected` (the index
         manifest's embedder record: what the passages were embedded with), else its own embedder.json."""
         want = cls.check_files(directory, expected)
+        # the files are loaded from bytes checked against the same record (check_files read them earlier)
         emb = cls.from_base_model(str(directory), sha256=want.get("weights_sha256") or None,
-                                  max_length=int(want.get("max_length", 128)), device=device)
+                                  max_length=int(want.get("max_length", 128)), device=device,
+                                  files_sha256={"config.json": want.get("config_sha256") or "",
+                                                "tokenizer.json": want.get("tokenizer_sha256") or ""})
         emb.model_id, emb.source = want.get("id", emb.model_id), want.get("source", emb.source)
         return emb
 

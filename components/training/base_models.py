@@ -207,8 +207,8 @@ def _check_directory(directory: Path, what: str) -> None:
                          f"{CONFIG}, {TOKENIZER} (Hugging Face tokenizers) and {WEIGHTS}")
 
 
-def _read_checked(directory: Path, file: str, pkg: Packaged | None) -> tuple[bytes, str]:
-    """(bytes, sha256) of one read of `file`; ModelError when a package pins another hash."""
+def _read_checked(directory: Path, file: str, pkg: Packaged | None, expected: dict) -> tuple[bytes, str]:
+    """(bytes, sha256) of one read of `file`; ModelError when a package pins, or the caller expects, another hash."""
     path = directory / file
     try:
         data, got = read_hashed(path)
@@ -218,11 +218,16 @@ def _read_checked(directory: Path, file: str, pkg: Packaged | None) -> tuple[byt
     if pinned and got != pinned:
         raise ModelError(f"{path}: sha256 {got} differs from the {pinned} that {pkg.distribution} "
                          f"pins; the cached copy was changed: delete {directory} and reinstall {pkg.distribution}")
+    if expected.get(file) and got != expected[file]:
+        raise ModelError(f"{path}: sha256 {got} differs from the expected {expected[file]}; the file was changed "
+                         f"after it was checked: check {directory}")
     return data, got
 
 
-def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, cache: Path | None = None) -> BaseModel:
-    """The base model's files, config and weight hash; ModelError when missing or when the hash differs."""
+def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, cache: Path | None = None,
+                       files_sha256: dict[str, str] | None = None) -> BaseModel:
+    """The base model's files, config and weight hash; ModelError when missing or when the hash differs.
+    `files_sha256`: {config.json / tokenizer.json: sha256} the caller checked (an index's embedder record)."""
     if not isinstance(base_model, str) or not base_model.strip():
         raise ModelError(f"base_model must be a packaged model ({', '.join(PACKAGE_PREFIX + k for k in PACKAGED)}) "
                          f"or a directory, "
@@ -256,8 +261,9 @@ def resolve_base_model(base_model: str, expected_sha256: str | None = None, *, c
     if expected and sha256_pin(expected) is None:
         raise ModelError(f"`base_model_sha256` must be 64 hex digits, got {expected!r}")
     _check_directory(directory, f"base_model {name!r}")
-    config = _parse_config(directory / CONFIG, _read_checked(directory, CONFIG, pkg)[0])
-    tokenizer_sha256 = _read_checked(directory, TOKENIZER, pkg)[1]  # its encoder checks the bytes it loads again
+    expect = dict(files_sha256 or {})
+    config = _parse_config(directory / CONFIG, _read_checked(directory, CONFIG, pkg, expect)[0])
+    tokenizer_sha256 = _read_checked(directory, TOKENIZER, pkg, expect)[1]  # its encoder checks the bytes it loads
     digest = sha256_file(directory / WEIGHTS)  # load_pretrained loads only bytes with this digest
     if expected and digest != sha256_pin(expected):
         if pkg and digest == pkg.weights_sha256:  # the package is intact: the user's pin is what differs

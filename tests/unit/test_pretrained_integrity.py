@@ -248,3 +248,22 @@ def test_trained_artifact_records_the_tokenizer_it_wrote(base, tmp_path):
     again.mkdir()
     load_model(out).encoder.save_files(again)
     assert (again / "tokenizer.json").read_bytes() == written
+
+
+@pytest.mark.parametrize("file", ["tokenizer.json", "config.json"])
+def test_index_embedder_file_replaced_after_its_check_is_refused(base, tmp_path, swap_after_first_read, file):
+    """An index's embedder: its files are checked against the manifest's record, then loaded; a file replaced in
+    between (another vocabulary, another layer_norm_eps) was loaded under the record's hash."""
+    from kubepipe.components.retrieval.embedder import Embedder
+
+    saved = tmp_path / "embedder"
+    record = Embedder.from_base_model(str(base), max_length=16).save(saved)
+    data = json.loads((saved / file).read_text())
+    if file == "tokenizer.json":
+        data["model"]["vocab"]["zzz"] = len(data["model"]["vocab"])
+    else:
+        data["layer_norm_eps"] = 0.5
+    done = swap_after_first_read(saved / file, json.dumps(data).encode())
+    with pytest.raises(ModelError, match=rf"{file}: sha256 .* differs from the expected"):
+        Embedder.load(saved, expected=record)
+    assert done
