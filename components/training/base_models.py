@@ -215,7 +215,7 @@ def _read_checked(directory: Path, file: str, pkg: Packaged | None, expected: di
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the base model's file ({exc.strerror or exc})") from None
     pinned = dict(pkg.files_sha256).get(file) if pkg else None
-    if pinned and got != pinned:
+    if pkg and pinned and got != pinned:
         raise ModelError(f"{path}: sha256 {got} differs from the {pinned} that {pkg.distribution} "
                          f"pins; the cached copy was changed: delete {directory} and reinstall {pkg.distribution}")
     if expected.get(file) and got != expected[file]:
