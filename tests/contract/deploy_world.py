@@ -28,3 +28,22 @@ def champion_registry(root: Path, name: str, versions: int = 2, metrics=None) ->
         reg.register(str(model), name=name, **({"metrics": metrics(i)} if metrics else {}))
     reg.promote(name, 1, reason="first")
     return reg
+
+
+def vertex_config(fake, name: str, version: int, run: str):
+    """A Vertex deploy of `name`'s `version` by run `run` against the fake API `fake` (anonymous credentials)."""
+    from google.auth.credentials import AnonymousCredentials
+
+    from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig
+
+    return VertexDeployConfig(model_name=name, artifact_uri=f"gs://bucket/models/{version}", image="runtime:1",
+                              project="proj", location="europe-west4", version=version, canary_percent=10,
+                              api_endpoint=fake.url, credentials=AnonymousCredentials(), run_id=run)
+
+
+def vertex_deploy(fake, registry: Registry, name: str, version: int, run: str):
+    """deploy_vertex of `vertex_config(...)`, smoke-tested on one text, 30 s to finish."""
+    from kubepipe.components.deploy.vertex_endpoint import deploy_vertex
+
+    return deploy_vertex(vertex_config(fake, name, version, run), registry_uri=registry.uri,
+                         smoke_inputs=["UBER TRIP"], timeout_s=30)

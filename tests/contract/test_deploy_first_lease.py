@@ -11,10 +11,9 @@ import pytest
 
 from deploy_fake_kube import FakeKube
 from deploy_fake_vertex import FakeVertex
-from deploy_world import champion_registry, kube_client
+from deploy_world import champion_registry, kube_client, vertex_config, vertex_deploy
 from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
 from kubepipe.components.deploy.kserve_rollout import rollout
-from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
 from kubepipe.components.deploy.vertex_lease import RUN
 from kubepipe.components.errors import ComponentError
 
@@ -25,19 +24,6 @@ NAME = "merchant-categorizer"
 @pytest.fixture()
 def registry(tmp_path):
     return champion_registry(tmp_path, NAME, versions=3)
-
-
-def _vertex_cfg(fake, version, run):
-    from google.auth.credentials import AnonymousCredentials
-
-    return VertexDeployConfig(model_name=NAME, artifact_uri=f"gs://bucket/models/{version}", image="runtime:1",
-                              project="proj", location="europe-west4", version=version, canary_percent=10,
-                              api_endpoint=fake.url, credentials=AnonymousCredentials(), run_id=run)
-
-
-def _vertex(fake, registry, version, run):
-    return deploy_vertex(_vertex_cfg(fake, version, run), registry_uri=registry.uri, smoke_inputs=["UBER TRIP"],
-                         timeout_s=30)
 
 
 def _kserve(fake, registry, version, run, smoke=None):
@@ -78,8 +64,8 @@ def test_two_first_vertex_deploys_at_once_make_one_endpoint_the_other_is_refused
     reads it, finds the creator's lease and is refused naming that run, having uploaded nothing."""
     with FakeVertex() as fake:
         both_listed = threading.Barrier(2, timeout=10)
-        out, threads, first_done = _at_once(lambda: _vertex(fake, registry, 2, "run-a"),
-                                            lambda: _vertex(fake, registry, 3, "run-b"))
+        out, threads, first_done = _at_once(lambda: vertex_deploy(fake, registry, NAME, 2, "run-a"),
+                                            lambda: vertex_deploy(fake, registry, NAME, 3, "run-b"))
 
         def hook(method, path):
             if method == "POST" and path.endswith("/endpoints"):  # both creates come after both lists
@@ -115,14 +101,14 @@ def test_an_endpoint_created_before_the_fixed_id_is_still_found_no_second_one(re
     from kubepipe.labels import MANAGED_BY
 
     with FakeVertex() as fake:
-        cfg = _vertex_cfg(fake, 1, "run-0")
+        cfg = vertex_config(fake, NAME, 1, "run-0")
         aiplatform.init(project="proj", location="europe-west4", credentials=cfg.credentials,
                         api_endpoint=fake.url, api_transport="rest")
         old = aiplatform.Endpoint.create(display_name=NAME, labels={MANAGED_BY: "kubepipe", "kubepipe-model": NAME},
                                          project="proj", location="europe-west4",
                                          credentials=cfg.credentials).resource_name
-        first = _vertex(fake, registry, 1, "run-0")
-        second = _vertex(fake, registry, 2, "run-a")
+        first = vertex_deploy(fake, registry, NAME, 1, "run-0")
+        second = vertex_deploy(fake, registry, NAME, 2, "run-a")
         assert list(fake.endpoints) == [old]
     assert first["endpoint"] == second["endpoint"] == old
     assert second["action"] == "promoted" and registry.alias(NAME, "champion").version == 2
@@ -143,7 +129,7 @@ def test_two_endpoints_an_older_race_left_are_refused_naming_both(registry):
     with FakeVertex() as fake:
         names = [_old_endpoint(fake, "5001"), _old_endpoint(fake, "5002")]
         with pytest.raises(ComponentError) as refused:
-            _vertex(fake, registry, 2, "run-a")
+            vertex_deploy(fake, registry, NAME, 2, "run-a")
         assert not fake.models and len(fake.endpoints) == 2
     assert f"model_name: 2 Vertex endpoints are named {NAME!r} ({names[0]}, {names[1]})" in str(refused.value)
     assert "gcloud ai endpoints delete ID" in str(refused.value)
@@ -155,7 +141,7 @@ def test_an_endpoint_under_the_model_s_id_that_is_not_its_endpoint_is_refused(re
     with FakeVertex() as fake:
         taken = _old_endpoint(fake, endpoint_id(NAME), displayName="fraud-scorer", labels={"team": "risk"})
         with pytest.raises(ComponentError) as refused:
-            _vertex(fake, registry, 2, "run-a")
+            vertex_deploy(fake, registry, NAME, 2, "run-a")
         assert not fake.models and list(fake.endpoints) == [taken] and not fake.endpoints[taken]["deployedModels"]
     assert f"the Vertex endpoint {taken}, the id kubepipe gives model {NAME!r}'s endpoint, is 'fraud-scorer'" in str(
         refused.value)
@@ -252,13 +238,13 @@ def test_vertex_deploys_with_no_run_id_are_kept_apart(registry):
             fake.before_request = None
             seen["holder"] = next(iter(fake.endpoints.values()))["labels"][RUN]
             with pytest.raises(ComponentError) as refused:
-                _vertex(fake, registry, 3, "")
+                vertex_deploy(fake, registry, NAME, 3, "")
             seen["error"] = str(refused.value)
 
     with FakeVertex() as fake:
-        _vertex(fake, registry, 1, "")
+        vertex_deploy(fake, registry, NAME, 1, "")
         fake.before_request = hook
-        report = _vertex(fake, registry, 2, "")
+        report = vertex_deploy(fake, registry, NAME, 2, "")
         assert report["action"] == "promoted" and len(fake.endpoints) == 1
     assert re.fullmatch(r"call-[0-9a-f]{12}", seen["holder"])
     assert f"is being deployed to by run {seen['holder']}: its lease" in seen["error"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from deploy_fake_vertex import FakeVertex
-from deploy_world import champion_registry
-from kubepipe.components.deploy.vertex_endpoint import VertexDeployConfig, deploy_vertex
+from deploy_world import champion_registry, vertex_config, vertex_deploy
+from kubepipe.components.deploy.vertex_endpoint import deploy_vertex
 from kubepipe.components.deploy.vertex_lease import RUN, UNTIL, EndpointLease, LeaseLost
 from kubepipe.components.errors import ComponentError
 
@@ -19,18 +19,6 @@ FUTURE = "4102444800"  # 2100-01-01
 @pytest.fixture()
 def registry(tmp_path):
     return champion_registry(tmp_path, NAME, versions=4)
-
-
-def _cfg(fake, version, run):
-    from google.auth.credentials import AnonymousCredentials
-
-    return VertexDeployConfig(model_name=NAME, artifact_uri=f"gs://bucket/models/{version}", image="runtime:1",
-                              project="proj", location="europe-west4", version=version, canary_percent=10,
-                              api_endpoint=fake.url, credentials=AnonymousCredentials(), run_id=run)
-
-
-def _deploy(fake, registry, version, run):
-    return deploy_vertex(_cfg(fake, version, run), registry_uri=registry.uri, smoke_inputs=["UBER TRIP"], timeout_s=30)
 
 
 def _endpoint(fake):
@@ -61,13 +49,13 @@ def test_a_deploy_of_another_run_during_a_canary_is_refused_naming_the_holder(re
     def during_canary():
         fake.before_request = None
         with pytest.raises(ComponentError) as refused:
-            _deploy(fake, registry, 3, "run-b")
+            vertex_deploy(fake, registry, NAME, 3, "run-b")
         seen["error"], seen["served"] = str(refused.value), _served(fake)
 
     with FakeVertex() as fake:
-        _deploy(fake, registry, 1, "run-0")
+        vertex_deploy(fake, registry, NAME, 1, "run-0")
         fake.before_request = _once(during_canary)
-        report = _deploy(fake, registry, 2, "run-a")
+        report = vertex_deploy(fake, registry, NAME, 2, "run-a")
         assert report["action"] == "promoted" and _served(fake) == {"2": 100}
         assert RUN not in _endpoint(fake)["labels"] and UNTIL not in _endpoint(fake)["labels"]  # dropped at the end
     assert "is being deployed to by run run-a: its lease (label kubepipe-lease-until) lapses at " in seen["error"]
@@ -79,8 +67,8 @@ def test_two_deploys_taking_the_lease_at_once_one_gets_it_the_other_is_refused(r
     """run-b's lease was written between run-a's read of the endpoint and run-a's write: run-a's write carried the
     etag it read, Vertex refused it, and run-a read again and found run-b's lease."""
     with FakeVertex() as fake:
-        _deploy(fake, registry, 1, "run-0")
-        where = {"project": "proj", "location": "europe-west4", "credentials": _cfg(fake, 1, "").credentials}
+        vertex_deploy(fake, registry, NAME, 1, "run-0")
+        where = {"project": "proj", "location": "europe-west4", "credentials": vertex_config(fake, NAME, 1, "").credentials}
 
         def first_patch(method, path):
             if method == "PATCH":
@@ -89,7 +77,7 @@ def test_two_deploys_taking_the_lease_at_once_one_gets_it_the_other_is_refused(r
 
         fake.before_request = first_patch
         with pytest.raises(ComponentError, match="being deployed to by run run-b: its lease"):
-            _deploy(fake, registry, 2, "run-a")
+            vertex_deploy(fake, registry, NAME, 2, "run-a")
         assert _served(fake) == {"1": 100} and _endpoint(fake)["labels"][RUN] == "run-b"
     assert registry.alias(NAME, "champion").version == 1
 
@@ -101,10 +89,10 @@ def test_a_deploy_whose_lease_was_taken_over_switches_nothing_more(registry):
         _endpoint(fake)["labels"].update({RUN: "run-b", UNTIL: FUTURE})
 
     with FakeVertex() as fake:
-        _deploy(fake, registry, 1, "run-0")
+        vertex_deploy(fake, registry, NAME, 1, "run-0")
         fake.before_request = _once(taken_over)
         with pytest.raises(LeaseLost, match="taken over by run run-b .* after this deploy's lease"):
-            _deploy(fake, registry, 2, "run-a")
+            vertex_deploy(fake, registry, NAME, 2, "run-a")
         assert _served(fake) == {"1": 90, "2": 10}  # run-b's to settle
         assert _endpoint(fake)["labels"][RUN] == "run-b"
     assert registry.alias(NAME, "champion").version == 1
@@ -112,13 +100,13 @@ def test_a_deploy_whose_lease_was_taken_over_switches_nothing_more(registry):
 
 def test_the_same_run_takes_its_lease_back_at_once_another_once_it_lapsed(registry):
     with FakeVertex() as fake:
-        _deploy(fake, registry, 1, "run-0")
+        vertex_deploy(fake, registry, NAME, 1, "run-0")
         _endpoint(fake)["labels"].update({RUN: "run-a", UNTIL: FUTURE})  # run-a's step, killed holding it
         with pytest.raises(ComponentError, match="run run-a"):
-            _deploy(fake, registry, 2, "run-b")
-        assert _deploy(fake, registry, 2, "run-a")["action"] == "promoted"  # its retry
+            vertex_deploy(fake, registry, NAME, 2, "run-b")
+        assert vertex_deploy(fake, registry, NAME, 2, "run-a")["action"] == "promoted"  # its retry
         _endpoint(fake)["labels"].update({RUN: "run-c", UNTIL: "1"})  # lapsed in 1970
-        assert _deploy(fake, registry, 3, "run-d")["action"] == "promoted"
+        assert vertex_deploy(fake, registry, NAME, 3, "run-d")["action"] == "promoted"
         assert _served(fake) == {"3": 100}
     assert registry.alias(NAME, "champion").version == 3
 
@@ -131,10 +119,10 @@ def test_a_rolled_back_model_is_deleted(registry):
     """Each rolled-back candidate's uploaded Model stayed in the project for good (listed, never served). A killed
     canary's: tests/chaos (test_vertex_retry_after_a_killed_canary_rolls_back_to_the_split_before_it)."""
     with FakeVertex(script={"2": {"predict": "fail"}, "3": {"healthy": False}}) as fake:
-        _deploy(fake, registry, 1, "run-0")
-        failed = _deploy(fake, registry, 2, "run-a")
+        vertex_deploy(fake, registry, NAME, 1, "run-0")
+        failed = vertex_deploy(fake, registry, NAME, 2, "run-a")
         assert failed["action"] == "rolled_back" and failed["model_deleted"] is True
-        never = _deploy(fake, registry, 3, "run-b")  # its deploy operation failed: never deployed
+        never = vertex_deploy(fake, registry, NAME, 3, "run-b")  # its deploy operation failed: never deployed
         assert never["action"] == "rolled_back" and never["model_deleted"] is True
         assert _models(fake) == {"1"}
     assert registry.alias(NAME, "champion").version == 1
@@ -142,7 +130,7 @@ def test_a_rolled_back_model_is_deleted(registry):
 
 def test_a_rolled_back_model_deployed_elsewhere_is_left_with_a_warning(registry):
     with FakeVertex(script={"2": {"predict": "fail"}}) as fake:
-        _deploy(fake, registry, 1, "run-0")
+        vertex_deploy(fake, registry, NAME, 1, "run-0")
 
         def deployed_elsewhere():
             fake.before_request = None
@@ -151,7 +139,7 @@ def test_a_rolled_back_model_deployed_elsewhere_is_left_with_a_warning(registry)
                                        "trafficSplit": {"9": 100}, "etag": "x", "displayName": "other"}
 
         fake.before_request = _once(deployed_elsewhere)
-        report = _deploy(fake, registry, 2, "run-a")
+        report = vertex_deploy(fake, registry, NAME, 2, "run-a")
         assert report["action"] == "rolled_back" and report["model_deleted"] is False
         assert report["warning"].startswith("the rolled-back Model projects/") and "could not be deleted" in report[
             "warning"]
@@ -167,7 +155,7 @@ def test_a_deploy_waits_for_the_operation_a_killed_step_left_before_computing_it
     from kubepipe.labels import MANAGED_BY
 
     with FakeVertex() as fake:
-        _deploy(fake, registry, 1, "run-0")
+        vertex_deploy(fake, registry, NAME, 1, "run-0")
         ep = _endpoint(fake)
         v1 = ep["deployedModels"][0]["id"]
         killed = f"{ep['name'].rsplit('/endpoints/', 1)[0]}/models/777"  # run-a's upload, its record on it
@@ -186,7 +174,7 @@ def test_a_deploy_waits_for_the_operation_a_killed_step_left_before_computing_it
                     ep["trafficSplit"] = {v1: 90, "778": 10}
 
         fake.before_request = the_operation_finishes_meanwhile
-        report = _deploy(fake, registry, 3, "run-a")
+        report = vertex_deploy(fake, registry, NAME, 3, "run-a")
         assert report["action"] == "promoted" and _served(fake) == {"3": 100}
         assert report["waited_for"] == [f"{ep['name']}/operations/77"]
         assert "was rolled back" in report["repaired"][0] and killed not in fake.models
@@ -195,10 +183,10 @@ def test_a_deploy_waits_for_the_operation_a_killed_step_left_before_computing_it
 
 def test_a_deploy_operation_still_unfinished_at_the_timeout_is_refused_naming_it(registry):
     with FakeVertex() as fake:
-        _deploy(fake, registry, 1, "run-0")
+        vertex_deploy(fake, registry, NAME, 1, "run-0")
         ep = _endpoint(fake)
         fake.pending[ep["name"]] = [f"{ep['name']}/operations/77"]
         with pytest.raises(ComponentError, match=r"has unfinished operations \(projects/.*/operations/77\), e.g. the "
                                                  "deploy of a step that was killed"):
-            deploy_vertex(_cfg(fake, 2, "run-a"), registry_uri=registry.uri, smoke_inputs=["UBER TRIP"], timeout_s=1)
+            deploy_vertex(vertex_config(fake, NAME, 2, "run-a"), registry_uri=registry.uri, smoke_inputs=["UBER TRIP"], timeout_s=1)
         assert _served(fake) == {"1": 100} and RUN not in _endpoint(fake)["labels"]

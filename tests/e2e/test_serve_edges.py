@@ -67,6 +67,29 @@ def _answer(sock: socket.socket, wait_close: float = 5) -> tuple[int, dict, byte
     return int(lines[0].split()[1]), dict(line.lower().split(": ", 1) for line in lines[1:]), body, closed
 
 
+def _trickled_answer(sock: socket.socket, data: bytes) -> tuple[int, dict, bytes, bool]:
+    """`_answer` while `data` is sent a byte every 0.2 s (slow-loris: every single read is short), until the server
+    answers."""
+    stop_sending = threading.Event()
+
+    def trickle():
+        for byte in data:
+            if stop_sending.wait(0.2):
+                return
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                return  # the server hung up after its 408
+
+    sender = threading.Thread(target=trickle, daemon=True)
+    sender.start()
+    try:
+        return _answer(sock)
+    finally:
+        stop_sending.set()
+        sender.join(10)
+
+
 def _metric(base: str, outcome: str) -> float:
     text = httpx.get(f"{base}/metrics", timeout=10).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
@@ -101,26 +124,9 @@ def test_a_body_shorter_than_its_content_length_is_a_408_once_the_body_timeout_r
 def test_a_body_trickled_in_is_cut_off_at_the_timeout_for_the_whole_body_not_per_read(served):
     # slow-loris: a byte every 0.2 s keeps every single read short; 60 bytes would take 12 s
     body = json.dumps({"instances": ["STARBUCKS 1234 SEATTLE WA 98101 USA"]}).encode()
-    stop_sending = threading.Event()
     with _connect(served["base"]) as sock:
         sock.sendall(PREDICT + b"Content-Length: %d\r\n\r\n" % len(body))
-
-        def trickle():
-            for byte in body:
-                if stop_sending.wait(0.2):
-                    return
-                try:
-                    sock.sendall(bytes([byte]))
-                except OSError:
-                    return  # the server hung up after its 408
-
-        sender = threading.Thread(target=trickle, daemon=True)
-        sender.start()
-        try:
-            status, headers, answer, closed = _answer(sock)
-        finally:
-            stop_sending.set()
-            sender.join(10)
+        status, headers, answer, closed = _trickled_answer(sock, body)
     assert (status, headers["connection"], closed) == (408, "close", True)
     error = json.loads(answer)["error"]
     came = int(error.split("): ", 1)[1].split(" of ", 1)[0])
@@ -170,24 +176,8 @@ def test_headers_that_stop_midway_are_a_408_once_the_body_timeout_runs_out(serve
 
 def test_headers_trickled_in_are_cut_off_at_the_timeout_for_the_whole_head(served):
     head = PREDICT + b"X-Padding: " + b"p" * 40 + b"\r\nContent-Length: 2\r\n\r\n{}"  # ~150 bytes: 30 s at 0.2 s
-    stop_sending = threading.Event()
     with _connect(served["base"]) as sock:
-        def trickle():
-            for byte in head:
-                if stop_sending.wait(0.2):
-                    return
-                try:
-                    sock.sendall(bytes([byte]))
-                except OSError:
-                    return  # the server hung up after its 408
-
-        sender = threading.Thread(target=trickle, daemon=True)
-        sender.start()
-        try:
-            status, _headers, body, closed = _answer(sock)
-        finally:
-            stop_sending.set()
-            sender.join(10)
+        status, _headers, body, closed = _trickled_answer(sock, head)
     assert (status, json.loads(body), closed) == (408, HEAD_408, True)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from deploy_steps import deploy_pipeline
+
 from kubepipe.components.builtins import BUILTINS
 from kubepipe.components.deploy.checks import check
 from kubepipe.components.deploy.target import deploy_model, report_markdown, resolve_version, storage_uri
@@ -178,27 +180,14 @@ def test_a_0_percent_canary_on_vertex_is_refused_not_deployed_at_100():
     assert check({"canary_percent": 1}, target="vertex") == check({"canary_percent": 100}, target="vertex") == []
 
 
-_DEPLOY_PIPELINE = """\
-apiVersion: kubepipe/v1
-kind: Pipeline
-metadata: {name: p}
-steps:
-  load: {component: load-data, with: {source: "gs://b/train.csv"}}
-  train:
-    component: train-torch
-    inputs: {dataset: "${steps.load.outputs.dataset}"}
-    with: {architecture: text-classifier, text_column: description, label_column: category}
-  deploy:
-    component: deploy
-    inputs: {model: "${steps.train.outputs.model}"}
-    with:
-      model_name: m
-      version: 1
-      canary_percent: 10
-      autoscaling: {metric: rps, target: 200}
-      serving: {gpu: 1, gpu_type: nvidia-l4}
-      canary_analysis: {bake_s: 120}
-"""
+_DEPLOY_PIPELINE = deploy_pipeline("deploy", """\
+model_name: m
+version: 1
+canary_percent: 10
+autoscaling: {metric: rps, target: 200}
+serving: {gpu: 1, gpu_type: nvidia-l4}
+canary_analysis: {bake_s: 120}
+""")
 
 
 @pytest.mark.parametrize("target, profile, expected", [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from deploy_steps import capture_server_flags, deploy_pipeline
 from kubepipe.components.deploy import target as T
 from kubepipe.components.deploy.checks import check
 from kubepipe.components.errors import ComponentError
@@ -54,24 +55,11 @@ def test_validate_names_the_yaml_path(tmp_path):
     import kubepipe
     from kubepipe.errors import ValidationError
 
-    (tmp_path / "p.yaml").write_text("""\
-apiVersion: kubepipe/v1
-kind: Pipeline
-metadata: {name: p}
-steps:
-  load: {component: load-data, with: {source: "gs://b/train.csv"}}
-  train:
-    component: train-torch
-    inputs: {dataset: "${steps.load.outputs.dataset}"}
-    with: {architecture: text-classifier, text_column: description, label_column: category}
-  ship:
-    component: deploy
-    inputs: {model: "${steps.train.outputs.model}"}
-    with:
-      model_name: m
-      version: 1
-      serving: {torch_compile: "on", workers: 0}
-""")
+    (tmp_path / "p.yaml").write_text(deploy_pipeline("ship", """\
+model_name: m
+version: 1
+serving: {torch_compile: "on", workers: 0}
+"""))
     with pytest.raises(ValidationError) as err:
         kubepipe.validate(tmp_path / "p.yaml", "local")
     got = {i.path: i.message for i in err.value.issues}
@@ -82,17 +70,7 @@ steps:
 @pytest.fixture()
 def sent(monkeypatch):
     """The `kubepipe serve` flags deploy_model hands each target's rollout (stopped there: no endpoint is made)."""
-    got = {}
-
-    def rollout(target):
-        def run(*args, server_flags=(), **kw):
-            got[target] = list(server_flags)
-            return {"action": "promoted", "why": "test", "endpoint": ""}
-        return run
-
-    for target in ("local", "kserve", "vertex"):
-        monkeypatch.setattr(T, f"_{target}", rollout(target))
-    return got
+    return capture_server_flags(monkeypatch, T)
 
 
 def test_they_reach_every_target_s_server_command(sent, tmp_path):
