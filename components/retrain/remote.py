@@ -187,13 +187,16 @@ _ENDED = {"SUCCEEDED": "succeeded", "FAILED": "failed", "CANCELED": "cancelled",
 
 
 def remote_outcome(target: str, run_id: str, profile: dict, *, client=None, credentials=None) -> dict | None:
-    """How the retrain run `run_id` started on kubeflow / vertex is: {"state": succeeded | failed | cancelled |
-    running, "run_id", "error"}, read from its service; None when it cannot be read (no access: a created run then
-    counts as a success, as it did before the trigger read the run's end)."""
+    """How the retrain run `run_id` started on kubeflow / vertex is: {"state": succeeded | failed | rejected |
+    cancelled | running, "run_id", "error"}, read from its service; None when it cannot be read (no access: a created
+    run then counts as a success, as it did before the trigger read the run's end). `rejected`: it failed only because
+    its gates said no (their verdicts under the pipeline_root, kubepipe.verdicts): the pipeline works, as a local
+    retrain that exits 3."""
     import logging
 
     from kubepipe.clients import api_errors, kfp_client, quiet, service_name
     from kubepipe.run_states import kfp_state, service_error, vertex_state
+    from kubepipe.verdicts import failed_leaves, judge
     from kubepipe.vertex_clients import vertex_where
 
     try:
@@ -201,6 +204,9 @@ def remote_outcome(target: str, run_id: str, profile: dict, *, client=None, cred
             if target == "kubeflow":
                 run = (client or kfp_client(profile, where="ctx_profile")).get_run(run_id)
                 state, error = kfp_state(run.state), service_error(run)
+                tasks = (run.run_details.task_details or []) if getattr(run, "run_details", None) else []
+                failed = [str(t.display_name) for t in failed_leaves(tasks, "display_name", kfp_state,
+                                                                     (run.display_name,))]
             else:
                 from google.cloud import aiplatform
 
@@ -210,11 +216,19 @@ def remote_outcome(target: str, run_id: str, profile: dict, *, client=None, cred
                 tasks = job.job_detail.task_details if job.job_detail else []
                 state = vertex_state(job.state)  # the failed task's own words, else the job's
                 error = next((e for t in tasks if (e := service_error(t))), None) or service_error(job)
+                failed = [str(t.task_name) for t in failed_leaves(tasks, "task_name", vertex_state,
+                                                                  (job.display_name,))]
     except Exception as exc:  # noqa: BLE001 - a run that cannot be read holds no decision up
         logging.getLogger(__name__).warning("trigger-retrain: cannot read how retrain run %s ended (%s); it counts as "
                                             "a success", run_id, exc)
         return None
-    return {"state": _ENDED.get(state.upper(), "running"), "run_id": run_id, "error": error or None}
+    ended = _ENDED.get(state.upper(), "running")
+    if ended == "failed":
+        judged = judge(profile, run_id, "FAILED", failed)
+        if judged.note:
+            logging.getLogger(__name__).warning("trigger-retrain: retrain run %s failed; %s", run_id, judged.note)
+        ended = "rejected" if judged.rejected else ended
+    return {"state": ended, "run_id": run_id, "error": error or None}
 
 
 def remote_outcomes(target: str, profile: dict, seen: dict, **clients):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
 
 __all__ = ["REJECTED_EXIT", "VERDICTS_DIR", "VerdictsUnreadable", "run_key", "verdict_dir", "verdict_body",
-           "write_verdict", "read_verdicts", "rejected_steps", "rejected_text"]
+           "write_verdict", "read_verdicts", "rejected_steps", "rejected_text", "Judged", "failed_leaves", "judge"]
 
 # the exit code of a run that failed only because a gate said no, local or remote (docs/cli.md, decision 0010)
 REJECTED_EXIT = 3
@@ -122,3 +123,41 @@ def rejected_text(steps: Iterable[Mapping[str, Any]]) -> str:
     """Which gates said no, and why (their errors): the one text of a local run's and a remote run's rejection."""
     return "\n".join(f"by the gate of step `{s['name']}`: {s.get('error') or 'no reason recorded'}"
                      for s in steps if s.get("rejected") is True)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """`rejected`: the rejected steps (as a local run records them) when every failed task's gate said no; None when
+    the run was not rejected, or its verdicts could not be read (`note` says why, in one line)."""
+
+    rejected: list[dict] | None = None
+    note: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.note is None
+
+
+def failed_leaves(tasks: Iterable[Any], name: str, state_of: Callable[[Any], str], skip: Iterable[str] = ()
+                  ) -> list[Any]:
+    """The failed tasks that are steps (`name`: the task's attribute naming it; `state_of`: kfp_state or
+    vertex_state): not the run's own DAG (`skip`), not a driver, not a DAG (a condition, a loop) whose child failed:
+    a parent fails with its child."""
+    failed = [t for t in tasks if state_of(getattr(t, "state", None)) == "FAILED"]
+    parents = {str(getattr(t, "parent_task_id", "") or "") for t in failed} - {"", "0"}
+    skip = set(skip) | {"root", ""}
+    return [t for t in failed
+            if str(getattr(t, name) or "") not in skip and not str(getattr(t, name)).endswith("-driver")
+            and str(getattr(t, "task_id", "") or "") not in parents]
+
+
+def judge(profile: Mapping[str, Any], key: str, state: str, failed: list[str]) -> Judged:
+    """Read the verdicts of run `key` when it FAILED (a cancelled run proves nothing about its candidate)."""
+    root = profile.get("pipeline_root")
+    if state != "FAILED" or not failed or not root or not key:
+        return Judged()
+    try:
+        verdicts = read_verdicts(str(root), key)
+    except VerdictsUnreadable as exc:
+        return Judged(note=str(exc))
+    return Judged(rejected_steps(failed, verdicts))

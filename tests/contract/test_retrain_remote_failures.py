@@ -12,7 +12,7 @@ from remote_fake_vertex import FakeVertex
 from kubepipe.backends.packaging.pipeline import PipelinePackage
 from kubepipe.backends.remote import kubeflow
 from kubepipe.components.retrain.policy import failures_in_a_row, resume
-from kubepipe.components.retrain.remote import remote_outcomes, start_kfp, start_vertex
+from kubepipe.components.retrain.remote import remote_outcome, remote_outcomes, start_kfp, start_vertex
 from kubepipe.components.retrain.trigger import read_triggers, trigger_retraining
 
 pytestmark = pytest.mark.contract
@@ -146,3 +146,42 @@ def test_a_vertex_retrain_job_that_failed_is_counted(tmp_path, monkeypatch):
         outcomes = remote_outcomes("vertex", profile, {}, credentials=creds)
         assert failures_in_a_row("", lines, "p", "vertex", remote=outcomes)[0] == 2
         assert outcomes(job_id)["state"] == "failed" and "train exited with code 1" in str(outcomes(job_id))
+
+
+def test_a_vertex_retrain_job_its_gate_rejected_is_no_failure(tmp_path, monkeypatch):
+    """A retrain its evaluation gate said no to worked (exit 3 locally): its verdict under the pipeline_root makes it
+    `rejected`, which resets the failures in a row, as a local retrain's exit 3 does. Without the verdict: failed."""
+    import json
+
+    from google.auth.credentials import AnonymousCredentials
+
+    from kubepipe.components.errors import GateFailed
+    from kubepipe.verdicts import verdict_body, verdict_dir
+
+    with FakeVertex() as vx:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", vx.url)
+        vx.objects["gs://my-bucket/t/add.yaml"] = open(ADD, "rb").read()
+        profile = {"project": "my-proj", "region": "europe-west4", "pipeline_root": "gs://my-bucket/root",
+                   "service_account": "runner@my-proj.iam.gserviceaccount.com", "api_endpoint": vx.url}
+        creds = AnonymousCredentials()
+
+        def gate_says_no(job_id: str, task: str) -> None:  # what the gate's pod writes before its step fails
+            body = verdict_body(GateFailed("reject: f1_macro 0.81 < min 0.90"), key=job_id, target="vertex", step=task)
+            vx.objects[f"{verdict_dir(profile['pipeline_root'], job_id)}/{task}.json"] = json.dumps(body).encode()
+
+        def ended(job_id: str) -> str:  # the fake's job moves one state a read
+            for _ in range(5):
+                if (state := remote_outcome("vertex", job_id, profile, credentials=creds)["state"]) != "running":
+                    return state
+            raise AssertionError(f"{job_id} did not end")
+
+        vx.fail_task, vx.on_fail = "train", gate_says_no
+        rejected = start_vertex("gs://my-bucket/t/add.yaml", {"a": 1, "b": 2}, profile, "k1", credentials=creds)
+        assert ended(rejected) == "rejected"
+        vx.on_fail = None
+        broken = start_vertex("gs://my-bucket/t/add.yaml", {"a": 1, "b": 2}, profile, "k2", credentials=creds)
+        assert ended(broken) == "failed"
+        outcomes = remote_outcomes("vertex", profile, {}, credentials=creds)
+        started = {"action": "started", "pipeline": "p", "failures": 2, "time": "2026-05-04T06:00Z"}
+        assert failures_in_a_row("", [{**started, "run_id": rejected}], "p", "vertex", remote=outcomes)[0] == 0
+        assert failures_in_a_row("", [{**started, "run_id": broken}], "p", "vertex", remote=outcomes)[0] == 3
