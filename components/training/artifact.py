@@ -57,12 +57,15 @@ def save_model(path: str | os.PathLike, module, *, architecture: str, model_kwar
     with atomic_path(out / WEIGHTS_FILE) as tmp:  # safetensors writes 0600: the weights get the umask's mode
         save_weights(module.cpu() if next(module.parameters()).device.type != "cpu" else module,
                      str(tmp), metadata={"format": "pt", "kubepipe_format": str(FORMAT_VERSION)})
+        # the file this writer wrote, hashed before it takes the artifact's name: read back from there, a file another
+        # writer put in its place meanwhile was recorded as these weights
+        weights_sha256 = sha256_file(tmp)
     encoder.save_files(out)  # e.g. tokenizer.json
     spec = {
         "format_version": FORMAT_VERSION, "task": task, "architecture": architecture,
         "model_kwargs": dict(model_kwargs), "labels": [str(x) for x in labels],
         "preprocessing": encoder.state(), "input_spec": {**columns, **encoder.spec()},
-        "weights_sha256": sha256_file(out / WEIGHTS_FILE),  # load_model refuses weights that differ
+        "weights_sha256": weights_sha256,  # load_model refuses weights that differ
     }
     _write_json(out / SPEC_FILE, spec)
     _write_json(out / METADATA_FILE, dict(metadata or {}))

@@ -267,3 +267,23 @@ def test_index_embedder_file_replaced_after_its_check_is_refused(base, tmp_path,
     with pytest.raises(ModelError, match=rf"{file}: sha256 .* differs from the expected"):
         Embedder.load(saved, expected=record)
     assert done
+
+
+def test_weights_replaced_as_they_are_saved_are_not_recorded_as_the_trained_ones(base, tmp_path, monkeypatch):
+    """save_model hashed model.safetensors by reading it back once it had its name: a file another writer put there
+    in between was recorded as the trained weights, and loaded without a word. Now the file it wrote is hashed."""
+    other = _artifact(base, tmp_path / "other", seed=2) / "model.safetensors"
+    real_replace, done = os.replace, []
+
+    def replace_then_overwritten(src, dst, *a, **kw):
+        real_replace(src, dst, *a, **kw)
+        if Path(dst).name == "model.safetensors" and Path(dst).parent.name == "model" and not done:
+            done.append(dst)
+            Path(dst).write_bytes(other.read_bytes())  # another writer, right after the rename
+
+    monkeypatch.setattr(os, "replace", replace_then_overwritten)
+    out = _artifact(base, tmp_path / "model", seed=1)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert done
+    with pytest.raises(ModelError, match="sha256"):
+        load_model(out)
