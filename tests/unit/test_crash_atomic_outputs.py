@@ -76,7 +76,9 @@ def test_the_triton_repository_files(tmp_path, monkeypatch, name):
     model_dir.mkdir()
     (model_dir / artifact.SPEC_FILE).write_text("{}")
     (tmp_path / "exported.onnx").write_bytes(b"onnx")
-    monkeypatch.setattr(artifact, "load_model", lambda d: SimpleNamespace(labels=["a", "b"], encode=lambda x: x))
+    encoder = SimpleNamespace(state=lambda: {}, save_files=lambda root: None)  # the files next to the spec
+    monkeypatch.setattr(artifact, "load_model", lambda d: SimpleNamespace(labels=["a", "b"], encode=lambda x: x,
+                                                                          spec={}, encoder=encoder))
     parity = SimpleNamespace(to_dict=lambda: {"passed": True})
     monkeypatch.setattr(runtime, "checked_onnx_session", lambda loaded, p: (None, tmp_path / "exported.onnx", parity))
     monkeypatch.setattr("kubepipe.components.serving.onnx_export.onnx_inputs", lambda batch: {"ids": ("int64", [8])})

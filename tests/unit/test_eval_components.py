@@ -19,13 +19,14 @@ def test_builtins_resolve_and_interfaces_are_pinned():
     spec = ev.component_spec
     assert list(spec.inputs) == ["model", "holdout", "thresholds", "relative", "slices", "baseline", "model_name",
                                  "label_column", "force", "force_reason", "fail_on_reject", "latency", "positive_label",
-                                 "ctx_registry_uri", "ctx_pipeline_name"]
+                                 "ctx_registry_uri", "ctx_pipeline_name", "ctx_profile", "ctx_run_id", "ctx_run_name",
+                                 "ctx_step"]  # the gate's context: where its verdict goes (kubepipe.verdicts)
     assert {k: v.type for k, v in spec.outputs.items()} == {
         "metrics": "system.Metrics@0.0.1", "classification": "system.ClassificationMetrics@0.0.1",
         "report": "system.HTML@0.0.1", "evaluation": "system.Artifact@0.0.1", "passed": "Boolean", "decision": "String"}
     reg = _load(BUILTINS["register-model"].ref).component_spec
     assert list(reg.inputs) == ["model", "evaluation", "model_name", "model_card", "promote", "ctx_registry_uri",
-                                "ctx_profile", "ctx_pipeline_name", "ctx_run_id"]
+                                "ctx_profile", "ctx_pipeline_name", "ctx_run_id", "ctx_run_name", "ctx_step"]
     assert {k: v.type for k, v in reg.outputs.items()} == {"version": "Integer", "model_uri": "String",
                                                            "champion": "Integer"}
     # no `pip install kfp` in the task command
