@@ -240,7 +240,8 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
                         out[name][k]["cap"][conns].append(cap(name, k, conns, args.seconds))
         check = None
         offered = {(n, k) for n in order for k in bodies
-                   if max(statistics.median(x["rps"] for x in v) for v in out[n][k]["cap"].values()) >= args.rate}
+                   if max(statistics.median(x["rps"] for x in v) for v in out[n][k]["cap"].values())
+                   >= rate_for(args.rate, k)}
         for n in order:
             for k in bodies:
                 if (n, k) not in offered:
@@ -257,7 +258,7 @@ def measure(cmds: dict[str, list[str]], bodies: dict[int, list[bytes]], args, tm
                     # tokens for ~100 ms: read the counter once it has settled.
                     tok0 = load.settled_tokens(bases[name]) if name == "kubepipe" else 0.0
                     res = load.with_cpu(procs[name].pid, lambda: load.run_py(
-                        url, bodies[k], args.seconds, 64, rate=args.rate, timeout_s=args.timeout))
+                        url, bodies[k], args.seconds, 64, rate=rate_for(args.rate, k), timeout_s=args.timeout))
                     res["drain_s"] = load.wait_idle(procs[name].pid)
                     if name == "kubepipe" and check is None:
                         answered = res["requests"] - res["failed"]
@@ -305,14 +306,20 @@ def summarise(raw: dict, tokens: dict[int, float]) -> dict:
     return out
 
 
-def print_group(title: str, summ: dict, tokens: dict[int, float], rate: float) -> None:
+def rate_for(rate: float | dict[int, float], k: int) -> float:
+    """The fixed load (requests/s) for `k` rows a request: one rate for every size, or {rows: rate} (serve_gpu.py:
+    the goal's tokens/s at each size, so 64-row requests are not offered the rate 32-row ones need)."""
+    return rate[k] if isinstance(rate, dict) else rate
+
+
+def print_group(title: str, summ: dict, tokens: dict[int, float], rate: float | dict[int, float]) -> None:
     print(f"\n== {title}")
     hdr = (f"{'server':<20}{'inst':>5}{'load':>10}{'RPS':>9}{'tokens/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'fail':>6}"
            f"{'CPU us/req':>11}{'drain s':>9}")
     print(hdr)
     for name, per in summ.items():
         for k, v in per.items():
-            rows = [(f"{c} conn", fig) for c, fig in v["cap"].items()] + [(f"{rate:.0f}/s", v["fixed"])]
+            rows = [(f"{c} conn", fig) for c, fig in v["cap"].items()] + [(f"{rate_for(rate, k):.0f}/s", v["fixed"])]
             for what, fig in rows:
                 if fig is None:
                     print(f"{name:<20}{k:>5}{what:>10}   over capacity: not offered")
