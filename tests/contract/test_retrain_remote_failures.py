@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from pathlib import Path
 
@@ -129,15 +130,21 @@ def test_a_run_created_by_a_start_killed_before_it_was_recorded_holds_the_next_d
     assert decide(kfp, tmp_path, 3)["action"] == "started" and len(kfp.runs) == 3  # submit's, the first, the next
 
 
-def test_a_vertex_retrain_job_that_failed_is_counted(tmp_path, monkeypatch):
+@contextlib.contextmanager
+def _vertex_world(monkeypatch):
+    """(fake Vertex API with the add pipeline's template in its GCS, its profile, anonymous credentials)."""
     from google.auth.credentials import AnonymousCredentials
 
     with FakeVertex() as vx:
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", vx.url)
         vx.objects["gs://my-bucket/t/add.yaml"] = open(ADD, "rb").read()
-        profile = {"project": "my-proj", "region": "europe-west4", "pipeline_root": "gs://my-bucket/root",
-                   "service_account": "runner@my-proj.iam.gserviceaccount.com", "api_endpoint": vx.url}
-        creds = AnonymousCredentials()
+        yield vx, {"project": "my-proj", "region": "europe-west4", "pipeline_root": "gs://my-bucket/root",
+                   "service_account": "runner@my-proj.iam.gserviceaccount.com", "api_endpoint": vx.url}, \
+            AnonymousCredentials()
+
+
+def test_a_vertex_retrain_job_that_failed_is_counted(tmp_path, monkeypatch):
+    with _vertex_world(monkeypatch) as (vx, profile, creds):
         job_id = start_vertex("gs://my-bucket/t/add.yaml", {"a": 1, "b": 2}, profile, "k1", credentials=creds)
         lines = [{"action": "started", "pipeline": "p", "run_id": job_id, "failures": 1, "time": "2026-05-04T06:00Z"}]
         outcomes = remote_outcomes("vertex", profile, {}, credentials=creds)
@@ -153,17 +160,10 @@ def test_a_vertex_retrain_job_its_gate_rejected_is_no_failure(tmp_path, monkeypa
     `rejected`, which resets the failures in a row, as a local retrain's exit 3 does. Without the verdict: failed."""
     import json
 
-    from google.auth.credentials import AnonymousCredentials
-
     from kubepipe.components.errors import GateFailed
     from kubepipe.verdicts import verdict_body, verdict_dir
 
-    with FakeVertex() as vx:
-        monkeypatch.setenv("STORAGE_EMULATOR_HOST", vx.url)
-        vx.objects["gs://my-bucket/t/add.yaml"] = open(ADD, "rb").read()
-        profile = {"project": "my-proj", "region": "europe-west4", "pipeline_root": "gs://my-bucket/root",
-                   "service_account": "runner@my-proj.iam.gserviceaccount.com", "api_endpoint": vx.url}
-        creds = AnonymousCredentials()
+    with _vertex_world(monkeypatch) as (vx, profile, creds):
 
         def gate_says_no(job_id: str, task: str) -> None:  # what the gate's pod writes before its step fails
             body = verdict_body(GateFailed("reject: f1_macro 0.81 < min 0.90"), key=job_id, target="vertex", step=task)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_steps import capture_server_flags, deploy_pipeline
+from deploy_steps import capture_server_flags, validate_issues
 from kubepipe.components.deploy import target as T
 from kubepipe.components.deploy.checks import check
 from kubepipe.components.errors import ComponentError
@@ -52,17 +52,11 @@ def test_torch_compile_is_refused_with_the_onnx_runtime():
 
 
 def test_validate_names_the_yaml_path(tmp_path):
-    import kubepipe
-    from kubepipe.errors import ValidationError
-
-    (tmp_path / "p.yaml").write_text(deploy_pipeline("ship", """\
+    got = validate_issues(tmp_path, "ship", """\
 model_name: m
 version: 1
 serving: {torch_compile: "on", workers: 0}
-"""))
-    with pytest.raises(ValidationError) as err:
-        kubepipe.validate(tmp_path / "p.yaml", "local")
-    got = {i.path: i.message for i in err.value.issues}
+""")
     assert got == {"steps.ship.with.serving.torch_compile": "must be true or false, got 'on'",
                    "steps.ship.with.serving.workers": "must be a whole number, 1 or more, got 0"}
 

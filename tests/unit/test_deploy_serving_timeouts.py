@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from deploy_steps import capture_server_flags, deploy_pipeline
+from deploy_steps import capture_server_flags, validate_issues
 from kubepipe.components.deploy import target as T
 from kubepipe.components.deploy.checks import check
 from kubepipe.components.errors import ComponentError
@@ -49,17 +49,11 @@ def test_a_timeout_is_for_the_kubepipe_server_not_triton():
 
 
 def test_validate_names_the_yaml_path(tmp_path):
-    import kubepipe
-    from kubepipe.errors import ValidationError
-
-    (tmp_path / "p.yaml").write_text(deploy_pipeline("ship", """\
+    got = validate_issues(tmp_path, "ship", """\
 model_name: m
 version: 1
 serving: {body_timeout_s: -5, request_timeout_s: 30s}
-"""))
-    with pytest.raises(ValidationError) as err:
-        kubepipe.validate(tmp_path / "p.yaml", "local")
-    got = {i.path: i.message for i in err.value.issues}
+""")
     assert got == {"steps.ship.with.serving.body_timeout_s": "--body-timeout must be 0 or more (got -5.0)",
                    "steps.ship.with.serving.request_timeout_s": "must be a number of seconds, got '30s'"}
 
