@@ -61,6 +61,25 @@ def _thawed_heap():
         gc.unfreeze()
 
 
+@pytest.fixture(autouse=True)
+def _quiet_closed():
+    """A kubepipe.clients.quiet() block left open (entered, never exited) keeps sys.stdout a _QuietStdout and this
+    thread's prints dropped for the rest of its xdist worker (pytest re-sets sys.stdout between phases, so that
+    alone is not seen): named here, at the test that left it."""
+    yield
+    clients = sys.modules.get("kubepipe.clients")
+    if clients is None:
+        return
+    left, dropping = clients._quieting, clients._QUIET.get()
+    if left or dropping:
+        clients._quieting = 0
+        clients._QUIET.set(False)
+        if isinstance(sys.stdout, clients._QuietStdout):
+            sys.stdout = sys.stdout.inner
+        pytest.fail(f"this test left kubepipe.clients.quiet() open ({left} block(s); this thread's output dropped: "
+                    f"{dropping}): later tests of this worker would print nothing", pytrace=False)
+
+
 @pytest.fixture(scope="module")
 def ddp_forkserver_stopped():
     """For a module whose tests train with DDP (`pytestmark = pytest.mark.usefixtures("ddp_forkserver_stopped")`):

@@ -4,6 +4,7 @@ whether every repeat missed it or the repeats disagree (the run's noise)."""
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,8 +124,15 @@ def test_rotation_puts_every_server_in_every_place_and_alternates_two():
     assert paired.rotation([], 2) == []
 
 
-def test_each_request_size_is_offered_its_own_fixed_load(serve):
+def test_each_request_size_is_offered_its_own_fixed_load(serve, capsys):
     """serve_gpu.py's goal is tokens/s: 64-row requests reach it at half the requests/s 32-row ones need, and were
     offered the 32-row rate (361/s for 181/s), the fixed-load row then measuring twice the goal's load."""
-    assert serve.rate_for(100.0, 32) == serve.rate_for(100.0, 64) == 100.0  # serve.py: one rate for every size
-    assert serve.rate_for({32: 361.0, 64: 181.0}, 32) == 361.0 and serve.rate_for({32: 361.0, 64: 181.0}, 64) == 181.0
+    assert serve.rate_for(100.0, 32) == 100.0 and serve.rate_for({32: 361.0, 64: 181.0}, 64) == 181.0
+    fig = {"rps": 100.0, "tokens_s": 29100.0, "p50_ms": 4.0, "p99_ms": 8.0, "failed": 0, "cpu_us": 900.0,
+           "drain_s": 0.0}
+    summ = {"kubepipe": {k: {"cap": {1: fig}, "fixed": None} for k in (32, 64)}}
+    stream = type(sys.stdout).__name__  # a clean-clone CI once captured nothing here: say where print went
+    serve.print_group("teacher", summ, {32: 291.0, 64: 580.0}, {32: 361.0, 64: 181.0})
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("kubepipe ")]
+    assert [(r[1], r[2]) for r in rows if r[2].endswith("/s")] == [("32", "361/s"), ("64", "181/s")], (stream, out)
