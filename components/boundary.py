@@ -23,7 +23,10 @@ import os
 import re
 import sys
 
-__all__ = ["EXECUTOR", "COMPONENT_ERROR", "GATE_REJECTED", "report_failure", "user_excepthook", "guarded_command"]
+__all__ = ["EXECUTOR", "COMPONENT_ERROR", "GATE_REJECTED", "RUN_INPUTS", "report_failure", "user_excepthook",
+           "guarded_command", "run_gate"]
+
+RUN_INPUTS = ("ctx_run_id", "ctx_run_name")  # what a gate's verdict needs of the run, given to the task as inputs
 
 EXECUTOR = "python3 -m kfp.dsl.executor_main"  # as kfp writes it in a Python-function component's command
 COMPONENT_ERROR = "kubepipe: component error "
@@ -31,12 +34,13 @@ GATE_REJECTED = "kubepipe: gate rejected "  # in its place for a GateFailed, the
 _COPY = re.compile(r'File "[^"\n]*/ephemeral_component\.py", line (\d+)')  # kfp's copy of the component's source
 
 # Python run by `python3 -c`, inside the sh script's single quotes: no single quote in it. kubepipe absent (or too old
-# to have this module): the type and place only, as the message may hold a credential no rule here can hide.
-_BOOT = """import runpy, sys
+# to have this module): the type and place only, as the message may hold a credential no rule here can hide; a
+# kubepipe older than the user gate's verdict (its hook takes no `gate`): the report without the verdict.
+_BOOT = """import json, runpy, sys
 try:
     from kubepipe.components.boundary import user_excepthook as hook
 except ImportError:
-    def hook(file, offset):
+    def hook(file, offset, gate=None):
         def said(kind, exc, tb):
             import traceback
             mine = [f for f in traceback.extract_tb(tb) if f.filename.endswith("/ephemeral_component.py")]
@@ -45,14 +49,18 @@ except ImportError:
                              "shown: kubepipe, which hides the credentials in it, is not installed in this image "
                              "(give the step image: your project image, kubepipe image build --kind project)\\n")
         return said
-sys.excepthook = hook(%s, %d)
+try:
+    sys.excepthook = hook(%s, %d, gate=json.loads(%s))
+except TypeError:
+    sys.excepthook = hook(%s, %d)
 runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
 """
 
 
-def guarded_command(command: list, file: str | None, offset: int) -> list:
+def guarded_command(command: list, file: str | None, offset: int, gate: dict | None = None) -> list:
     """A python component's container command with kfp's executor run behind the boundary; `file` and `offset`:
-    where the copy's lines are in your source (catalog/source_map), None when not known."""
+    where the copy's lines are in your source (catalog/source_map), None when not known; `gate`: for a step that
+    can say no, what its verdict needs besides the run (`profile`: target and pipeline_root, `step`), else None."""
     if not any(isinstance(c, str) and EXECUTOR in c for c in command):  # kfp moved its executor: say so, not skip
         from kubepipe.kfp_private import missing
 
@@ -60,7 +68,7 @@ def guarded_command(command: list, file: str | None, offset: int) -> list:
                       f"`{EXECUTOR}`", "a failing step would print Python's raw traceback, credentials in it shown",
                       stops="compiling for kubeflow and vertex stops here")
     shown = json.dumps(file or "ephemeral_component.py").replace("'", "\\u0027")
-    boot = _BOOT % (shown, offset)
+    boot = _BOOT % (shown, offset, json.dumps(json.dumps(gate)).replace("'", "\\u0027"), shown, offset)
     wrapped = f"python3 -c '{boot}' kfp.dsl.executor_main"
     return [c.replace(EXECUTOR, wrapped) if isinstance(c, str) else c for c in command]
 
@@ -85,12 +93,33 @@ def report_failure(exc: BaseException, file: str | None = None, offset: int = 0)
     print(redact_text(f"{said}{type(exc).__name__}: {exc}"), file=sys.stderr, flush=True)
 
 
-def user_excepthook(file: str | None, offset: int):
+def user_excepthook(file: str | None, offset: int, gate: dict | None = None):
     """A `sys.excepthook` that reports the exception ending the task through `report_failure`; where that fails
-    itself, the type and place alone (Python would print the raw traceback after 'Error in sys.excepthook')."""
+    itself, the type and place alone (Python would print the raw traceback after 'Error in sys.excepthook'). With
+    `gate` (guarded_command's), first the step's verdict, as `fail_fast(gate=...)` leaves it: written for a
+    GateFailed, an earlier attempt's removed for another failure."""
     def hook(kind: type[BaseException], exc: BaseException, tb) -> None:
+        if gate:
+            try:
+                from kubepipe.components.errors import leave_verdict
+
+                leave_verdict(exc, run_gate(gate, sys.argv))
+            except Exception:  # noqa: BLE001 - the step's failure is reported either way
+                sys.stderr.write("kubepipe: the gate's verdict was not written; the run's client will report it as "
+                                 "failed (exit 1), not rejected\n")
         try:
             report_failure(exc.with_traceback(tb), file, offset)
         except Exception:  # noqa: BLE001 - the report must not become a raw traceback
             sys.stderr.write(f"kubepipe: {kind.__module__}.{kind.__qualname__} raised; reporting it failed\n")
     return hook
+
+
+def run_gate(gate: dict, argv: list) -> dict:
+    """`fail_fast`'s gate context: the compiled part (`gate`) and the run's id and name, which KFP and Vertex fill in
+    only as a task's inputs (`ctx_run_id`, `ctx_run_name`: the compiler adds them), read from kfp's executor input
+    on the command line. An unknown run gives "" (no verdict is written)."""
+    try:
+        values = json.loads(argv[argv.index("--executor_input") + 1])["inputs"]["parameterValues"]
+    except (ValueError, IndexError, KeyError, TypeError):
+        values = {}
+    return {**gate, "run_id": str(values.get("ctx_run_id") or ""), "run_name": str(values.get("ctx_run_name") or "")}

@@ -13,7 +13,7 @@ import os
 import sys
 
 __all__ = ["ComponentError", "ServiceFailed", "GateFailed", "DataError", "SourceMissing", "ModelError", "ConfigError",
-           "not_retryable", "fail_fast", "mark_not_retried", "failure_text", "report_uncaught", "NO_RETRY_ENV"]
+           "not_retryable", "fail_fast", "leave_verdict", "mark_not_retried", "failure_text", "report_uncaught", "NO_RETRY_ENV"]
 
 NO_RETRY_ENV = "KUBEPIPE_NO_RETRY_FILE"  # set by the local backend: where a task marks "do not retry me"
 _FATAL_ERRNOS = {errno.ENOENT, errno.ENOSPC, errno.EADDRINUSE, errno.EACCES, errno.EISDIR, errno.ENOTDIR,
@@ -87,17 +87,30 @@ def fail_fast(gate: dict | None = None):
     try:
         yield
     except Exception as exc:
-        if gate is not None:  # a GateFailed's verdict; another failure drops an earlier attempt's
-            _leave_verdict(exc if isinstance(exc, GateFailed) else None, gate)
+        if gate is not None:
+            leave_verdict(exc, gate)
         mark_not_retried(exc)
         if sys.excepthook is sys.__excepthook__:  # a caller's own hook (IPython's, a user's) is left as it is
             sys.excepthook = report_uncaught
         raise
 
 
+_VERDICT_LEFT = "_kubepipe_verdict_left"  # set on the failure: its verdict is settled (fail_fast, then the boundary)
+
+
+def leave_verdict(failure: BaseException, gate: dict) -> None:
+    """The verdict of a step that failed with `failure` (`gate`: profile, run_id, run_name, step): a GateFailed's is
+    written, another failure removes an earlier attempt's (broken wins); once per failure, so a user's `fail_fast`
+    inside the boundary (components/boundary.py) does not write twice. One that cannot be written is said in one line
+    and the step's failure goes on (the client then reports the run as failed, exit 1)."""
+    if getattr(failure, _VERDICT_LEFT, False):
+        return
+    with contextlib.suppress(Exception):  # an exception that takes no attribute: written again, the same document
+        setattr(failure, _VERDICT_LEFT, True)
+    _leave_verdict(failure if isinstance(failure, GateFailed) else None, gate)
+
+
 def _leave_verdict(exc: GateFailed | None, gate: dict) -> None:
-    """Write the verdict (None: remove an earlier attempt's); one that cannot be written is said in one line and the
-    step's failure goes on (the client then reports the run as failed, exit 1)."""
     from kubepipe.verdicts import write_verdict
 
     try:

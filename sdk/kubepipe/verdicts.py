@@ -10,16 +10,19 @@ through `ctx_profile`, compiled in). Written whole (a local file atomically, an 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-__all__ = ["REJECTED_EXIT", "VERDICTS_DIR", "VerdictsUnreadable", "run_key", "verdict_dir", "verdict_body",
+__all__ = ["REJECTED_EXIT", "VERDICTS_DIR", "TASK_ENV", "VerdictsUnreadable", "run_key", "verdict_dir", "verdict_body",
            "write_verdict", "read_verdicts", "rejected_steps", "rejected_text", "Judged", "failed_leaves", "judge"]
 
 # the exit code of a run that failed only because a gate said no, local or remote (docs/cli.md, decision 0010)
 REJECTED_EXIT = 3
 VERDICTS_DIR = "kubepipe-verdicts"
+# the task's name where the service shows another than the step's (a step's `display_name`), set by the compiler
+TASK_ENV = "KUBEPIPE_TASK_NAME"
 _REMOTE = ("kubeflow", "vertex")
 # a client reading verdicts waits for no dead endpoint: one try, short timeouts (s3fs / botocore options)
 _READ_OPTIONS = {"s3": {"config_kwargs": {"connect_timeout": 5, "read_timeout": 10,
@@ -46,14 +49,15 @@ def verdict_dir(root: str, key: str) -> str:
     return f"{str(root).rstrip('/')}/{VERDICTS_DIR}/{_safe(key)}"
 
 
-def verdict_body(exc: BaseException, *, key: str, target: str, step: str) -> dict:
-    """The verdict of a gate that said no (`exc`): its step, its kind (the exception's class), why (redacted), and
-    the numbers it judged where it carries them (`exc.numbers`)."""
+def verdict_body(exc: BaseException, *, key: str, target: str, step: str, task: str = "") -> dict:
+    """The verdict of a gate that said no (`exc`): its step (and `task`, the name the service shows for it where the
+    step sets a display_name), its kind (the exception's class), why (redacted), and the numbers it judged where it
+    carries them (`exc.numbers`)."""
     from kubepipe.redaction import redact_text
 
     numbers = getattr(exc, "numbers", None)
     return {"apiVersion": "kubepipe/v1", "kind": "GateVerdict", "run": key, "target": target, "step": step,
-            "gate": type(exc).__name__, "reason": redact_text(str(exc)),
+            **({"task": task} if task else {}), "gate": type(exc).__name__, "reason": redact_text(str(exc)),
             "numbers": dict(numbers) if isinstance(numbers, Mapping) else {}}
 
 
@@ -75,8 +79,8 @@ def write_verdict(exc: BaseException | None, *, profile: Mapping[str, Any], run_
             fs.rm_file(path)
         return ""
     fs.makedirs(folder, exist_ok=True)
-    write_whole(fs, path, json.dumps(verdict_body(exc, key=key, target=target, step=step), sort_keys=True,
-                                     default=str))
+    body = verdict_body(exc, key=key, target=target, step=step, task=os.environ.get(TASK_ENV, ""))
+    write_whole(fs, path, json.dumps(body, sort_keys=True, default=str))
     return f"{verdict_dir(str(root), key)}/{_safe(step)}.json"
 
 
@@ -110,8 +114,10 @@ def rejected_steps(failed: Iterable[str], verdicts: list[dict]) -> list[dict] | 
     from kubepipe.spec.models import task_name
 
     failed = list(dict.fromkeys(failed))
-    # the service names a step's task as KFP does (`load_holdout` -> `load-holdout`), the verdict by the step
-    by_step = {**{task_name(str(v["step"])): v for v in verdicts}, **{v["step"]: v for v in verdicts}}
+    # the service names a step's task as KFP does (`load_holdout` -> `load-holdout`), or by its display_name (the
+    # verdict's `task`); the verdict names the step
+    by_step = {**{task_name(str(v["step"])): v for v in verdicts},
+               **{str(v["task"]): v for v in verdicts if v.get("task")}, **{v["step"]: v for v in verdicts}}
     if not failed or any(name not in by_step for name in failed):
         return None
     return [{"name": name, "rejected": True, "error": f"{by_step[name].get('gate') or 'GateFailed'}: "

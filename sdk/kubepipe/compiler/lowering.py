@@ -19,6 +19,10 @@ __all__ = ["lower_task"]
 def lower_task(task: Any, step: PlanStep, target: str, notes: list[str]) -> None:
     if step.display_name:
         task.set_display_name(step.display_name)
+        if target != "local":  # the service shows the task by this name: a gate's verdict says it (kubepipe.verdicts)
+            from kubepipe.verdicts import TASK_ENV
+
+            task.set_env_variable(TASK_ENV, step.display_name)
     if step.retries is not None and step.retries.count > 0:
         r = step.retries
         task.set_retry(num_retries=r.count, backoff_duration=f"{whole_seconds(r.backoff)}s",

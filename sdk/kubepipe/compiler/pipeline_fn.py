@@ -15,9 +15,9 @@ from kubepipe.spec.profiles import Profile
 __all__ = ["build_pipeline", "task_name", "cel_escape"]
 
 
-def _component_for(step: PlanStep, profile: Profile) -> Any:
+def _component_for(step: PlanStep, profile: Profile, plan_name: str) -> tuple[Any, dict[str, Any]]:
     # A copy named after the step: task names then equal step names, and built-ins
-    # get the profile's runtime image.
+    # get the profile's runtime image. With the arguments the compiler adds (a user's gate: the run's id and name).
     comp = copy.copy(step.info.component)
     spec = copy.deepcopy(comp.component_spec)
     spec.name = task_name(step.name)
@@ -29,18 +29,27 @@ def _component_for(step: PlanStep, profile: Profile) -> Any:
                         "component; set the image of the components inside it")
     if container is not None and (step.image or step.info.origin == "builtin"):
         container.image = step.image or profile.runtime_image
+    added: dict[str, Any] = {}
     if container is not None and step.info.origin == "python" and profile.target != "local":
         # a built-in's body reports its failure redacted (fail_fast); a user's gets the same boundary around kfp's
-        # executor (a local run's task_main has it already)
+        # executor (a local run's task_main has it already), which also leaves a user's gate's verdict
         from kubepipe.catalog.source_map import source_map
         from kubepipe.components.boundary import guarded_command
+        from kubepipe.compiler.user_gate import add_run_inputs, can_say_no, gate_of
 
         smap = source_map(step.info.component)
+        gate = gate_of(step, profile) if can_say_no(step.info.component) else None
         container.command = guarded_command(container.command, smap.shown if smap else None,
-                                            smap.offset if smap else 0)
+                                            smap.offset if smap else 0, gate)
+        if gate is not None:
+            added = add_run_inputs(spec, step, plan_name, profile)
     comp.component_spec = spec
+    if added:  # kfp takes the inputs a component accepts from its spec when it is made
+        from kfp.dsl.base_component import BaseComponent
+
+        BaseComponent.__init__(comp, spec)
     comp.name = spec.name
-    return comp
+    return comp, added
 
 
 def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
@@ -49,8 +58,8 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
     from kubepipe.compiler.lowering import lower_task
 
     names = list(plan.params)
-    components = {s.name: _component_for(s, profile) for s in plan.steps}
-    exit_comp = _component_for(plan.exit_step, profile) if plan.exit_step else None
+    components = {s.name: _component_for(s, profile, plan.name) for s in plan.steps}
+    exit_comp = _component_for(plan.exit_step, profile, plan.name) if plan.exit_step else None
     infos = {s.name: s.info for s in plan.steps}
 
     def leaf_type(leaf: Binding, step: PlanStep) -> str | None:
@@ -107,8 +116,9 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
                                                       for v in items)
             return [float(v) for v in items] if isinstance(step.foreach, Literal) and to_float and numbers else items
 
-        def make(step: PlanStep, comp: Any, item: Any = None) -> Any:
-            task = comp(**{k: arg(step, k, b, item) for k, b in step.args.items()})
+        def make(step: PlanStep, made: tuple[Any, dict[str, Any]], item: Any = None) -> Any:
+            comp, added = made
+            task = comp(**{k: arg(step, k, b, item) for k, b in step.args.items()}, **added)
             for d in step.deps:
                 if d in tasks:
                     task.after(tasks[d])

@@ -1,0 +1,56 @@
+"""A user's own gate leaves its verdict on Kubeflow and Vertex as a built-in's does (decision 0010).
+
+The failure boundary around kfp's executor (components/boundary) writes the verdict when the user's function raises
+GateFailed; the compiler gives it what `fail_fast(gate=...)` is given: the profile's target and pipeline_root and the
+step, compiled into the boundary's command, and the run's id and name as the task's `ctx_run_id` / `ctx_run_name`
+inputs, since KFP and Vertex fill in `{{$.pipeline_job_uuid}}` / `{{$.pipeline_job_name}}` only as an input's value.
+An input whose value differs in every run also makes the task's cache key differ, so only a step whose code can say
+no gets them: its function's source (kfp's copy, what the task runs) names GateFailed or a subclass of it that its
+module defines or imports. A gate raised only by a helper the function calls is not seen: that step's no exits 1
+remotely unless it declares the ctx inputs and uses `fail_fast(gate=...)` itself.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kubepipe.plan.model import PlanStep
+from kubepipe.plan.settings import context_value
+from kubepipe.spec.profiles import Profile
+
+__all__ = ["can_say_no", "gate_of", "add_run_inputs"]
+
+def can_say_no(component: Any) -> bool:
+    """Whether a python component's code names GateFailed, or a subclass of it its module holds, in kfp's copy of the
+    function (what the task runs)."""
+    from kubepipe.components.errors import GateFailed
+
+    known = getattr(getattr(component, "python_func", None), "__globals__", None) or {}
+    names = {"GateFailed"} | {n for n, v in known.items() if isinstance(v, type) and issubclass(v, GateFailed)}
+    source = "\n".join(c for c in component.component_spec.implementation.container.command or [] if isinstance(c, str))
+    return any(re.search(rf"\b{re.escape(name)}\b", source) for name in names)
+
+
+def gate_of(step: PlanStep, profile: Profile) -> dict:
+    """What the boundary's verdict needs besides the run: the profile's public target and root, the step's name."""
+    public = profile.public_dict()
+    return {"profile": {"target": public.get("target"), "pipeline_root": public.get("pipeline_root")},
+            "step": step.name}
+
+
+def add_run_inputs(spec: Any, step: PlanStep, plan_name: str, profile: Profile) -> dict[str, Any]:
+    """Declare the run's inputs the component lacks (optional, so the user's function never sees them: kfp's executor
+    passes only its parameters) on `spec`; the task's arguments for them. A component declaring them is given them
+    by the plan already."""
+    from kfp.dsl import structures
+
+    from kubepipe.components.boundary import RUN_INPUTS
+
+    spec.inputs = dict(spec.inputs or {})
+    args = {}
+    for name in RUN_INPUTS:
+        if name not in spec.inputs:
+            spec.inputs[name] = structures.InputSpec(type="String", default="", optional=True)
+            args[name] = context_value(name, step.name, plan_name, profile)
+    return args
