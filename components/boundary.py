@@ -34,13 +34,12 @@ GATE_REJECTED = "kubepipe: gate rejected "  # in its place for a GateFailed, the
 _COPY = re.compile(r'File "[^"\n]*/ephemeral_component\.py", line (\d+)')  # kfp's copy of the component's source
 
 # Python run by `python3 -c`, inside the sh script's single quotes: no single quote in it. kubepipe absent (or too old
-# to have this module): the type and place only, as the message may hold a credential no rule here can hide; a
-# kubepipe older than the user gate's verdict (its hook takes no `gate`): the report without the verdict.
-_BOOT = """import json, runpy, sys
+# to have this module): the type and place only, as the message may hold a credential no rule here can hide.
+_BOOT = """import runpy, sys
 try:
     from kubepipe.components.boundary import user_excepthook as hook
 except ImportError:
-    def hook(file, offset, gate=None):
+    def hook(file, offset):
         def said(kind, exc, tb):
             import traceback
             mine = [f for f in traceback.extract_tb(tb) if f.filename.endswith("/ephemeral_component.py")]
@@ -49,12 +48,17 @@ except ImportError:
                              "shown: kubepipe, which hides the credentials in it, is not installed in this image "
                              "(give the step image: your project image, kubepipe image build --kind project)\\n")
         return said
+%s
+runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
+"""
+_HOOK = "sys.excepthook = hook(%s, %d)"
+# a step that can say no: its verdict's context too; where the hook takes none (no kubepipe, or one older than the
+# user gate's verdict) the report alone
+_GATE_HOOK = """import json
 try:
     sys.excepthook = hook(%s, %d, gate=json.loads(%s))
 except TypeError:
-    sys.excepthook = hook(%s, %d)
-runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
-"""
+    sys.excepthook = hook(%s, %d)"""
 
 
 def guarded_command(command: list, file: str | None, offset: int, gate: dict | None = None) -> list:
@@ -68,7 +72,8 @@ def guarded_command(command: list, file: str | None, offset: int, gate: dict | N
                       f"`{EXECUTOR}`", "a failing step would print Python's raw traceback, credentials in it shown",
                       stops="compiling for kubeflow and vertex stops here")
     shown = json.dumps(file or "ephemeral_component.py").replace("'", "\\u0027")
-    boot = _BOOT % (shown, offset, json.dumps(json.dumps(gate)).replace("'", "\\u0027"), shown, offset)
+    said = json.dumps(json.dumps(gate)).replace("'", "\\u0027")
+    boot = _BOOT % (_HOOK % (shown, offset) if gate is None else _GATE_HOOK % (shown, offset, said, shown, offset))
     wrapped = f"python3 -c '{boot}' kfp.dsl.executor_main"
     return [c.replace(EXECUTOR, wrapped) if isinstance(c, str) else c for c in command]
 

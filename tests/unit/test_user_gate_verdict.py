@@ -184,3 +184,17 @@ def test_a_retry_that_fails_otherwise_removes_the_earlier_attempt_s_verdict(tmp_
             assert [v["reason"] for v in read_verdicts(root, "run-7")] == ["only 3 rows"]
     assert read_verdicts(root, "run-7") == []
     assert "ValueError: the table is gone" in capsys.readouterr().err
+
+
+def test_an_image_without_kubepipe_still_runs_a_gate_step_behind_the_boundary(tmp_path, monkeypatch, capfd):
+    """kfp's default python image: the boundary's own hook takes no gate, so the step is reported as before (type and
+    place, no message) and no verdict is written, not a crash of the boundary."""
+    shadow = tmp_path / "no-kubepipe"
+    (shadow / "kubepipe").mkdir(parents=True)
+    (shadow / "kubepipe" / "__init__.py").write_text("raise ImportError('no kubepipe here')\n", encoding="utf-8")
+    body = _compile(tmp_path, "gate")
+    monkeypatch.setenv("PYTHONPATH", str(shadow))
+    said = _run_ir(tmp_path, monkeypatch, capfd, body)
+    assert "kubepipe: builtins.ImportError raised at steps.py:" in said and "its message is not shown" in said, said
+    assert "Task 'check-rows' finished with status FAILURE" in said and "Error in sys.excepthook" not in said
+    assert _runs(tmp_path) == []
