@@ -13,7 +13,8 @@ import os
 import sys
 
 __all__ = ["ComponentError", "ServiceFailed", "GateFailed", "DataError", "SourceMissing", "ModelError", "ConfigError",
-           "not_retryable", "fail_fast", "leave_verdict", "mark_not_retried", "failure_text", "report_uncaught", "NO_RETRY_ENV"]
+           "not_retryable", "fail_fast", "leave_verdict", "mark_not_retried", "failure_text", "report_uncaught",
+           "NO_RETRY_ENV"]
 
 NO_RETRY_ENV = "KUBEPIPE_NO_RETRY_FILE"  # set by the local backend: where a task marks "do not retry me"
 _FATAL_ERRNOS = {errno.ENOENT, errno.ENOSPC, errno.EADDRINUSE, errno.EACCES, errno.EISDIR, errno.ENOTDIR,
@@ -105,7 +106,7 @@ def leave_verdict(failure: BaseException, gate: dict) -> None:
     and the step's failure goes on (the client then reports the run as failed, exit 1)."""
     if getattr(failure, _VERDICT_LEFT, False):
         return
-    with contextlib.suppress(Exception):  # an exception that takes no attribute: written again, the same document
+    with contextlib.suppress(Exception):  # an exception that takes no attribute: the boundary may write it again
         setattr(failure, _VERDICT_LEFT, True)
     _leave_verdict(failure if isinstance(failure, GateFailed) else None, gate)
 

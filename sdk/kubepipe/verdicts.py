@@ -3,8 +3,9 @@
 Kubeflow and Vertex report a failed task in their own words, never the exception that failed it, so a gate that says
 no (a `GateFailed`) writes `<pipeline_root>/kubepipe-verdicts/<run>/<step>.json` before its step fails, and the
 client, after a FAILED run, reads the verdicts of that run: `<run>` is the KFP run id or the Vertex job id, so a
-verdict of another run is never read. The gate and the client both take `pipeline_root` from the profile (the gate
-through `ctx_profile`, compiled in). Written whole (a local file atomically, an object in one PUT).
+verdict of another run is never read. The gate and the client both take `pipeline_root` from the profile (a built-in
+gate through `ctx_profile`, a user's through the boundary's command: both compiled in). Written whole (a local file
+atomically, an object in one PUT).
 """
 
 from __future__ import annotations
