@@ -21,6 +21,7 @@ from kubepipe.spec.profiles import Profile
 
 __all__ = ["can_say_no", "gate_of", "add_run_inputs"]
 
+
 def can_say_no(component: Any) -> bool:
     """Whether a python component's code names GateFailed, or a subclass of it its module holds, in kfp's copy of the
     function (what the task runs)."""
