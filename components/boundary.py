@@ -3,14 +3,15 @@
 A built-in's body runs inside `fail_fast`, whose excepthook prints the failure through the one redactor. Your
 component's body is yours: kfp's executor let its exception reach Python's own hook, which printed the raw
 traceback into the pod log, a token, a URL's password or an `api_key=` in its message or in a repr shown as is.
-So the compiler (kubeflow and vertex) runs each python step's `python3 -m kfp.dsl.executor_main ...` as
-`python3 -c BOOT kfp.dsl.executor_main ...` (`guarded_command`; your source is not touched): BOOT installs
-`user_excepthook` and runs kfp's executor as before. The failure that ends the step is then printed as a
-built-in's (`report_failure`): Python's traceback with your exception's type, message and causes, credentials
-hidden (`failure_text`), the frames of kfp's copy of your function shown at your file's lines
-(`File "mypkg/steps.py", line 19, in total`); for a ComponentError the line that names it (a GateFailed's:
-`kubepipe: gate rejected ...`, the gate said no); and the task exits 1, which KFP reads as failed. The local
-runner's task_main reports through `report_failure` too.
+So the compiler (kubeflow and vertex) runs each python step's `python3 -m kfp.dsl.executor_main ...` as `python3 -c
+BOOT kfp.dsl.executor_main ...` (`guarded_command`; your source is not touched): BOOT puts the step's stdout and
+stderr behind the redactor (user_streams: what your component prints or logs, kfp's log of its inputs, a thread's
+exception, a subprocess's output), installs `user_excepthook` and runs kfp's executor as before. The failure that
+ends the step is then printed as a built-in's (`report_failure`): Python's traceback with your exception's type,
+message and causes, credentials hidden (`failure_text`), the frames of kfp's copy of your function shown at your
+file's lines (`File "mypkg/steps.py", line 19, in total`); for a ComponentError the line that names it (a
+GateFailed's: `kubepipe: gate rejected ...`, the gate said no); and the task exits 1, which KFP reads as failed. The
+local runner's task_main reports through `report_failure` too.
 
 An image without kubepipe (kfp's default python image, a base_image of your own) cannot redact: BOOT then prints
 your exception's type and your file:line only, never its message, and says how to see it.
@@ -24,7 +25,7 @@ import re
 import sys
 
 __all__ = ["EXECUTOR", "COMPONENT_ERROR", "GATE_REJECTED", "RUN_INPUTS", "report_failure", "user_excepthook",
-           "guarded_command", "run_gate"]
+           "guarded_command", "run_gate", "at_user_lines"]
 
 RUN_INPUTS = ("ctx_run_id", "ctx_run_name")  # what a gate's verdict needs of the run, given to the task as inputs
 
@@ -34,8 +35,15 @@ GATE_REJECTED = "kubepipe: gate rejected "  # in its place for a GateFailed, the
 _COPY = re.compile(r'File "[^"\n]*/ephemeral_component\.py", line (\d+)')  # kfp's copy of the component's source
 
 # Python run by `python3 -c`, inside the sh script's single quotes: no single quote in it. kubepipe absent (or too old
-# to have this module): the type and place only, as the message may hold a credential no rule here can hide.
+# to have this module): the type and place only, as the message may hold a credential no rule here can hide; the
+# step's output as written (no redactor to pass it through).
 _BOOT = """import runpy, sys
+try:
+    from kubepipe.components.user_streams import guard_streams
+except ImportError:
+    pass
+else:
+    guard_streams(%s, %d)
 try:
     from kubepipe.components.boundary import user_excepthook as hook
 except ImportError:
@@ -73,7 +81,8 @@ def guarded_command(command: list, file: str | None, offset: int, gate: dict | N
                       stops="compiling for kubeflow and vertex stops here")
     shown = json.dumps(file or "ephemeral_component.py").replace("'", "\\u0027")
     said = json.dumps(json.dumps(gate)).replace("'", "\\u0027")
-    boot = _BOOT % (_HOOK % (shown, offset) if gate is None else _GATE_HOOK % (shown, offset, said, shown, offset))
+    hook = _HOOK % (shown, offset) if gate is None else _GATE_HOOK % (shown, offset, said, shown, offset)
+    boot = _BOOT % (shown, offset, hook)
     wrapped = f"python3 -c '{boot}' kfp.dsl.executor_main"
     return [c.replace(EXECUTOR, wrapped) if isinstance(c, str) else c for c in command]
 
@@ -84,10 +93,7 @@ def report_failure(exc: BaseException, file: str | None = None, offset: int = 0)
     from kubepipe.components.errors import NO_RETRY_ENV, ComponentError, GateFailed, failure_text, mark_not_retried
     from kubepipe.secrets import redact_text
 
-    text = failure_text(exc)
-    if file:
-        text = _COPY.sub(lambda m: f'File "{file}", line {int(m.group(1)) + offset}', text)
-    sys.stderr.write(text)
+    sys.stderr.write(at_user_lines(failure_text(exc), file, offset))
     sys.stderr.flush()
     if not isinstance(exc, ComponentError):
         return
@@ -96,6 +102,11 @@ def report_failure(exc: BaseException, file: str | None = None, offset: int = 0)
         mark_not_retried(exc)
     said = GATE_REJECTED if isinstance(exc, GateFailed) else COMPONENT_ERROR
     print(redact_text(f"{said}{type(exc).__name__}: {exc}"), file=sys.stderr, flush=True)
+
+
+def at_user_lines(text: str, file: str | None, offset: int) -> str:
+    """A traceback's frames of kfp's copy of your source shown at `file`'s lines (as is where `file` is None)."""
+    return _COPY.sub(lambda m: f'File "{file}", line {int(m.group(1)) + offset}', text) if file else text
 
 
 def user_excepthook(file: str | None, offset: int, gate: dict | None = None):

@@ -11,7 +11,8 @@ import re
 import threading
 from typing import Any
 
-from kubepipe.secret_shapes import (PEM_BEGIN, PEM_END, PLACEHOLDER, QUERY_ITEM_IN_TEXT, QUERY_SEP, TOKEN_MARKS, TOKENS,
+from kubepipe.aws_secret_keys import hide_tokens
+from kubepipe.secret_shapes import (PEM_BEGIN, PEM_END, PLACEHOLDER, QUERY_ITEM_IN_TEXT, QUERY_SEP, TOKEN_MARKS,
                                     URL_IN_TEXT, URL_PASSWORD, WHOLE_REF, keyed_secret, may_hold_credential,
                                     nested_item_spans, query_item_hidden, query_items, secret_value_kind)
 from kubepipe.text_credentials import (COMMAND_CREDENTIALS, COMMAND_MARKS, HEADER_MARKS, HOST_KEYS, IMAGE_PASSWORD_IN_TEXT,
@@ -257,7 +258,7 @@ def redact_text(text: str) -> str:
     Authorization header to its line's end, the value of `key=value` / `key: value` pairs whose key names a
     credential (`password=hunter2`; after an auth scheme, the word after it: `X-Api-Key: token <redacted>`), and that of a flag naming one (`--password s3cret`, `'--password', 's3cret'`),
     curl's `-u user:<redacted>`, a MySQL client's `-p<redacted>` and a .netrc's `password <redacted>`
-    (`COMMAND_CREDENTIALS`), and the text of an XML element named as one (`<SecretAccessKey>`, xml_credentials)."""
+    (`COMMAND_CREDENTIALS`), an XML element's text named as one (`<SecretAccessKey>`), an AWS key beside its id."""
     if not isinstance(text, str) or not text:
         return text
     text = _hide_environment(text)
@@ -276,8 +277,7 @@ def _hide_environment(text: str) -> str:
 
 def _redact_shapes(text: str) -> str:
     """`redact_text`'s rules but the environment's secrets, all of them tried (no `_CANDIDATE` pre-test)."""
-    for pattern, _kind in TOKENS:
-        text = pattern.sub(REDACTED, text)
+    text = hide_tokens(text)  # TOKENS' shapes; a bare AWS secret key where its key id is in the text (aws_secret_keys)
     text = URL_PASSWORD.sub(_cut_url_password, text)  # before the query rule reads the password's tail as an item
     text = _URL_OR_QUERY_ITEM.sub(_url_or_query_item, text)
     # what the URL rule left: a password after a run of URLs with no `@` (`a://b:a://b:postgres://u:pw@h`)

@@ -1,6 +1,7 @@
 """An AWS secret access key in text kubepipe shows (a step's error, run.log, a pod log): hidden wherever something
 names it, as a key, a flag, an environment variable, a JSON or repr field of boto3's answers, or an element of STS's
-XML answer (AssumeRole, GetSessionToken), and beside its key id. A bare 40-character key, named by nothing, is not
+XML answer (AssumeRole, GetSessionToken), beside its key id, and anywhere in a text that holds a key id (a user's
+`print(key_id, "...", secret)`). A bare 40-character key, named by nothing and with no key id in the text, is not
 told from a hash or a base64 id by its shape: those stay readable. The oracle is the secret itself."""
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from kubepipe.redaction import MAY_HOLD_CREDENTIAL, StreamRedactor, redact_text
 
@@ -64,3 +67,40 @@ def test_run_log_lines_hide_it_too():
 ])
 def test_ordinary_text_with_hashes_and_ids_stays_readable(text):
     assert redact_text(text) == text
+
+
+KEY_ID = re.compile(r"(AKIA|ASIA)[0-9A-Z]{16}")
+BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+@pytest.mark.parametrize("text", [
+    f"aws keys: AKIAIOSFODNN7EXAMPLE and then, unnamed, {SECRET}",  # a user's print(key_id, ..., secret)
+    f"{SECRET} belongs to ASIAIOSFODNN7EXAMPLE",  # the secret first
+    f"creds ['ASIAIOSFODNN7EXAMPLE', '{SECRET}', None]",  # a list's repr
+    "id AKIAIOSFODNN7EXAMPLE\nkey " + SECRET[:39] + "=",  # padded, on the next line of one text
+])
+def test_a_bare_secret_key_is_hidden_where_the_text_holds_a_key_id(text):
+    said = redact_text(text)
+    assert SECRET[:39] not in said and "IOSFODNN7EXAMPLE" not in said, said
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=BASE64, min_size=40, max_size=40), st.sampled_from(["AKIA", "ASIA"]),
+       st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=16, max_size=16))
+def test_any_mixed_case_40_character_key_beside_nothing_but_a_key_id_in_the_text_is_hidden(secret, prefix, tail):
+    assume(re.search("[A-Z]", secret) and re.search("[a-z]", secret))  # an AWS secret key has both (1 in 10^9 not)
+    said = redact_text(f"user {prefix}{tail} created; its secret, shown once: {secret} (store it)")
+    assert secret not in said and tail not in said, said
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789abcdef", min_size=40, max_size=40),
+       st.text(alphabet=BASE64 + "=", min_size=40, max_size=40), st.booleans())
+def test_hashes_and_base64_ids_without_a_key_id_stay_readable(sha1, b64, upper):
+    """SHA-1 hex (a commit, an etag) stays readable even beside a key id; a base64 id where no key id is."""
+    sha1 = sha1.upper() if upper else sha1
+    assume(not KEY_ID.search(b64))
+    for text in (f"commit {sha1} built", f"request id {b64} failed", f"blob {sha1} at {b64}"):
+        assert redact_text(text) == text
+    said = redact_text(f"commit {sha1} by AKIAIOSFODNN7EXAMPLE")
+    assert sha1 in said and "AKIAIOSFODNN7EXAMPLE" not in said
