@@ -101,6 +101,9 @@ class Isvc:
         from kubernetes import client
 
         self.api, self.ns, self.name = client.CustomObjectsApi(api_client), namespace, name
+        # the API server's clock at the last read (its Date header): one clock for every deploy's lease, as the pods'
+        # wall clocks may disagree by minutes (decision 0021)
+        self.read_at: float | None = None
 
     def _call(self, what: str, fn, *args, **kw):
         from kubernetes.client.exceptions import ApiException
@@ -108,6 +111,7 @@ class Isvc:
         try:
             return fn(GROUP, VERSION, self.ns, PLURAL, *args, **kw)
         except ApiException as exc:
+            self.read_at = _date(exc.headers) or self.read_at  # a refusal is the server's answer, on its clock too
             if exc.status == 404 and what in ("get", "delete"):  # gone: nothing to read, or deleted already
                 return None
             hint = {401: "the cluster credentials were refused",
@@ -122,7 +126,17 @@ class Isvc:
             raise error from None
 
     def get(self):
-        return self._call("get", self.api.get_namespaced_custom_object, self.name)
+        answer = self._call("get", self.api.get_namespaced_custom_object_with_http_info, self.name)
+        if answer is None:
+            return None
+        obj, _, headers = answer
+        self.read_at = _date(headers) or self.read_at
+        return obj
+
+    def now(self) -> float:
+        """The API server's time at the last read (a 404 too); this machine's clock before any read or with no Date
+        header."""
+        return self.read_at if self.read_at is not None else time.time()
 
     def create(self, body):
         return self._call("create", self.api.create_namespaced_custom_object, body)
@@ -135,6 +149,16 @@ class Isvc:
 
     def delete(self):
         return self._call("delete", self.api.delete_namespaced_custom_object, self.name)
+
+
+def _date(headers) -> float | None:
+    """An HTTP Date header (to the second) as epoch seconds; None when there is none or it is unreadable."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime((headers or {}).get("Date")).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def wait_ready(isvc: Isvc, *, canary: bool, deadline: float, poll_s: float) -> tuple[bool, str, dict]:

@@ -10,6 +10,9 @@ only one gets it (409 for the other, which reads again and finds the lease). The
 unsettled (decision 0016's rule: a canary split, or a champion that is not the version served) and its time has not
 lapsed; the same run (a KFP retry of the step) takes it back at once, any run takes it over once it lapsed. A write
 after the canary's checks first that the object still names this rollout's lease (fencing a deploy that outlived it).
+A rollout with no canary split and no registry (a first deployment, RawDeployment mode, no canary_percent) leaves
+nothing to say it was judged, so its write says its lease holds until it lapses (`HOLDS_KEY`). Lease times are the API
+server's (`Isvc.now`: its Date header), not the pods' wall clocks, which may disagree.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from kubepipe.components.deploy.champion import ANY
 from kubepipe.components.deploy.isvc_api import Isvc, RolloutError, wait_ready
 from kubepipe.times import UTC_FORMAT
 
-__all__ = ["LeaseLost", "with_spec", "PREVIOUS_KEY", "RUN_KEY", "LEASE_KEY", "record", "unsettled", "served_before", "lease_of", "check_lease",
+__all__ = ["LeaseLost", "with_spec", "PREVIOUS_KEY", "RUN_KEY", "LEASE_KEY", "HOLDS_KEY", "UNTIL_LAPSED", "record", "unsettled", "served_before", "lease_of", "check_lease",
            "lease_until", "restore", "fence", "fenced_patch", "settle", "mode"]
 
 _MODE_KEY = "serving.kserve.io/deploymentMode"
@@ -31,6 +34,9 @@ _VERSION_KEY = "kubepipe.dev/model-version"
 PREVIOUS_KEY = "kubepipe.dev/rollout-previous"  # intent: what served before this rollout's canary (JSON)
 RUN_KEY = "kubepipe.dev/run-id"  # the run whose rollout wrote the spec (inference_service.py)
 LEASE_KEY = "kubepipe.dev/lease-until"  # until when that run holds the InferenceService while it is unsettled
+# a rollout with nothing else to settle it by (no canary split to remove, no registry champion to move): its lease
+# holds until it lapses, judged or not
+HOLDS_KEY, UNTIL_LAPSED = "kubepipe.dev/lease-holds", "until-lapsed"
 LEASE_SLACK_S = 300  # past the rollout's own bounds (timeout_s, the bake): the promotion's and rollback's waits
 
 
@@ -57,7 +63,7 @@ def mode(obj: dict) -> str:
 
 
 def lease_until(duration_s: float, now: float | None = None) -> str:
-    """The annotation's value: UTC, to the second."""
+    """The annotation's value: UTC, to the second; `now` the API server's time (`Isvc.now`)."""
     at = datetime.fromtimestamp((time.time() if now is None else now) + duration_s, tz=timezone.utc)
     return at.strftime(UTC_FORMAT)
 
@@ -86,19 +92,27 @@ def record(previous: dict | None) -> str:
                        "spec": previous["spec"]}, sort_keys=True, separators=(",", ":"))
 
 
-def unsettled(existing: dict | None, champion) -> bool:
+def unsettled(existing: dict | None, champion, now: float | None = None) -> bool:
     """The object holds a rollout nothing settled: its canary split is on, or the champion is not the version it
-    serves (`champion` ANY: no registry, the promotion's patch settled it)."""
-    if existing is None or PREVIOUS_KEY not in _annotations(existing):
+    serves (`champion` ANY: no registry, the promotion's patch settled it), or it was written with neither
+    (`HOLDS_KEY`) and its lease has not lapsed at `now` (the API server's time; else this machine's)."""
+    notes = _annotations(existing)
+    if existing is None or PREVIOUS_KEY not in notes:
         return False
+    if notes.get(HOLDS_KEY) == UNTIL_LAPSED and not _lapsed(notes.get(LEASE_KEY), _now(now)):
+        return True
     canary = existing["spec"].get("predictor", {}).get("canaryTrafficPercent")
-    return not (canary is None and (champion is ANY or str(champion) == _annotations(existing).get(_VERSION_KEY)))
+    return not (canary is None and (champion is ANY or str(champion) == notes.get(_VERSION_KEY)))
 
 
-def served_before(existing: dict | None, champion) -> dict | None:
+def _now(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+def served_before(existing: dict | None, champion, now: float | None = None) -> dict | None:
     """What served before this rollout: `existing`, unless it holds an unsettled rollout's candidate (a step killed
     after applying its canary), whose record names what served before it."""
-    if existing is None or not unsettled(existing, champion):
+    if existing is None or not unsettled(existing, champion, now):
         return existing
     meta = existing.get("metadata") or {}
     try:
@@ -120,19 +134,24 @@ def check_lease(existing: dict | None, champion, run_id: str, now: float | None 
     """Refuse, naming the holder, when another run's unsettled rollout holds the InferenceService's lease. `created`:
     its create just won over this deploy's, so its rollout is in flight even where nothing marks it unsettled (a
     first deployment with no registry)."""
-    if existing is None or not (created or unsettled(existing, champion)):
+    if existing is None or not (created or unsettled(existing, champion, now)):
         return
     holder, until = lease_of(existing)
-    if holder == str(run_id or "") or _lapsed(until, time.time() if now is None else now):
+    if holder == str(run_id or "") or _lapsed(until, _now(now)):
         return  # a retry of the same run, or a holder gone past its lease: this deploy settles its rollout
     meta = existing.get("metadata") or {}
     name, ns = meta.get("name"), meta.get("namespace")
     version = _annotations(existing).get(_VERSION_KEY)
+    whole = _annotations(existing).get(HOLDS_KEY) == UNTIL_LAPSED
+    why = ("; it had no registry and no canary split, so nothing tells a judged rollout from one in flight and its "
+           "lease holds until it lapses (a deploy with a model registry is held only while its rollout is "
+           "unsettled)") if whole else ""
+    then = ("takes it as done and goes on" if whole else
+            f"settles its rollout (rolled back unless the registry's champion is version {version}) and goes on")
     error = RolloutError(
         f"inferenceservices/{name} in {ns} is being rolled out by run {holder or '(no run id)'} (version {version}): "
-        f"its lease (annotation {LEASE_KEY}) lapses at {until}; nothing was changed. Wait for that run to finish, or "
-        f"stop it, and run the deploy again; once the lease lapses a deploy settles its rollout (rolled back unless "
-        f"the registry's champion is version {version}) and goes on", retryable=False)
+        f"its lease (annotation {LEASE_KEY}) lapses at {until}{why}; nothing was changed. Wait for that run to "
+        f"finish, or stop it, and run the deploy again; once the lease lapses a deploy {then}", retryable=False)
     error.status = 409
     raise error
 
@@ -205,9 +224,9 @@ def settle(isvc: Isvc, existing: dict | None, champion, *, deadline: float, poll
     the registry's champion is its version (a champion moved to it by hand too): its canary is promoted; else rolled
     back to the spec its record names (a first deployment's is deleted). Returns the object as it is now and a note
     ('' when there was nothing to settle)."""
-    if existing is None or not unsettled(existing, champion):
+    if existing is None or not unsettled(existing, champion, isvc.now()):
         return existing, ""
-    previous = served_before(existing, champion)  # a record kubepipe cannot read stops here, nothing changed
+    previous = served_before(existing, champion, isvc.now())  # a record kubepipe cannot read stops here, nothing changed
     holder = lease_of(existing)
     notes = _annotations(existing)
     version, canary = notes.get(_VERSION_KEY), existing["spec"].get("predictor", {}).get("canaryTrafficPercent")

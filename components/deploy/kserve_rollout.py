@@ -52,7 +52,8 @@ from kubepipe.components.deploy.champion import ANY, PromotionFailed, current_ch
 from kubepipe.components.deploy.crd import cluster_schema, validate_manifest
 from kubepipe.components.deploy.isvc_api import (GROUP, PLURAL, VERSION, Isvc, RolloutError, kube_api_client,
                                                   readiness, smoke_url, wait_ready)
-from kubepipe.components.deploy.isvc_record import (LEASE_KEY, LEASE_SLACK_S, PREVIOUS_KEY, RUN_KEY, LeaseLost,
+from kubepipe.components.deploy.isvc_record import (HOLDS_KEY, LEASE_KEY, LEASE_SLACK_S, PREVIOUS_KEY, RUN_KEY,
+                                                    UNTIL_LAPSED, LeaseLost,
                                                     check_lease, fence, fenced_patch, lease_until, record, restore,
                                                     settle, with_spec)
 from kubepipe.components.deploy.isvc_record import mode as mode_of
@@ -111,7 +112,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     # the champion this rollout replaces, read before the canary: a `models promote` during the bake is not undone
     expect = current_champion(registry_uri, model_name or name) if registry_uri and version not in (None, "") else ANY
     run_id = lease_holder((meta.get("annotations") or {}).get(RUN_KEY))  # none given: this call's own
-    check_lease(existing, expect, run_id)  # another run's rollout in flight: refused, naming it, nothing changed
+    check_lease(existing, expect, run_id, isvc.now())  # another run's rollout in flight: refused, naming it, nothing changed
     # a rollout a killed step left is settled first: a refusal below leaves no unjudged canary on its share
     existing, repaired = settle(isvc, existing, expect, deadline=time.monotonic() + timeout_s, poll_s=poll_s)
     if repaired:
@@ -134,15 +135,19 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     timings["check"] = round(time.monotonic() - t_check, 3)
     t0 = time.monotonic()  # timeout_s bounds the rollout itself, not reading and checking the CRD
     applied = body if existing is None else with_spec(existing, body)
-    holder = (run_id, lease_until(timeout_s + (settings or {}).get("bake_s", 0) + LEASE_SLACK_S))
-    applied["metadata"].setdefault("annotations", {}).update({PREVIOUS_KEY: record(previous), LEASE_KEY: holder[1],
-                                                              RUN_KEY: run_id})
+    # timed on the API server's clock (the last read's): the pods' clocks may disagree
+    holder = (run_id, lease_until(timeout_s + (settings or {}).get("bake_s", 0) + LEASE_SLACK_S, isvc.now()))
+    notes = applied["metadata"].setdefault("annotations", {})
+    notes.update({PREVIOUS_KEY: record(previous), LEASE_KEY: holder[1], RUN_KEY: run_id})
+    if canary is None and expect is ANY:  # nothing will say this rollout was judged: its lease holds to its end
+        notes[HOLDS_KEY] = UNTIL_LAPSED
     try:  # with the resourceVersion read above (create: none may exist): of two deploys, one gets the lease
         isvc.create(applied) if existing is None else isvc.replace(applied)
     except RolloutError as exc:
         if exc.status != 409:
             raise
-        check_lease(isvc.get(), expect, run_id, created=existing is None)  # the other write won: refused naming it
+        current = isvc.get()
+        check_lease(current, expect, run_id, isvc.now(), created=existing is None)  # the other write won: refused
         if existing is not None or _raced:
             raise
         # a first deployment whose create lost to one the lease lets it follow (its own run's, a lapsed one's):

@@ -8,6 +8,7 @@ generation becomes Ready after `ready_after` GETs, or never, per a script keyed 
 the `kubepipe.dev/model-version` annotation. It also plays the ingress:
 `/ingress/NS/NAME/TAG/v1/models/M:predict` and `/v2/models/M/ready` answer as a
 model server would (or fail, per the script), so the real smoke client runs.
+Its responses carry a `Date` header from its own clock, `clock_offset_s` off this machine's (a skewed API server).
 The apiextensions API serves KServe's real InferenceService CRD (or 404 / 403, per `crd_status`).
 """
 
@@ -17,6 +18,7 @@ import copy
 import functools
 import re
 import threading
+from time import time as _server_clock  # bound here: a test that sets a deploying pod's clock leaves the server's
 from pathlib import Path
 
 from loopback import JsonHandler, LoopbackServer
@@ -56,7 +58,8 @@ class FakeKube(LoopbackServer):
     """
 
     def __init__(self, script: dict | None = None, default_ready_after: int = 2, crd: dict | None = None,
-                 crd_status: int = 200):
+                 crd_status: int = 200, clock_offset_s: float = 0.0):
+        self.clock_offset_s = clock_offset_s  # the API server's clock against this machine's (its Date headers)
         self.script = script or {}
         self.crd = crd if crd is not None else kserve_crd()
         self.crd_status = crd_status  # 404: KServe not installed; 403: no RBAC to read CRDs
@@ -164,6 +167,9 @@ class FakeKube(LoopbackServer):
 
 
 class _Handler(JsonHandler):
+    def date_time_string(self, timestamp=None):  # the Date header, on the API server's own clock
+        return super().date_time_string(_server_clock() + self.fake.clock_offset_s if timestamp is None else timestamp)
+
     def _status_body(self, code: int, reason: str, message: str):
         self.send_json(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                               "message": message, "reason": reason, "code": code})
