@@ -156,7 +156,7 @@ def _date(headers) -> float | None:
     from email.utils import parsedate_to_datetime
 
     try:
-        return parsedate_to_datetime((headers or {}).get("Date")).timestamp()
+        return parsedate_to_datetime(str((headers or {}).get("Date") or "")).timestamp()
     except (TypeError, ValueError):
         return None
 
