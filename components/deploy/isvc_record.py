@@ -142,16 +142,16 @@ def check_lease(existing: dict | None, champion, run_id: str, now: float | None 
     meta = existing.get("metadata") or {}
     name, ns = meta.get("name"), meta.get("namespace")
     version = _annotations(existing).get(_VERSION_KEY)
-    whole = _annotations(existing).get(HOLDS_KEY) == UNTIL_LAPSED
-    why = ("; it had no registry and no canary split, so nothing tells a judged rollout from one in flight and its "
-           "lease holds until it lapses (a deploy with a model registry is held only while its rollout is "
-           "unsettled)") if whole else ""
-    then = ("takes it as done and goes on" if whole else
-            f"settles its rollout (rolled back unless the registry's champion is version {version}) and goes on")
-    error = RolloutError(
-        f"inferenceservices/{name} in {ns} is being rolled out by run {holder or '(no run id)'} (version {version}): "
-        f"its lease (annotation {LEASE_KEY}) lapses at {until}{why}; nothing was changed. Wait for that run to "
-        f"finish, or stop it, and run the deploy again; once the lease lapses a deploy {then}", retryable=False)
+    text = (f"inferenceservices/{name} in {ns} is being rolled out by run {holder or '(no run id)'} (version "
+            f"{version}): its lease (annotation {LEASE_KEY}) lapses at {until}; nothing was changed. ")
+    if _annotations(existing).get(HOLDS_KEY) == UNTIL_LAPSED:
+        text += ("Run the deploy again once the lease lapsed: that rollout had no registry and no canary split, so "
+                 "nothing tells a finished one from one in flight and its lease holds its whole time (with a model "
+                 "registry a deploy is held only until the champion moves); a deploy then takes it as done and goes on")
+    else:
+        text += (f"Wait for that run to finish, or stop it, and run the deploy again; once the lease lapses a deploy "
+                 f"settles its rollout (rolled back unless the registry's champion is version {version}) and goes on")
+    error = RolloutError(text, retryable=False)
     error.status = 409
     raise error
 

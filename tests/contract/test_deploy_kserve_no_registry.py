@@ -60,7 +60,8 @@ def test_another_run_s_deploy_during_the_smoke_of_a_rollout_with_no_split_is_ref
     assert served == seen["storage"] == "gs://b/models/2"
     assert f"inferenceservices/{NAME} in serving is being rolled out by run run-a (version 2)" in seen["error"]
     assert f"lapses at {until}" in seen["error"] and "nothing was changed" in seen["error"]
-    assert "no registry" in seen["error"]  # why a rollout that may be done holds it: and what to do about it
+    # what to do, and why a rollout that may be done holds it
+    assert "Run the deploy again once the lease lapsed: that rollout had no registry" in seen["error"]
 
 
 def test_a_rollout_with_no_split_whose_lease_lapsed_is_taken_as_done_not_rolled_back():
