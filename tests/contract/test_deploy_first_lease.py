@@ -70,8 +70,8 @@ def test_two_first_vertex_deploys_at_once_make_one_endpoint_the_other_is_refused
         def hook(method, path):
             if method == "POST" and path.endswith("/endpoints"):  # both creates come after both lists
                 both_listed.wait()
-            if path.endswith(":deployModel"):  # the winner still holds its lease while the loser reads
-                first_done.wait(5)
+            if path.endswith(":deployModel"):  # the winner still holds its lease while the loser reads (a loaded
+                first_done.wait(40)            # box took over 5 s to refuse it; a loser that deploys too fails below)
 
         fake.before_request = hook
         _join(threads)
@@ -159,8 +159,8 @@ def test_two_first_kserve_deploys_at_once_the_loser_of_the_create_is_refused_nam
     with FakeKube() as fake:
         both_read = threading.Barrier(2, timeout=10)
         out, threads, first_done = _at_once(
-            lambda: _kserve(fake, registry, 2, "run-a", smoke=lambda t: first_done.wait(5) and {}),
-            lambda: _kserve(fake, registry, 3, "run-b", smoke=lambda t: first_done.wait(5) and {}))
+            lambda: _kserve(fake, registry, 2, "run-a", smoke=lambda t: first_done.wait(40) and {}),
+            lambda: _kserve(fake, registry, 3, "run-b", smoke=lambda t: first_done.wait(40) and {}))
 
         def hook(method, path):
             if method == "POST":
