@@ -10,6 +10,7 @@ from typing import Any
 
 from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
 from kubepipe.components.data.suite import SEVERITIES, parse_items
+from kubepipe.components.monitoring.window_checks import window_record_issues
 from kubepipe.util import local_path
 
 __all__ = ["check_validate", "check_expectations", "int_arguments", "check_drift", "check_load", "expectation_table",
@@ -195,6 +196,7 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     problem = settle_problem(settle) if not _interpolated(settle) else None
     if problem:
         issues.append(CheckIssue(("settle_s",), problem))
+    issues += window_record_issues(with_values)  # late_horizon_h, state_uri
     as_of = with_values.get("as_of") or ""
     problem = as_of_problem(as_of) if not _interpolated(as_of) else None
     if problem:

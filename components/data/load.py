@@ -10,9 +10,15 @@ from kubepipe.components.data.io import coerce_dtypes, require_columns, utc_time
 from kubepipe.components.data.sources import read_source
 from kubepipe.components.errors import DataError
 from kubepipe.components.monitoring.predlog_read import SETTLE_S
+from kubepipe.components.monitoring.watermark import LATE_HORIZON_H
 from kubepipe.secrets import redact_url
 
 __all__ = ["load", "load_to_artifact", "parse_window", "window_range", "window_start", "no_traffic_text"]
+
+# a prediction log window's attrs kept past selection and sampling; of them, what its metadata says when there is any
+_CARRIED = ("window_plan", "late_rows", "too_late_rows", "too_late_parts", "late_horizon_h")
+_SAID = ("window_range", "skipped_parts", "future_rows", "late_rows", "too_late_rows", "too_late_parts",
+         "late_horizon_h")
 
 def parse_window(window: str):
     """`7d` -> Timedelta(7 days); units s, m, h, d, w."""
@@ -64,6 +70,8 @@ def load(
     allow_empty: bool = False,
     window_schedule: str = "",
     settle_s: float = SETTLE_S,
+    late_horizon_h: float = LATE_HORIZON_H,
+    state_uri: str = "",
 ):
     """Read `source` and apply, in order: dtypes, time window, column selection, sampling.
 
@@ -83,8 +91,14 @@ def load(
     if is_champion_source(source):
         df = read_source(champion_training_data(source, registry_uri), format="parquet")
     elif is_predictions_source(source):
+        from kubepipe.components.monitoring.window_checks import horizon_problem
+
+        problem = horizon_problem(late_horizon_h)
+        if problem:
+            raise DataError(f"late_horizon_h {problem}")
         df = read_predictions(source, predictions_uri, window=window, as_of=as_of, allow_empty=allow_empty,
-                              window_schedule=window_schedule, settle_s=settle_s)
+                              window_schedule=window_schedule, settle_s=settle_s, late_horizon_h=late_horizon_h,
+                              state_uri=state_uri)
         time_column = time_column or "timestamp"
     else:
         # a `str` column of a CSV is read as written: `02139` stays `02139`, not the number 2139 cast back
@@ -92,7 +106,7 @@ def load(
         df = read_source(source, format=format, encoding=encoding, delimiter=delimiter, decimal=decimal,
                          thousands=thousands, text_columns=text)
     source = redact_url(source)  # only a label from here on: no signed URL's signature in a message
-    kept = {k: df.attrs.pop(k) for k in ("window_plan", "late_rows") if k in df.attrs}  # past selection, sampling
+    kept = {k: df.attrs.pop(k) for k in _CARRIED if k in df.attrs}  # past selection, sampling
     bounds = df.attrs.get("window_range")  # a prediction log's window without a part: no rows to filter
     # a traffic export of a quiet day is a header alone: with allow_empty and the window's end given, no traffic
     if len(df) == 0 and not bounds and not (allow_empty and window and str(as_of).strip()):
@@ -138,7 +152,7 @@ def load_to_artifact(artifact: Any, source: str, **kwargs) -> dict:
         artifact.metadata["window"] = window
     # the bounds it covered (said by a monitor whose window had no traffic), and a prediction log's parts it could
     # not read (damaged, or removed by retention meanwhile) and rows stamped after now: the window is not whole
-    for key in ("window_range", "skipped_parts", "future_rows", "late_rows"):
+    for key in _SAID:
         if df.attrs.get(key):
             meta[key] = df.attrs[key]
             if hasattr(artifact, "metadata"):

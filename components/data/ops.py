@@ -34,6 +34,8 @@ def load_data(
     allow_empty: bool = False,
     window_schedule: str = "",
     settle_s: float = 30.0,
+    late_horizon_h: float = 72.0,
+    state_uri: str = "",
     ctx_registry_uri: str = "",
     ctx_profile: dict = {},  # noqa: B006
     ctx_state_dir: str = "",
@@ -78,12 +80,18 @@ def load_data(
             the servers write a row up to their flush interval (`serving.log.flush_s`, 10 s) after it was stamped.
             Keep it above that interval. Rows written later are read by the next window of the schedule (late
             rows, docs/monitoring.md).
+        late_horizon_h: A row of the prediction log written up to this many hours after its window was read is
+            read by the next window; one written later is not read, but counted (`too_late_rows`) and said. A
+            bigger horizon makes each window's record longer (it names the parts of the horizon) and its check slower.
+        state_uri: Where a window ending at `as_of` records which parts of the log it read (default: `_windows`
+            inside the log's location). Set it to a location the monitor may write when the log is read-only to it.
 
     Returns:
         dataset: The rows as one Parquet file; its metadata has rows, columns, content_hash, source (and
             `window_range`, {from, to}, for a window; of a prediction log's window, `skipped_parts` it could not
-            read and `future_rows` stamped after now, left out, and `late_rows` of earlier windows written after
-            those were read, counted in this one, when there are any).
+            read and `future_rows` stamped after now, left out, `late_rows` of earlier windows written after
+            those were read, counted in this one, and `too_late_rows` in `too_late_parts` written more than
+            `late_horizon_h` after their window, not read, when there are any).
     """
     from kubepipe.components.data.load import load_to_artifact
     from kubepipe.components.errors import fail_fast
@@ -96,7 +104,7 @@ def load_data(
             thousands=thousands, columns=list(typed(columns)) or None, dtypes=dict(typed(dtypes)) or None,
             time_column=time_column, window=window, as_of=as_of, sample_fraction=sample_fraction,
             sample_n=sample_n, seed=seed, registry_uri=ctx_registry_uri, allow_empty=allow_empty,
-            window_schedule=window_schedule, settle_s=settle_s,
+            window_schedule=window_schedule, settle_s=settle_s, late_horizon_h=late_horizon_h, state_uri=state_uri,
             predictions_uri=predictions_uri or default_sink(dict(ctx_profile), ctx_state_dir),
         )
 

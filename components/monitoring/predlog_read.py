@@ -18,6 +18,7 @@ import re
 
 from kubepipe.components.errors import DataError
 from kubepipe.components.monitoring.predlog import PART_PREFIX, PART_SUFFIX
+from kubepipe.components.monitoring.watermark import LATE_HORIZON_H
 from kubepipe.times import UTC_FORMAT
 
 __all__ = ["SETTLE_S", "PREDICTIONS_PREFIX", "is_predictions_source", "read_predictions", "model_of", "per_request"]
@@ -69,9 +70,12 @@ def _hour(t: dt.datetime) -> str:
 
 
 def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "", allow_empty: bool = False,
-                     window_schedule: str = "", settle_s: float = SETTLE_S):
+                     window_schedule: str = "", settle_s: float = SETTLE_S, late_horizon_h: float = LATE_HORIZON_H,
+                     state_uri: str = ""):
     """The log rows of `predictions:<model>` under `sink` (all, or the hours overlapping the window). With
-    `allow_empty`, a window no part overlaps is 0 rows of the log's columns (`attrs["window_range"]`)."""
+    `allow_empty`, a window no part overlaps is 0 rows of the log's columns (`attrs["window_range"]`). A window
+    ending at `as_of` keeps its record under `state_uri` (default `<sink>/_windows`) and reads late rows written up
+    to `late_horizon_h` after their time."""
     from kubepipe.util import url_to_fs
     import pandas as pd
     import pyarrow as pa
@@ -106,7 +110,8 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
             from kubepipe.components.monitoring.watermark import plan_window
 
             plan = plan_window(sink, model, window=window, window_schedule=window_schedule, start=first,
-                               end=end, listed=parts, rel=lambda p: str(p)[len(root.rstrip("/")) + 1:])
+                               end=end, listed=parts, rel=lambda p: str(p)[len(root.rstrip("/")) + 1:], fs=fs,
+                               horizon_h=late_horizon_h, state_uri=state_uri)
             chosen = set(plan.parts)
             parts = [(h, p) for h, p in parts if p in chosen]
         else:
@@ -116,6 +121,7 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
                 df = pq.read_schema(fh).empty_table().to_pandas()
             df.attrs["window_range"] = window_range(window_start(window, window_schedule, end), end)
             df.attrs["window_plan"] = plan
+            _too_late(df, plan)
             return df
         if not parts:  # the same words as a data file's empty window (load._window)
             raise DataError(f"{source}: no requests logged in the window ({window_start(window, window_schedule, end)}"
@@ -160,10 +166,21 @@ def _windowed(df, plan, late: int, source: str, bounds: dict, allow_empty: bool)
         raise DataError(f"{source}: no rows in the window ({bounds['from']} .. {bounds['to']}] of `timestamp`; "
                         "check `as_of` / `window`")
     df.attrs.update(window_range=bounds, window_plan=plan)
+    _too_late(df, plan)
     if late:
         df.attrs["late_rows"] = late
         log.warning("%s: %d late row(s), stamped in %s .. %s but written after that window was read, are counted in "
                     "this window", source, late, plan.late_from.strftime(UTC_FORMAT), plan.late_to.strftime(UTC_FORMAT))
+
+
+def _too_late(df, plan) -> None:
+    """Say the rows `plan` found written too late to be read (`too_late_rows`, `too_late_parts`)."""
+    if plan is not None and plan.too_late_rows:
+        df.attrs.update(too_late_rows=plan.too_late_rows, too_late_parts=plan.too_late_parts,
+                        late_horizon_h=plan.horizon_h)
+        log.warning("prediction log: TOO LATE: %d row(s) in %d part(s) were written more than %g h after their "
+                    "window (late_horizon_h) and are not read; raise late_horizon_h to read such rows",
+                    plan.too_late_rows, plan.too_late_parts, plan.horizon_h)
 
 
 def _settle(end, settle_s: float, source: str) -> None:

@@ -14,7 +14,7 @@ from kubepipe.components.data.drift_report import column_table
 from kubepipe.components.data.html import badge, esc, page, table, tiles
 from kubepipe.components.monitoring.predlog_read import per_request
 
-__all__ = ["monitor_html", "latency_summary"]
+__all__ = ["monitor_html", "latency_summary", "too_late_text"]
 
 _SHOWN = ("accuracy", "f1_macro", "precision_macro", "recall_macro")
 
@@ -119,6 +119,16 @@ def _decision(decision: dict | None, pipeline: str) -> str:
             f"</p><p class=\"sub\">recorded {esc(decision.get('time', ''))}</p>")
 
 
+def too_late_text(rows: int, parts: int, horizon_h) -> str:
+    """The report's line of rows written too late to be read (load-data's `too_late_rows`, `too_late_parts`)."""
+    try:
+        hours = f"{float(horizon_h):g}"
+    except (TypeError, ValueError):  # metadata of an older step: the default
+        hours = "72"
+    return (f"{rows} row(s) in {parts} part(s) were written more than {hours} h after their window; not read by "
+            "any window (raise load-data's late_horizon_h to read rows written that late)")
+
+
 def monitor_html(*, model: str, window: dict, drift: dict | None, live: dict | None, offline: dict,
                  latency: dict, decision: dict | None, pipeline: str = "") -> str:
     """The page; every value is escaped. `pipeline`: the one whose trigger-retrain decision was looked up."""
@@ -129,6 +139,8 @@ def monitor_html(*, model: str, window: dict, drift: dict | None, live: dict | N
         summary += f"<p>{badge('INCOMPLETE', 'warn')} {esc(window['incomplete'])}</p>"
     if window.get("late"):  # rows of earlier windows, written after those were read: counted here
         summary += f"<p>{badge('LATE ROWS', 'warn')} {esc(window['late'])}</p>"
+    if window.get("too_late"):  # rows written past the horizon: in no window's numbers
+        summary += f"<p>{badge('TOO LATE', 'fail')} {esc(window['too_late'])}</p>"
     body = summary + _drift(drift) + _live(live, offline) + _latency(latency) + _decision(decision, pipeline)
     span = window.get("no_traffic") or f"served traffic {window.get('start', '')} .. {window.get('end', '')}"
     return page(f"Monitoring: {model}", span, body)

@@ -199,7 +199,7 @@ def run_monitor_report(predictions_path: str, report_path: str, *, model_name: s
     load-data's bounds of the window, said as "no traffic in window <from>..<to>" when it has no rows; `incomplete`:
     the window's metadata, whose `skipped_parts` and `future_rows` (what load-data left out) the report says."""
     from kubepipe.components.data.io import read_dataset
-    from kubepipe.components.monitoring.report import latency_summary, monitor_html
+    from kubepipe.components.monitoring.report import latency_summary, monitor_html, too_late_text
     from kubepipe.util import atomic_write_text
 
     df = read_dataset(predictions_path)
@@ -215,10 +215,15 @@ def run_monitor_report(predictions_path: str, report_path: str, *, model_name: s
         window["incomplete"] = gaps
     from kubepipe.components.kfp_values import whole_numbers
 
-    late = whole_number(whole_numbers(dict(incomplete or {}), ("late_rows",)).get("late_rows")) or 0
+    counts = whole_numbers(dict(incomplete or {}), ("late_rows", "too_late_rows", "too_late_parts"))
+    late = whole_number(counts.get("late_rows")) or 0
     if late > 0:
         window["late"] = (f"{late} row(s) stamped before this window, written after the window before it was read "
                           "(a stalled server, a late upload), are counted in this window")
+    too_late = whole_number(counts.get("too_late_rows")) or 0
+    if too_late > 0:
+        window["too_late"] = too_late_text(too_late, whole_number(counts.get("too_late_parts")) or 0,
+                                           (incomplete or {}).get("late_horizon_h"))
     live = json.loads(Path(live_path).read_text(encoding="utf-8")) if live_path and Path(live_path).is_file() else None
     latency, decision = latency_summary(df), _decision(state_dir, pipeline, run_id)
     offline = _offline(registry_uri, model_name, window.get("versions", []))

@@ -3,10 +3,12 @@
 A window `(start, end]` with `as_of` is read `settle_s` after its end. A part written later than that (a stalled
 server, `serving.log.flush_s` above `settle_s`, an upload that came late) held rows stamped in a window already read:
 read by none. Now each window of a series (one `window` or `window_schedule`) creates a record,
-`<sink>/_windows/model=<m>/<series>/<end>.json`, naming the parts it saw (those of the last `LATE_HORIZON_H` hours
-before its end) and the late parts it read. The next window also reads the rows of parts that record does not name,
-stamped after `record.to - LATE_HORIZON_H` and up to the record's end (and its own start): late rows, counted in
-the window that reads them and said (`late_rows`). A window read again (a retry, a re-run by hand) reads exactly the
+`<state>/model=<m>/<series>/<end>.json` (`state`: load-data's `state_uri`, by default `<sink>/_windows`), naming the
+parts it saw (those of the last `horizon_h` hours before its end, `late_horizon_h`, default `LATE_HORIZON_H`) and the
+late parts it read. The next window also reads the rows of parts that record does not name, stamped after
+`record.to - horizon_h` and up to the record's end (and its own start): late rows, counted in the window that reads
+them and said (`late_rows`). Rows written later than that are too late: not read, but counted once and said
+(`too_late_rows`, `too_late_parts`; too_late.py). A window read again (a retry, a re-run by hand) reads exactly the
 parts its record names: the same rows. The record is created exclusively after load-data wrote the window's dataset,
 from which every statistic of the window is computed: a crash before it leaves no record, and the window read again
 reads its late rows again; nothing read by a recorded window is read by another.
@@ -23,10 +25,10 @@ from contextlib import contextmanager
 
 from kubepipe.components.errors import DataError
 
-__all__ = ["LATE_HORIZON_H", "WINDOWS_DIR", "WindowPlan", "plan_window", "commit_window"]
+__all__ = ["LATE_HORIZON_H", "WINDOWS_DIR", "WindowPlan", "plan_window", "commit_window", "state_location", "stamp"]
 
 log = logging.getLogger(__name__)
-LATE_HORIZON_H = 72  # rows written more than this after their time are not read: bounds each record's part list
+LATE_HORIZON_H = 72  # rows written more than this after their time are not read (counted): bounds each record's part list
 WINDOWS_DIR = "_windows"
 _NAME = "%Y%m%dT%H%M%S.%fZ.json"  # sorts as time does
 
@@ -35,14 +37,22 @@ def _iso(t) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def state_location(sink: str, state_uri: str = "") -> str:
+    """Where a log's window records are kept: `state_uri`, else `_windows` inside the log (`sink`)."""
+    return str(state_uri).strip() or f"{str(sink).rstrip('/')}/{WINDOWS_DIR}"
+
+
 class WindowPlan:
     """What one window reads: `parts` (paths), of which `late` also give their rows in `(late_from, late_to]`;
-    `record` is what to create once the window's dataset is written (None: read again, or read out of order)."""
+    `record` is what to create once the window's dataset is written (None: read again, or read out of order);
+    `too_late`: (rows, parts) written too late to be read, found by this window."""
 
     def __init__(self, parts: list[str], late: set[str], late_from, late_to, record: dict | None, store, rel: str,
-                 sink: str = ""):
+                 where: tuple = ("", ""), too_late: tuple = (0, 0), horizon_h: float = LATE_HORIZON_H):
         self.parts, self.late, self.late_from, self.late_to = parts, late, late_from, late_to
-        self.record, self.store, self.rel, self.sink = record, store, rel, sink
+        self.record, self.store, self.rel, self.where = record, store, rel, where
+        self.too_late_rows, self.too_late_parts = int(too_late[0]), int(too_late[1])
+        self.horizon_h = float(horizon_h)
 
     def __deepcopy__(self, memo):  # pandas copies attrs on every operation: this one is shared, not copied
         return self
@@ -52,15 +62,16 @@ class WindowPlan:
         import pyarrow.compute as pc
 
         ts = table.column("timestamp")
-        inside = pc.and_(pc.greater(ts, _scalar(start, ts)), pc.less_equal(ts, _scalar(end, ts)))
+        inside = pc.and_(pc.greater(ts, stamp(start, ts)), pc.less_equal(ts, stamp(end, ts)))
         if path not in self.late:
             return table.filter(inside), 0
-        late = pc.and_(pc.greater(ts, _scalar(self.late_from, ts)), pc.less_equal(ts, _scalar(self.late_to, ts)))
+        late = pc.and_(pc.greater(ts, stamp(self.late_from, ts)), pc.less_equal(ts, stamp(self.late_to, ts)))
         late = pc.and_(late, pc.invert(inside))
         return table.filter(pc.or_(inside, late)), int(pc.sum(late).as_py() or 0)
 
 
-def _scalar(t, column):
+def stamp(t, column):
+    """`t` as a scalar comparable with the timestamp `column`."""
     import pyarrow as pa
 
     typ = column.type if pa.types.is_timestamp(column.type) else pa.timestamp("us", tz="UTC")
@@ -68,18 +79,23 @@ def _scalar(t, column):
 
 
 @contextmanager
-def _records(sink: str, where: str, doing: str):
-    """A store failure, or a record that is no record, as a DataError naming the place and what to do."""
+def _records(where: tuple, rel: str, doing: str):
+    """A store failure, or a record that is no record, as a DataError naming the place and what to do; `where`:
+    (the records' location, the state_uri given or '')."""
     from kubepipe.components.registry import RegistryError
     from kubepipe.secrets import redact_text, redact_url
 
+    location, given = where
     try:
         yield
     except (RegistryError, OSError, ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
-        raise DataError(f"prediction log {redact_url(sink)}: cannot {doing} {where} ({redact_text(str(exc))}); the "
-                        "monitor keeps which parts each window read there, beside the log (predictions_uri): give "
-                        "it write access, or move a damaged record away (the window after it then reads no late "
-                        "rows)") from None
+        place = f"{redact_url(location.rstrip('/'))}/{rel}"
+        fix = ("give the monitor read and write access there (state_uri)" if given else
+               "give the monitor write access there, or set load-data's `state_uri` to a location it may write "
+               "(the prediction log can then stay read-only)")
+        raise DataError(f"window records at {place}: cannot {doing} ({redact_text(str(exc))}); the monitor keeps "
+                        f"there which parts of the prediction log each window read: {fix}; or move a damaged "
+                        "record away (the window after it then reads no late rows)") from None
 
 
 def _series(window: str, window_schedule: str) -> str:
@@ -88,27 +104,32 @@ def _series(window: str, window_schedule: str) -> str:
 
 
 def plan_window(sink: str, model: str, *, window: str, window_schedule: str, start, end,
-                listed: list[tuple[dt.datetime, str]], rel) -> WindowPlan:
+                listed: list[tuple[dt.datetime, str]], rel, fs, horizon_h: float = LATE_HORIZON_H,
+                state_uri: str = "") -> WindowPlan:
     """The parts window `(start, end]` reads, from the log's `listed` (hour, path) parts; `rel(path)` names a part
-    relative to the sink."""
+    relative to the sink; `fs` reads parts to count rows written too late."""
     import pandas as pd
 
+    from kubepipe.components.monitoring.too_late import TooLate
     from kubepipe.components.registry.store import open_store
 
-    folder = f"{WINDOWS_DIR}/model={model}/{_series(window, window_schedule)}"
+    where = (state_location(sink, state_uri), str(state_uri).strip())
+    folder = f"model={model}/{_series(window, window_schedule)}"
     name = end.strftime(_NAME)
-    with _records(sink, folder, "list the windows' records in"):
-        store = open_store(sink, "predictions_uri")
+    with _records(where, folder, "list the records"):
+        store = open_store(where[0], "state_uri" if where[1] else "predictions_uri")
         names = [n for n in store.listdir(folder) if n.endswith(".json") and not n.startswith(".")]
-    horizon = pd.Timedelta(hours=LATE_HORIZON_H)
-    in_window = [p for h, p in listed if start - pd.Timedelta(hours=1) < pd.Timestamp(h) <= end]
+    hour, horizon = pd.Timedelta(hours=1), pd.Timedelta(hours=float(horizon_h))
+    in_window = [p for h, p in listed if start - hour < pd.Timestamp(h) <= end]
     if name in names:  # read again: exactly the parts the window read the first time
-        with _records(sink, f"{folder}/{name}", "read the window's record"):
+        with _records(where, f"{folder}/{name}", "read the window's record"):
             own = json.loads(store.read(f"{folder}/{name}"))
             read, read_late = set(own["parts"]), set(own["late"])
             bounds = pd.Timestamp(own["late_from"]), pd.Timestamp(own["late_to"])
+            too_late = int(own.get("too_late_rows", 0)), int(own.get("too_late_parts", 0))
         parts = [p for p in in_window if rel(p) in read] + [p for _, p in listed if rel(p) in read_late]
-        return WindowPlan(sorted(set(parts)), {p for p in parts if rel(p) in read_late}, *bounds, None, store, "")
+        return WindowPlan(sorted(set(parts)), {p for p in parts if rel(p) in read_late}, *bounds, None, store, "",
+                          too_late=too_late, horizon_h=float(own.get("horizon_h", LATE_HORIZON_H)))
     before = [n for n in names if n < name]
     if len(before) < len(names):  # a window older than one recorded, read by hand: as it was, no late rows
         log.info("prediction log: the window ending %s precedes one already recorded under %s: read without late "
@@ -120,18 +141,35 @@ def plan_window(sink: str, model: str, *, window: str, window_schedule: str, sta
         return WindowPlan(in_window, set(), end, end, None, store, "")
     late: list[str] = []
     late_from = late_to = floor = start  # the series' first window: rows before it are before monitoring began
+    lo, old = floor - hour, {}  # older hours than the band known from here (before: before monitoring began)
+    kept_after = end - horizon - hour  # this record names the parts of later hours
     if before:
-        with _records(sink, f"{folder}/{before[-1]}", "read the record of the window before in"):
+        with _records(where, f"{folder}/{before[-1]}", "read the record of the window before"):
             prev = json.loads(store.read(f"{folder}/{before[-1]}"))
             seen, prev_to, floor = set(prev["parts"]), pd.Timestamp(prev["to"]), pd.Timestamp(prev["floor"])
-        late_from, late_to = max(prev_to - horizon, floor), min(start, prev_to)
-        late = [p for h, p in listed if late_from - pd.Timedelta(hours=1) < pd.Timestamp(h) <= late_to
-                and rel(p) not in seen]
-    kept = [p for h, p in listed if end - horizon - pd.Timedelta(hours=1) < pd.Timestamp(h) <= end]
+            prev_h = pd.Timedelta(hours=float(prev.get("horizon_h", LATE_HORIZON_H)))
+            named_after = pd.Timestamp(prev.get("kept_after") or prev_to - prev_h - hour)
+            # a record of an older version keeps no summary: hours before its band are not known
+            lo = max(pd.Timestamp(prev.get("old_from") or named_after), floor - hour)
+            prev_old = dict(prev.get("old") or {})
+        found = TooLate(fs, listed, floor)
+        late_from, late_to = max(prev_to - min(horizon, prev_h), floor), min(start, prev_to)
+        new = [(pd.Timestamp(h), p) for h, p in listed if named_after < pd.Timestamp(h) <= prev_to
+               and rel(p) not in seen]
+        late = [p for h, p in new if late_from - hour < h <= late_to]
+        found.band([p for h, p in new if h <= late_from], late_from)
+        old = found.older(prev_old, lo, named_after)
+        old = found.summary(old, min(lo, kept_after), kept_after, named_after)
+    else:
+        found = TooLate(fs, listed, floor)
+        old = found.summary({}, min(lo, kept_after), kept_after, lo)
+    kept = [p for h, p in listed if kept_after < pd.Timestamp(h) <= end]
     record = {"from": _iso(start), "to": _iso(end), "floor": _iso(floor), "late_from": _iso(late_from),
-              "late_to": _iso(late_to), "late": sorted(rel(p) for p in late), "parts": sorted(rel(p) for p in kept)}
+              "late_to": _iso(late_to), "late": sorted(rel(p) for p in late), "parts": sorted(rel(p) for p in kept),
+              "horizon_h": float(horizon_h), "kept_after": _iso(kept_after), "old_from": _iso(min(lo, kept_after)),
+              "old": old, "too_late_rows": found.rows, "too_late_parts": found.parts}
     return WindowPlan(sorted(set(in_window) | set(late)), set(late), late_from, late_to, record, store,
-                      f"{folder}/{name}", sink)
+                      f"{folder}/{name}", where, (found.rows, found.parts), horizon_h)
 
 
 def commit_window(plan: WindowPlan | None, late_rows: int = 0) -> None:
@@ -140,7 +178,7 @@ def commit_window(plan: WindowPlan | None, late_rows: int = 0) -> None:
         return
     record = copy.copy(plan.record)
     record["late_rows"] = int(late_rows)
-    with _records(plan.sink, plan.rel, "record the window in"):
+    with _records(plan.where, plan.rel, "record the window"):
         created = plan.store.create(plan.rel, json.dumps(record, sort_keys=True).encode())
     if not created:
         log.warning("prediction log: the window ending %s was recorded by another run meanwhile; the next window "
