@@ -1,12 +1,13 @@
 """Parts written too late to be read: counted once, by the first recorded window that lists them, and said.
 
 A window's record names the parts of the last `horizon` hours before its end (the band), and keeps, for each older
-hour since the series began, how many parts it held and how many rows stamped after the series' floor (`old`). The
-next window then knows every part it has not seen: one in the band not named (its rows stamped after
-`late_from` are read as late rows, the rest are too late), and one in an older hour that has more parts than the
-summary says (its rows are too late). The summary is a pair of numbers per hour, not a list of names: a record
-stays small however long the series runs. Parts removed from an hour (retention) lower its count: the summary is
-set to what is there, and a part added in the same hour as one removed goes uncounted (said in the log).
+hour since the series began, how many parts it held, how many rows stamped after the series' floor, and how many
+parts held such rows (`old`). The next window then knows every part it has not seen: one in the band not named (its
+rows stamped after `late_from` are read as late rows, the rest are too late), and one in an older hour that has more
+parts than the summary says (its rows are too late). The summary is three numbers per hour with parts, not a name per
+part: a record grows by a short entry per hour of the series' history the log still holds. Parts removed from an
+hour (retention) lower its count: the summary is set to what is there, and a part added in the same hour as one
+removed goes uncounted (said in the log).
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ class TooLate:
                 self.rows, self.parts = self.rows + n, self.parts + 1
 
     def _hour(self, key: str) -> list:
-        paths = self.by_hour.get(key, [])
-        return [len(paths), sum(rows_stamped(self.fs, p, self.floor) for p in paths)]
+        """[parts, rows stamped after the floor, parts holding such rows] of an hour as listed now."""
+        rows = [rows_stamped(self.fs, p, self.floor) for p in self.by_hour.get(key, [])]
+        return [len(rows), sum(rows), sum(1 for n in rows if n)]
 
     def older(self, old: dict, lo, hi) -> dict:
         """Hours in `(lo, hi]`, summarised by the record before as `old`: what they hold now, with the parts added
@@ -74,14 +76,14 @@ class TooLate:
         now = {}
         keys = {k for k in (*old, *self.by_hour) if lo < pd.Timestamp(k) <= hi}
         for key in sorted(keys):
-            was = old.get(key, [0, 0])
+            was = old.get(key, [0, 0, 0])
             count = len(self.by_hour.get(key, []))
             if count == was[0]:
                 now[key] = was
                 continue
             now[key] = self._hour(key)
-            if count > was[0]:
-                self.parts += count - was[0]
+            if count > was[0]:  # parts of rows before the floor (before monitoring began) are no part of it
+                self.parts += max(now[key][2] - was[2], 0)
                 self.rows += max(now[key][1] - was[1], 0)
             else:
                 log.info("prediction log: hour %s holds %d part(s), %d when last read (removed: retention?); parts "
@@ -96,7 +98,7 @@ class TooLate:
         out = {}
         keys = {k for k in (*old, *self.by_hour) if lo < pd.Timestamp(k) <= hi}
         for key in sorted(keys):
-            entry = old.get(key, [0, 0]) if pd.Timestamp(key) <= known else self._hour(key)
+            entry = old.get(key, [0, 0, 0]) if pd.Timestamp(key) <= known else self._hour(key)
             if entry[0]:
                 out[key] = entry
         return out
