@@ -86,16 +86,18 @@ def _records(where: tuple, rel: str, doing: str):
     from kubepipe.secrets import redact_text, redact_url
 
     location, given = where
+    place = f"{redact_url(location.rstrip('/'))}/{rel}"
     try:
         yield
-    except (RegistryError, OSError, ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
-        place = f"{redact_url(location.rstrip('/'))}/{rel}"
-        fix = ("give the monitor read and write access there (state_uri)" if given else
+    except (RegistryError, OSError) as exc:
+        fix = ("give the monitor read and write access there (load-data's state_uri)" if given else
                "give the monitor write access there, or set load-data's `state_uri` to a location it may write "
                "(the prediction log can then stay read-only)")
         raise DataError(f"window records at {place}: cannot {doing} ({redact_text(str(exc))}); the monitor keeps "
-                        f"there which parts of the prediction log each window read: {fix}; or move a damaged "
-                        "record away (the window after it then reads no late rows)") from None
+                        f"there which parts of the prediction log each window read: {fix}") from None
+    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise DataError(f"window records at {place}: cannot {doing}: the record is damaged ({redact_text(str(exc))});"
+                        " move a damaged record away (the window after it then reads no late rows)") from None
 
 
 def _series(window: str, window_schedule: str) -> str:
