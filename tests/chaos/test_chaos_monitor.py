@@ -81,17 +81,20 @@ LATE = textwrap.dedent("""
     import sys
     from types import SimpleNamespace
     from kubepipe.components.data.load import load_to_artifact
-    sink, out, as_of = sys.argv[1:4]
+    sink, out, as_of, horizon = sys.argv[1:5]
     art = SimpleNamespace(path=out, metadata={})
     load_to_artifact(art, "predictions:m", predictions_uri=sink, time_column="timestamp", window="1h", as_of=as_of,
-                     allow_empty=True)
-    print(art.metadata.get("late_rows", 0), flush=True)
+                     allow_empty=True, late_horizon_h=float(horizon))
+    print(art.metadata.get("late_rows", 0), art.metadata.get("too_late_rows", 0), flush=True)
 """)
 
 
-def test_load_data_killed_between_its_dataset_and_the_window_record_reads_the_window_again(tmp_path, chaos_figures):
+@pytest.mark.parametrize("horizon", [72, 0])
+def test_load_data_killed_between_its_dataset_and_the_window_record_reads_the_window_again(tmp_path, chaos_figures,
+                                                                                          horizon):
     """SIGKILL after the window's dataset is written, before its record: no record is half there, and the window
-    read again (the step's retry) reads its late rows again, once; the window after it reads none of them."""
+    read again (the step's retry) reads its late rows again, once; the window after it reads none of them. With a
+    horizon of 0 the late row is too late: counted by the retry, once, and by no window after it."""
     import pandas as pd
 
     sink, t0 = tmp_path / "log", calendar.timegm((2026, 3, 16, 0, 0, 0))
@@ -108,7 +111,7 @@ def test_load_data_killed_between_its_dataset_and_the_window_record_reads_the_wi
     def read(k: int, out: str, failpoint: str = ""):
         env = {k: v for k, v in os.environ.items() if k != "KUBEPIPE_FAILPOINT"}
         env.update({"KUBEPIPE_FAILPOINT": failpoint} if failpoint else {})
-        return subprocess.run([sys.executable, "-c", LATE, str(sink), str(tmp_path / out), iso[k]],
+        return subprocess.run([sys.executable, "-c", LATE, str(sink), str(tmp_path / out), iso[k], str(horizon)],
                               capture_output=True, text=True, env=env, timeout=120, start_new_session=True)
 
     write([("a", ends[0] - 60)])
@@ -120,8 +123,10 @@ def test_load_data_killed_between_its_dataset_and_the_window_record_reads_the_wi
     assert (tmp_path / "killed.parquet").is_file()  # the dataset was written, its record was not
     assert len(list((sink / "_windows").rglob("*.json"))) == 1
     again = read(1, "w1.parquet")
-    assert again.returncode == 0 and again.stdout.split() == ["1"], again.stderr
-    assert sorted(pq.read_table(tmp_path / "w1.parquet")["request_id"].to_pylist()) == ["b", "late"]
-    assert read(2, "w2.parquet").returncode == 0
+    late = horizon > 0  # read as a late row, or counted as too late
+    assert again.returncode == 0 and again.stdout.split() == (["1", "0"] if late else ["0", "1"]), again.stderr
+    assert sorted(pq.read_table(tmp_path / "w1.parquet")["request_id"].to_pylist()) == (["b", "late"] if late else ["b"])
+    last = read(2, "w2.parquet")
+    assert last.returncode == 0 and last.stdout.split() == ["0", "0"], last.stderr  # not counted a second time
     assert pq.read_table(tmp_path / "w2.parquet").num_rows == 0  # nothing of window 1 a second time
     chaos_figures["kills_survived"] += 1
