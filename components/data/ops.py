@@ -80,9 +80,11 @@ def load_data(
             the servers write a row up to their flush interval (`serving.log.flush_s`, 10 s) after it was stamped.
             Keep it above that interval. Rows written later are read by the next window of the schedule (late
             rows, docs/monitoring.md).
-        late_horizon_h: A row of the prediction log written up to this many hours after its window was read is
-            read by the next window; one written later is not read, but counted (`too_late_rows`) and said. A
-            bigger horizon makes each window's record longer (it names the parts of the horizon) and its check slower.
+        late_horizon_h: A prediction log row written after its window was read is read by the next window when it
+            is stamped less than this many hours before the end of the window read before it was written (roughly:
+            written at most this long after its time); one written later is not read, but counted once
+            (`too_late_rows`) and said. A bigger horizon makes each window's record longer (it names the log's
+            parts of the horizon) and its check slower; 0 reads no late rows.
         state_uri: Where a window ending at `as_of` records which parts of the log it read (default: `_windows`
             inside the log's location). Set it to a location the monitor may write when the log is read-only to it.
 
