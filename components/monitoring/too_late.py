@@ -24,9 +24,10 @@ def hour_key(h) -> str:
     return h.strftime("%Y-%m-%dT%H:00Z")
 
 
-def rows_stamped(fs, path: str, after, upto=None) -> int:
+def rows_stamped(fs, path: str, after, upto=None, *, whole: bool = False) -> int:
     """How many rows of part `path` are stamped in `(after, upto]` (no `upto`: after `after`); only the `timestamp`
-    column is read. An unreadable part counts 0: the window that reads it says so."""
+    column is read, or with `whole` (a part of an hour after `after`) only the footer's row count. An unreadable part
+    counts 0: the window that reads it says so."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -35,6 +36,8 @@ def rows_stamped(fs, path: str, after, upto=None) -> int:
 
     try:
         with fs.open(path, "rb") as fh:
+            if whole:
+                return int(pq.read_metadata(fh).num_rows)
             ts = pq.read_table(fh, columns=["timestamp"]).column("timestamp")
     except (OSError, pa.ArrowException, KeyError) as exc:
         log.warning("prediction log: cannot count the rows of part %s (%s)", path, exc)
@@ -64,8 +67,12 @@ class TooLate:
                 self.rows, self.parts = self.rows + n, self.parts + 1
 
     def _hour(self, key: str) -> list:
-        """[parts, rows stamped after the floor, parts holding such rows] of an hour as listed now."""
-        rows = [rows_stamped(self.fs, p, self.floor) for p in self.by_hour.get(key, [])]
+        """[parts, rows stamped after the floor, parts holding such rows] of an hour as listed now (an hour after the
+        floor: the parts' footers alone)."""
+        import pandas as pd
+
+        whole = pd.Timestamp(key) > self.floor  # a row stamped on the floor itself is before monitoring
+        rows = [rows_stamped(self.fs, p, self.floor, whole=whole) for p in self.by_hour.get(key, [])]
         return [len(rows), sum(rows), sum(1 for n in rows if n)]
 
     def older(self, old: dict, lo, hi) -> dict:
@@ -85,9 +92,9 @@ class TooLate:
             if count > was[0]:  # parts of rows before the floor (before monitoring began) are no part of it
                 self.parts += max(now[key][2] - was[2], 0)
                 self.rows += max(now[key][1] - was[1], 0)
-            else:
-                log.info("prediction log: hour %s holds %d part(s), %d when last read (removed: retention?); parts "
-                         "written too late into it meanwhile are not counted", key, count, was[0])
+            elif count:  # an hour removed whole (retention) leaves the summary without a word
+                log.warning("prediction log: hour %s holds %d part(s), %d when last read (some removed); a part "
+                            "written too late into it meanwhile is not counted", key, count, was[0])
         return now
 
     def summary(self, old: dict, lo, hi, known) -> dict:

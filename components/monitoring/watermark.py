@@ -95,7 +95,7 @@ def _records(where: tuple, rel: str, doing: str):
                "(the prediction log can then stay read-only)")
         raise DataError(f"window records at {place}: cannot {doing} ({redact_text(str(exc))}); the monitor keeps "
                         f"there which parts of the prediction log each window read: {fix}") from None
-    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+    except (ValueError, KeyError, TypeError, IndexError) as exc:  # JSONDecodeError is a ValueError
         raise DataError(f"window records at {place}: cannot {doing}: the record is damaged ({redact_text(str(exc))});"
                         " move a damaged record away (the window after it then reads no late rows)") from None
 
@@ -112,7 +112,7 @@ def plan_window(sink: str, model: str, *, window: str, window_schedule: str, sta
     relative to the sink; `fs` reads parts to count rows written too late."""
     import pandas as pd
 
-    from kubepipe.components.monitoring.too_late import TooLate
+    from kubepipe.components.monitoring.too_late import TooLate, hour_key
     from kubepipe.components.registry.store import open_store
 
     where = (state_location(sink, state_uri), str(state_uri).strip())
@@ -153,7 +153,9 @@ def plan_window(sink: str, model: str, *, window: str, window_schedule: str, sta
             named_after = pd.Timestamp(prev.get("kept_after") or prev_to - prev_h - hour)
             # a record of an older version keeps no summary: hours before its band are not known
             lo = max(pd.Timestamp(prev.get("old_from") or named_after), floor - hour)
-            prev_old = dict(prev.get("old") or {})
+            # a damaged summary is a damaged record, said as one
+            prev_old = {hour_key(pd.Timestamp(k)): [int(v[0]), int(v[1]), int(v[2])]
+                        for k, v in dict(prev.get("old") or {}).items()}
         found = TooLate(fs, listed, floor)
         late_from, late_to = max(prev_to - min(horizon, prev_h), floor), min(start, prev_to)
         new = [(pd.Timestamp(h), p) for h, p in listed if named_after < pd.Timestamp(h) <= prev_to

@@ -153,6 +153,20 @@ def test_a_record_of_an_older_version_is_read_on(tmp_path):
     assert ids == ["late"] and meta["late_rows"] == 1 and "too_late_rows" not in meta
 
 
+@pytest.mark.parametrize("old", [{"2026-03-16T01:00Z": [1]}, {"not an hour": [1, 1, 1]}, ["x"]])
+def test_a_damaged_summary_is_a_damaged_record_named_with_what_to_do(tmp_path, old):
+    from kubepipe.components.errors import DataError
+
+    sink, end1 = tmp_path / "log", T0 + 7200
+    _write(sink, [("a", end1 - 60)])
+    _read(tmp_path, sink, end1, 3600)
+    [record] = (sink / "_windows" / "model=m").rglob("*.json")
+    record.write_text(json.dumps({**json.loads(record.read_text()), "old": old}))
+    with pytest.raises(DataError) as err:
+        _read(tmp_path, sink, end1 + 3600, 3600)
+    assert record.name in str(err.value) and "the record is damaged" in str(err.value)
+
+
 @pytest.mark.parametrize("value", [-1, "3d", True, float("nan"), 10 ** 6])
 def test_a_bad_horizon_is_refused_at_its_yaml_path(tmp_path, value):
     from kubepipe.components.data.checks import check_load
@@ -183,3 +197,19 @@ def test_validate_names_the_horizon_in_the_yaml(tmp_path):
     line = next(i for i, s in enumerate(bad.splitlines(), 1) if "late_horizon_h: -5" in s)
     assert f"monitor.yaml:{line}:" in done.stderr and "steps.recent.with.late_horizon_h" in done.stderr, done.stderr
     assert "must be a number of hours from 0 to 8760" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_hour_removed_by_retention_is_no_too_late_part_and_a_later_one_still_counts(tmp_path):
+    import shutil
+
+    sink, ends = tmp_path / "log", [T0 + 7200 + k * HOUR for k in range(5)]
+    _write(sink, [("a", ends[0] + 60), ("b", ends[1] + 60)])
+    for end in ends[:3]:
+        _read(tmp_path, sink, end, HOUR, late_horizon_h=0)
+    [hour] = [p for p in (sink / "model=m").rglob("hour=02")]  # the first window's hour, out of the horizon
+    shutil.rmtree(hour)  # retention
+    _write(sink, [("too-late", ends[2] - 60)])  # into the hour of `b`, out of the horizon too
+    ids, meta = _read(tmp_path, sink, ends[3], HOUR, late_horizon_h=0)
+    assert ids == [] and meta["too_late_rows"] == 1 and meta["too_late_parts"] == 1
+    ids, meta = _read(tmp_path, sink, ends[4], HOUR, late_horizon_h=0)
+    assert ids == [] and "too_late_rows" not in meta
