@@ -213,3 +213,16 @@ def test_an_hour_removed_by_retention_is_no_too_late_part_and_a_later_one_still_
     assert ids == [] and meta["too_late_rows"] == 1 and meta["too_late_parts"] == 1
     ids, meta = _read(tmp_path, sink, ends[4], HOUR, late_horizon_h=0)
     assert ids == [] and "too_late_rows" not in meta
+
+
+def test_state_uri_is_checked_where_it_is_written():
+    from kubepipe.components.data.checks import check_load
+
+    bad = check_load({"source": "predictions:m", "window": "24h", "state_uri": "s3://bucket/windows?sig=x"})
+    assert [(i.path, i.severity) for i in bad] == [(("state_uri",), "error")] and "query string" in bad[0].message
+    assert [(i.path, i.severity) for i in check_load({"source": "predictions:m", "state_uri": 5})] == [
+        (("state_uri",), "error")]
+    aside = check_load({"source": "data.csv", "state_uri": "gs://b/w", "late_horizon_h": 24})
+    assert [(i.path, i.severity) for i in aside] == [(("late_horizon_h",), "warning"), (("state_uri",), "warning")]
+    assert check_load({"source": "predictions:m", "window": "24h", "state_uri": "gs://b/w",
+                       "late_horizon_h": "${params.h}"}) == []
