@@ -143,7 +143,7 @@ def plan_window(sink: str, model: str, *, window: str, window_schedule: str, sta
         return WindowPlan(in_window, set(), end, end, None, store, "")
     late: list[str] = []
     late_from = late_to = floor = start  # the series' first window: rows before it are before monitoring began
-    lo, old = floor - hour, {}  # older hours than the band known from here (before: before monitoring began)
+    lo = floor - hour  # older hours than the band are known from here (before it: before monitoring began)
     kept_after = end - horizon - hour  # this record names the parts of later hours
     if before:
         with _records(where, f"{folder}/{before[-1]}", "read the record of the window before"):
