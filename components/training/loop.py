@@ -1,8 +1,8 @@
 """The training loop of one process: schedule, mixed precision, validation, early stopping, checkpoints.
 
 Runs alone (world 1) or as one DDP rank. Batches are index slices of tensors
-encoded once up front (resident on the GPU when they fit), so the loop adds
-little over a hand-written one. Shuffling is a pure function of (seed, epoch),
+encoded once up front (resident on the GPU when they fit; see feed.py), so the
+loop adds little over a hand-written one. Shuffling is a pure function of (seed, epoch),
 and checkpoints carry optimizer, scheduler and RNG states, so a resumed run
 replays the same steps as an uninterrupted one.
 """
@@ -21,6 +21,7 @@ from kubepipe.components.errors import ModelError
 from kubepipe.components.training.checkpoint import load_checkpoint, save_checkpoint
 from kubepipe.components.training.config import TrainConfig
 from kubepipe.components.training.distill import distillation_loss
+from kubepipe.components.training.feed import BatchFeed, LossTally, cut_padding
 from kubepipe.components.evaluation.metrics import label_scores
 from kubepipe.components.training.trainset import TrainSet
 from kubepipe.util import failpoint
@@ -28,7 +29,6 @@ from kubepipe.util import failpoint
 __all__ = ["TrainingError", "LoopSetup", "lr_factor", "run_loop", "evaluate"]
 
 log = logging.getLogger(__name__)
-_RESIDENT_BYTES = 2 << 30  # encoded data below this lives on the GPU for the whole run
 
 
 class TrainingError(ModelError):
@@ -99,7 +99,7 @@ def evaluate(model, arrays: dict, y, *, device, amp: bool, n_labels: int, chunk:
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         for start in range(0, len(y), chunk):
             rows = {k: v[start:start + chunk] for k, v in arrays.items()}
-            batch = {k: v.to(device, non_blocking=True) for k, v in _cut_padding(rows, _token_width(rows)).items()}
+            batch = {k: v.to(device, non_blocking=True) for k, v in cut_padding(rows, _token_width(rows)).items()}
             target = y[start:start + chunk].to(device, non_blocking=True)
             logits = model(batch).float()
             losses += float(F.cross_entropy(logits, target, reduction="sum"))
@@ -115,15 +115,6 @@ def _token_width(rows: dict) -> int | None:
     return None if mask is None or mask.dim() != 2 else max(1, int(mask.sum(dim=1).max()))
 
 
-def _cut_padding(rows: dict, width: int | None) -> dict:
-    """Rows are padded to the longest row of the whole data set; cut the token axis to `width` (the batch's
-    own longest), so the encoder computes no padding that the batch does not need."""
-    if width is None:
-        return rows
-    full = rows["attention_mask"].shape[1]
-    return {k: (v[:, :width] if v.dim() == 2 and v.shape[1] == full else v) for k, v in rows.items()}
-
-
 def _param_groups(model, lr: float, weight_decay: float) -> list[dict]:
     own = getattr(model, "param_groups", None)
     if own is not None:  # the model's own groups (layer-wise learning rates); each group has its "lr"
@@ -133,6 +124,15 @@ def _param_groups(model, lr: float, weight_decay: float) -> list[dict]:
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     other = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]  # biases, norms: no decay
     return [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
+
+
+def _require_finite(bad: tuple[int, float] | None, epoch: int, n_batches: int, check_every: int, lr: float) -> None:
+    """`bad`: (step, loss) of a non-finite training loss (LossTally), or None."""
+    if bad is not None:
+        raise TrainingError(
+            f"training loss became {bad[1]} at epoch {epoch + 1}, step {bad[0]} of {n_batches}"
+            f"{'' if check_every == 1 else ' (checked every %d steps)' % check_every}: lower "
+            f"`learning_rate` (now {lr}), set `max_grad_norm`, or check the data for extreme values")
 
 
 def _better(metric: str, value: float, best: float | None) -> bool:
@@ -191,19 +191,13 @@ def run_loop(data: TrainSet, setup: LoopSetup):
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_factor(cfg.lr_schedule, int(cfg.warmup_fraction * total_steps), total_steps))
 
-    # encoded data: on the GPU when small, else pinned host memory copied per batch without blocking
-    arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data.train.items()}
-    y_train = torch.from_numpy(data.y_train)
-    soft = None if data.soft is None else torch.from_numpy(data.soft)  # teacher logits, per training row
+    # encoded data: on the GPU when small, else gathered into pinned host memory and copied ahead (feed.py)
+    feed = BatchFeed({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data.train.items()},
+                     torch.from_numpy(data.y_train),
+                     None if data.soft is None else torch.from_numpy(data.soft),  # teacher logits, per training row
+                     device)
     val = None if data.val is None else ({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data.val.items()},
                                          torch.from_numpy(data.y_val))
-    # real tokens per row, on the host: each batch is cut to its longest row without a device sync
-    lengths = arrays["attention_mask"].sum(dim=1) if arrays.get("attention_mask", None) is not None else None
-    if device.type == "cuda":
-        size = sum(t.nbytes for t in arrays.values())
-        arrays = {k: (t.to(device) if size < _RESIDENT_BYTES else t) for k, t in arrays.items()}
-        y_train = y_train.to(device)
-        soft = None if soft is None else soft.to(device)
 
     st: LoopState = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "seen": 0, "history": [],
           "best": None, "best_epoch": 0, "bad_epochs": 0, "stopped_early": False, "train_seconds": 0.0,
@@ -234,7 +228,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None})
 
-    check_every = 1 if device.type == "cpu" else 50  # a finiteness check syncs the GPU: not every step
+    check_every = 1 if device.type == "cpu" else 50  # on a GPU: read without waiting, a step or two late
     monitor = cfg.early_stopping_metric
     last_ckpt = time.monotonic()
     train_model.train()
@@ -243,53 +237,43 @@ def run_loop(data: TrainSet, setup: LoopSetup):
             break
         sampler.set_epoch(epoch)
         order = torch.tensor(list(iter(sampler)), dtype=torch.int64)
-        batches = order.split(per_rank)
-        loss_sum = torch.tensor(st["loss_sum"], dtype=torch.float64, device=device)
+        n_batches = math.ceil(len(order) / per_rank)
+        tally = LossTally(device, st["loss_sum"], check_every)
         t0, c0 = time.perf_counter(), time.process_time()
         epoch_start = st["train_seconds"]  # a resumed epoch counts from the restart
-        for i in range(st["step_in_epoch"], len(batches)):
-            idx = batches[i].to(device, non_blocking=True) if device.type == "cuda" else batches[i]
-            # rows on the GPU: index there; else gather on the host into pinned memory, copy async
-            width = None if lengths is None else max(1, int(lengths[batches[i]].max()))
-            batch = {k: v[idx] if v.device == device else v[batches[i]].pin_memory().to(device, non_blocking=True)
-                     for k, v in _cut_padding(arrays, width).items()}
-            target = y_train[idx]
+        for i, batch in enumerate(feed.epoch(order, per_rank, st["step_in_epoch"]), start=st["step_in_epoch"]):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = train_model(batch)
-            if soft is None:
-                loss = F.cross_entropy(logits.float(), target, label_smoothing=cfg.label_smoothing)
+                logits = train_model(batch.inputs)
+            if batch.soft is None:
+                loss = F.cross_entropy(logits.float(), batch.target, label_smoothing=cfg.label_smoothing)
             else:
-                loss = distillation_loss(logits.float(), target, soft[idx], temperature=cfg.distill_temperature,
+                loss = distillation_loss(logits.float(), batch.target, batch.soft, temperature=cfg.distill_temperature,
                                          alpha=cfg.distill_alpha, label_smoothing=cfg.label_smoothing)
-            if (i + 1) % check_every == 0 and not torch.isfinite(loss).item():
-                raise TrainingError(
-                    f"training loss became {float(loss.detach())} at epoch {epoch + 1}, step {i + 1} of {len(batches)}"
-                    f"{'' if check_every == 1 else ' (checked every %d steps)' % check_every}: lower "
-                    f"`learning_rate` (now {lr}), set `max_grad_norm`, or check the data for extreme values")
+            _require_finite(tally.add(loss, batch.rows, i), epoch, n_batches, check_every, lr)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             optimizer.step()
             scheduler.step()
-            loss_sum += loss.detach().double() * len(idx)
-            st["seen"] += len(idx)
+            st["seen"] += batch.rows
             st["step_in_epoch"], st["global_step"] = i + 1, st["global_step"] + 1
             for cb in setup.callbacks:
                 getattr(cb, "on_step", lambda s: None)(st)
-            if world == 1 and folder is not None and i + 1 < len(batches) and (
+            if world == 1 and folder is not None and i + 1 < n_batches and (
                     (cfg.checkpoint_every_steps and st["global_step"] % cfg.checkpoint_every_steps == 0)
                     or time.monotonic() - last_ckpt > cfg.checkpoint_every_s):
-                st["loss_sum"] = float(loss_sum)
+                st["loss_sum"] = float(tally.sum)
                 st["train_seconds"] += time.perf_counter() - t0
                 st["train_cpu_seconds"] += time.process_time() - c0
                 checkpoint()
                 t0, c0, last_ckpt = time.perf_counter(), time.process_time(), time.monotonic()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+            _require_finite(tally.landed(wait=True), epoch, n_batches, check_every, lr)
         st["train_seconds"] += time.perf_counter() - t0
         st["train_cpu_seconds"] += time.process_time() - c0
-        totals = torch.stack([loss_sum, torch.tensor(float(st["seen"]), dtype=torch.float64, device=device)])
+        totals = torch.stack([tally.sum, torch.tensor(float(st["seen"]), dtype=torch.float64, device=device)])
         if world > 1:
             import torch.distributed as dist
 
@@ -345,7 +329,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
                          else data.train_tokens * st["samples"] / max(1, n) / seconds),
         "device": (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
         "world_size": world, "precision": "bf16" if amp else "fp32", "resumed_from": resumed,
-        "distilled": soft is not None,
+        "distilled": feed.soft is not None,
         "global_steps": st["global_step"],
     }
     return model, result

