@@ -177,8 +177,10 @@ def pretrained_bare_steps(args, device, base, fed: bool = False) -> tuple[list[f
     if fed:
         from kubepipe.components.training.feed import LossTally
 
+        import itertools
+
         batches, tally = _fed_batches(encoded, y, device, args.pt_batch), LossTally(device, 0.0, 50)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+        sched, steps = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0), itertools.count()
 
     def step():
         b = next(batches) if fed else None
@@ -186,7 +188,7 @@ def pretrained_bare_steps(args, device, base, fed: bool = False) -> tuple[list[f
             logits = step_model(b.inputs if b else batch)
         loss = F.cross_entropy(logits.float(), b.target if b else y)
         if b:
-            tally.add(loss, b.rows, 0)
+            tally.add(loss, b.rows, next(steps))  # and its finiteness check every 50 steps, as the trainer
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
