@@ -151,6 +151,11 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kubepipe-forward")
 
+    def on_forward_thread(self, fn: Callable[[], Any]) -> Any:
+        """`fn()` run on the thread passes run on (inline mode: the caller's): state torch keeps per thread (CUDA
+        graph trees) is then the passes' own."""
+        return fn() if self.inline else self._pool.submit(fn).result()
+
     # ---- the request side --------------------------------------------------------------
     async def submit(self, items: Sequence[Any], tokens: Sequence[int] | None = None) -> Any:
         """Run `items` (one request's rows; `tokens`: each row's token count) in some pass; its rows of the result."""

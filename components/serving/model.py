@@ -46,11 +46,13 @@ class ServedModel(Model):
     def __init__(self, name: str, model_dir: str, *, max_batch_size: int = 64, max_wait_ms: float = 2.0,
                  max_text_length: int = 512, device: str = "cpu", forward_thread: str = "auto",
                  runtime: str = "torch", precision: str = "auto", torch_compile: bool = False, threads: int = 1,
-                 freeze_gc: bool = True, max_batch_tokens: int = 0, request_timeout_s: float = 0.0):
+                 freeze_gc: bool = True, max_batch_tokens: int = 0, request_timeout_s: float = 0.0,
+                 compile_mode: str = "default"):
         super().__init__(name)
         self.model_dir = model_dir
         self.device = device
         self.runtime, self.precision, self.torch_compile, self.threads = runtime, precision, torch_compile, threads
+        self.compile_mode = compile_mode
         self.freeze_gc = freeze_gc
         self.gc_frozen = 0  # objects moved out of the collector's reach after warm-up (gc.freeze)
         # encoded batch -> logits on the runtime (runtime.build_runner); None until load()
@@ -93,12 +95,14 @@ class ServedModel(Model):
         self._labels = np.array([str(x) for x in self.model.labels], dtype=object)
         self.metrics.label_series(self._labels)  # the model's own labels: one series each, looked up now
         self.run = build_runner(self.model, runtime=self.runtime, precision=self.precision,
-                                torch_compile=self.torch_compile, threads=self.threads)
+                                torch_compile=self.torch_compile, threads=self.threads,
+                                compile_mode=self.compile_mode, max_rows=self.max_batch_size)
         self.batcher.on_device = waits_on_device(self.model.device)  # ONNX Runtime: loaded on the CPU
         rows_of = getattr(self.model.encoder, "encode_rows", None)  # a user model's encoder may have none
         if spec.task != TABULAR and callable(rows_of) and rows_of([_WARMUP_TEXT]) is not None:
             self._rows = rows_of
         self._warm_up()
+        self._warm_buckets()
         if self.freeze_gc:
             # Everything alive now (torch, kserve, the model) lives as long as the server: out of the
             # cyclic collector's sight, a full collection scans the requests' objects only (measured on
@@ -133,6 +137,17 @@ class ServedModel(Model):
             # the first of each size is cold (allocations, lazy init): the best of the later ones
             self.pass_overhead_tokens = pass_overhead_tokens(
                 min(took[1][1:]), min(took[many][1:]), many, len(self._rows([one])[0]))
+
+    def _warm_buckets(self) -> None:
+        """`--compile-mode reduce-overhead`: capture every bucketed shape's CUDA graph now, on the thread the passes
+        run on (torch keeps the graphs per thread; `--forward-thread off`: this one, and the loop's passes capture
+        theirs on first use)."""
+        run = self.run
+        if isinstance(run, TorchRunner) and run.bucketed:
+            one: Any = [0.0] * max(1, len(self.spec.features)) if self.spec.task == TABULAR else _WARMUP_TEXT
+            sample = self.model.encoder.encode(np.asarray([one], dtype=np.float32) if self.spec.task == TABULAR
+                                               else [one])
+            self.batcher.on_forward_thread(lambda: run.warm_buckets(sample))
 
     def stop(self) -> None:
         self.ready = False

@@ -16,11 +16,14 @@ from kubepipe.components.monitoring.predlog import MIN_FLUSH_S
 from kubepipe.secrets import secret_value_kind
 from kubepipe.util import empty_location
 
-__all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "option_problems", "resolve_precision",
+__all__ = ["OPTIONS", "DEFAULTS", "HELP", "CHOICES", "RUNTIMES", "PRECISIONS", "COMPILE_MODES", "option_problems",
+           "resolve_precision",
            "runtime_flags", "serve_device", "uses_onnx_export", "flag_value"]
 
 RUNTIMES = ("torch", "onnx")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
+# torch.compile's `mode`: reduce-overhead replays CUDA graphs (one a padded shape: serving/buckets.py)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs")
 
 OPTIONS: list[tuple[str, Any, str]] = [  # flag, default (a flag's own type), help
     ("--name", "model", "model name in the URLs: /v1/models/NAME:predict"),
@@ -52,6 +55,9 @@ OPTIONS: list[tuple[str, Any, str]] = [  # flag, default (a flag's own type), he
     ("--precision", "auto", "auto (bf16 for torch on CUDA, else fp32), fp32, bf16 (torch) or int8 (onnx: dynamic "
                             "int8 quantisation)"),
     ("--torch-compile", False, "torch.compile the model (torch runtime; the warm-up pays the compilation)"),
+    ("--compile-mode", "default", "torch.compile's mode with --torch-compile: default, reduce-overhead (CUDA graphs: "
+                                  "passes padded to bucketed shapes, each bucket captured at load) or "
+                                  "max-autotune-no-cudagraphs (longer compilation, tuned kernels)"),
     ("--prepare", False, "build the ONNX export (--runtime onnx; int8 includes its parity-checked quantisation, "
                          "~1-2 min for a MiniLM) into KUBEPIPE_ONNX_CACHE and exit: run it at image build or in an "
                          "init container, and servers on that cache are ready in seconds"),
@@ -71,7 +77,8 @@ OPTIONS: list[tuple[str, Any, str]] = [  # flag, default (a flag's own type), he
 ]
 DEFAULTS = {flag[2:].replace("-", "_"): default for flag, default, _ in OPTIONS}
 HELP = {flag[2:].replace("-", "_"): text for flag, _, text in OPTIONS}
-CHOICES = {"forward_thread": ("auto", "on", "off"), "runtime": RUNTIMES, "precision": PRECISIONS}
+CHOICES = {"forward_thread": ("auto", "on", "off"), "runtime": RUNTIMES, "precision": PRECISIONS,
+           "compile_mode": COMPILE_MODES}
 # torch_threads: 0 read as 1 (max(1, n) at both runtimes), where ONNX Runtime and OpenMP read 0 as "every core"
 _POSITIVE = ("max_batch_size", "max_text_length", "workers", "max_body_mb", "log_max_mb", "log_flush_s", "log_queue",
              "torch_threads")
@@ -129,6 +136,7 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
     elif values.get("log_sink") and values.get("log_sample") == 0:  # started a log that never wrote a row
         problems.append(f"--log-sample 0: --log-sink {values['log_sink']} would log no request; give a fraction "
                         "above 0 (1 = every request), or drop --log-sink")
+    problems += _compile_problems(values)
     version = values.get("model_version")
     number = re.fullmatch(r"\s*[vV]?\s*0*(\d+)\s*", version or "")
     if number and version != number.group(1):  # `v3` as `models list` shows it: its rows were recorded under no version
@@ -139,6 +147,18 @@ def option_problems(values: dict, *, min_port: int = 0) -> list[str]:
     if name is not None and not MODEL_NAME.match(name):
         problems.append(f"--name {name!r}: {MODEL_NAME_RULE}; it is the model's name in the URLs")
     return problems
+
+
+def _compile_problems(values: dict) -> list[str]:
+    """--compile-mode: one of COMPILE_MODES, and only with --torch-compile (a mode alone changed nothing)."""
+    mode = values.get("compile_mode")
+    if mode is None:
+        return []
+    if mode not in COMPILE_MODES:
+        return [f"--compile-mode {mode!r}: use one of {', '.join(COMPILE_MODES)}"]
+    if mode != DEFAULTS["compile_mode"] and not values.get("torch_compile"):
+        return [f"--compile-mode {mode} is torch.compile's mode: add --torch-compile, or drop --compile-mode"]
+    return []
 
 
 def resolve_precision(runtime: str, precision: str, device: str) -> str:

@@ -45,7 +45,7 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
           log_sample: float = DEFAULTS["log_sample"], log_flush_s: float = DEFAULTS["log_flush_s"],
           log_queue: int = DEFAULTS["log_queue"], log_raw_inputs: bool = False,
           listener: socket.socket | None = None, body_timeout: float = DEFAULTS["body_timeout"],
-          request_timeout: float = DEFAULTS["request_timeout"]) -> int:
+          request_timeout: float = DEFAULTS["request_timeout"], compile_mode: str = DEFAULTS["compile_mode"]) -> int:
     """Serve `model_dir` until SIGTERM/SIGINT; returns the exit code. `listener`: a socket bound to
     host:port (main binds it before torch and kserve load), listening from when the app is built; None binds
     one then."""
@@ -73,7 +73,7 @@ def serve(model_dir: str, *, name: str = "model", host: str = "127.0.0.1", port:
                         max_wait_ms=max_wait_ms, max_text_length=max_text_length, device=device,
                         forward_thread=forward_thread,
                         runtime=runtime, precision=precision, torch_compile=torch_compile, threads=torch_threads,
-                        request_timeout_s=request_timeout)
+                        request_timeout_s=request_timeout, compile_mode=compile_mode)
     try:
         import uvloop
 

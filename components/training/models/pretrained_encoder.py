@@ -16,7 +16,7 @@ import re
 import torch
 from torch import nn
 
-__all__ = ["PretrainedEncoderClassifier", "mean_pool", "resolve_pretrained"]
+__all__ = ["PretrainedEncoderClassifier", "mean_pool", "sdpa_mask", "resolve_pretrained"]
 
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")  # encoder.encoder.layer.3. (BERT), .transformer.layer.3. (DistilBERT)
 
@@ -24,10 +24,26 @@ _LAYER = re.compile(r"\.layers?\.(\d+)\.")  # encoder.encoder.layer.3. (BERT), .
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of `hidden` [B, L, H] over the positions where `mask` [B, L] is 1 (a row with none gives 0), in
     `hidden`'s dtype. Summed and divided in float32: in bf16 the sum and the count were each rounded to 8 bits
-    (257 tokens counted as 256), so a bf16-served model pooled other means than the one trained."""
-    m = mask.to(torch.float32).unsqueeze(-1)
-    pooled = (hidden.float() * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
-    return pooled.to(hidden.dtype)
+    (257 tokens counted as 256), so a bf16-served model pooled other means than the one trained. The product by
+    the 0/1 mask is exact in any dtype, so it is taken in `hidden`'s and only the sum accumulates in float32 (no
+    float32 copy of `hidden`, and the count stays an integer: fewer ops a pass, the same mean)."""
+    summed = (hidden * mask.unsqueeze(-1)).sum(dim=1, dtype=torch.float32)
+    return (summed / mask.sum(dim=1, keepdim=True).clamp(min=1)).to(hidden.dtype)
+
+
+def sdpa_mask(mask: torch.Tensor) -> torch.Tensor:
+    """The [B, L] 0/1 padding mask as the [B, 1, 1, L] boolean mask SDPA reads (True: attend), for an encoder of
+    transformers 5 or later, which uses a 4-D mask as given. From a 2-D mask it built a [B, 1, L, L] one (~25 ops a
+    pass) after asking `mask.all()` (a GPU sync a pass, to drop a mask without padding); this is 2 ops."""
+    return (mask != 0).view(mask.shape[0], 1, 1, mask.shape[1])
+
+
+def _takes_4d_mask() -> bool:
+    """Whether this `transformers` (imported by _build_encoder) passes a 4-D attention mask through as it is (5.0
+    on: masking_utils); 4.x raised on one."""
+    from transformers import __version__
+
+    return int(__version__.split(".")[0]) >= 5
 
 
 def _build_encoder(config: dict):
@@ -64,6 +80,7 @@ class PretrainedEncoderClassifier(nn.Module):
         self.base_model = dict(base_model or {})
         self.layer_lr_decay = float(layer_lr_decay)
         self.encoder = _build_encoder(config)
+        self.mask_4d = _takes_4d_mask()
         hidden = int(self.encoder.config.hidden_size)
         self.num_layers = int(self.encoder.config.num_hidden_layers)
         self.drop = nn.Dropout(dropout)
@@ -73,7 +90,8 @@ class PretrainedEncoderClassifier(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         mask = batch["attention_mask"]
-        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=mask).last_hidden_state
+        attend = sdpa_mask(mask) if self.mask_4d else mask
+        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=attend).last_hidden_state
         return self.head(self.drop(mean_pool(hidden, mask)))
 
     def load_pretrained(self) -> None:

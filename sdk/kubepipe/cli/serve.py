@@ -73,6 +73,7 @@ def serve(
     runtime: str = _opt("runtime", "--runtime"),
     precision: str = _opt("precision", "--precision"),
     torch_compile: bool = _opt("torch_compile", "--torch-compile"),
+    compile_mode: str = _opt("compile_mode", "--compile-mode"),
     prepare: bool = _opt("prepare", "--prepare"),
     model_version: str = _opt("model_version", "--model-version"),
     log_sink: Optional[str] = _opt("log_sink", "--log-sink", parser=given_location),
@@ -105,7 +106,7 @@ def serve(
         grace_period=grace_period, access_log_sample=access_log_sample,
         log_max_mb=log_max_mb, log_backups=log_backups, torch_threads=torch_threads, log_flush_s=log_flush_s,
         log_queue=log_queue, log_sample=log_sample, log_sink=log_sink, log_raw_inputs=log_raw_inputs,
-        model_version=model_version), min_port=1)
+        model_version=model_version, torch_compile=torch_compile, compile_mode=compile_mode), min_port=1)
     if problems:
         raise UserError("; ".join(problems))
     if not prepare:  # --prepare listens on nothing
@@ -119,7 +120,7 @@ def serve(
             "--torch-threads", str(torch_threads), "--device", device, "--forward-thread", forward_thread,
             "--runtime", runtime, "--precision", precision]
     if torch_compile:
-        argv.append("--torch-compile")
+        argv += ["--torch-compile", "--compile-mode", compile_mode]
     if prepare:
         argv.append("--prepare")
     if access_log:
