@@ -1,13 +1,15 @@
 """GPU serving benchmark: the fine-tuned MiniLM teacher on CUDA, `kubepipe serve` vs the bare KServe server.
 
-    python benchmarks/serve_gpu.py [--repeats 3] [--seconds 5] [--compile] [--workers 4]
+    python benchmarks/serve_gpu.py [--repeats 3] [--seconds 5] [--compile] [--compile-mode MODE] [--workers 4]
     python benchmarks/serve_gpu.py --smoke --quick   # on the CPU, a 64-row teacher: checks the script runs
 
 Goal on one H100/H200-class GPU: teacher >= 100k tokens/s at >= 100 RPS with p99 <= 50 ms.
 The teacher is `pretrained-encoder` fine-tuned from all-MiniLM-L6-v2 on the flagship data
 (one epoch on the GPU: seconds). Servers side by side on 127.0.0.1, same GPU:
   kubepipe          `kubepipe serve --device cuda` (bf16 weights, the default on CUDA)
-  kubepipe-compile  the same with `--torch-compile` (with --compile)
+  kubepipe-compile  the same with `--torch-compile` (with --compile); with `--compile-mode M` (implies --compile)
+                    `--torch-compile --compile-mode M`, named kubepipe-compile-M (reduce-overhead: CUDA graphs,
+                    passes padded to bucketed shapes captured at load: docs/serving.md)
   kubepipe-wN       the same with `--workers N` (with --workers N; with both, kubepipe-compile-wN too): the
                     bare baseline stays one process, so these ratios are no like-for-like comparison
   bare              the bare KServe ModelServer with torch eager fp32 on the GPU (benchmarks/serve.py --bare)
@@ -25,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve as bench  # noqa: E402
+
+from kubepipe.components.serving.options import COMPILE_MODES  # noqa: E402
 
 GOAL_TOKENS_S, GOAL_RPS, GOAL_P99_MS = 100_000.0, 100.0, 50.0
 
@@ -51,6 +55,8 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # --work (serve.py's) is no --workers
     ap.add_argument("--compile", action="store_true", help="also serve with --torch-compile")
+    ap.add_argument("--compile-mode", choices=COMPILE_MODES, default="default",
+                    help="torch.compile's mode of the compiled server (implies --compile)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--workers", type=int, default=0,
                     help="also serve with `--workers N` (server processes sharing the port): kubepipe-wN. The bare "
@@ -86,12 +92,13 @@ def main(argv=None) -> int:
     cmds = bench.server_cmds("teacher", teacher, device=device, threads=args.threads, aa=args.aa)
     bare = {k: v for k, v in cmds.items() if k.startswith("bare")}  # bare, and bare-2 with --aa
     cmds = {"kubepipe": cmds["kubepipe"]}  # not the CPU's ONNX servers
-    if own.compile:
-        cmds["kubepipe-compile"] = cmds["kubepipe"] + ["--torch-compile"]
+    compiled = "kubepipe-compile" + ("" if own.compile_mode == "default" else f"-{own.compile_mode}")
+    if own.compile or own.compile_mode != "default":
+        cmds[compiled] = cmds["kubepipe"] + ["--torch-compile", "--compile-mode", own.compile_mode]
     if own.workers > 1:
         cmds[f"kubepipe-w{own.workers}"] = cmds["kubepipe"] + ["--workers", str(own.workers)]
-        if own.compile:  # both: the configuration the first GPU run pointed to (benchmarks/README.md)
-            cmds[f"kubepipe-compile-w{own.workers}"] = cmds["kubepipe-compile"] + ["--workers", str(own.workers)]
+        if compiled in cmds:  # both: the configuration the first GPU run pointed to (benchmarks/README.md)
+            cmds[f"{compiled}-w{own.workers}"] = cmds[compiled] + ["--workers", str(own.workers)]
     cmds |= bare
     import shutil
     import tempfile

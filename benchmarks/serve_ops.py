@@ -1,19 +1,20 @@
 """Aten ops, CPU and Python calls a request of the MiniLM teacher costs: kubepipe's model layer vs the bare kserve.Model.
 
-    python benchmarks/serve_ops.py [--instances 32,64] [--precision bf16] [--calls 200] [--repeats 5]
+    python benchmarks/serve_ops.py [--instances 32,64] [--precision bf16] [--calls 40] [--repeats 5] [--no-cuts]
 
 On a GPU the teacher's server is bound by its CPU (benchmarks/README.md, "First GPU runs"), and the CPU of
 a GPU forward is mostly per-op dispatch and kernel launches. The aten ops a request dispatches are a proxy for
 that cost which this CPU can measure without noise. Per request (`await model(body, {})`, as serve_overhead.py):
-  ops      aten ops dispatched, counted with `torch.profiler` (CPU activity): public, and it records every thread
-           (the batcher's forward thread included), where the dispatch/function modes of torch.overrides and
-           torch.utils._python_dispatch are thread-local. `all` counts every dispatcher entry (a composite op and
-           the ops it calls), `leaf` those that call no other aten op (about one kernel each)
+  ops      aten ops dispatched, counted with `torch.profiler` (CPU activity, `profile_all_threads`: the batcher's
+           forward thread too): public, and it counts what the dispatcher runs, where torch.overrides'
+           TorchFunctionMode sees Python-level calls only, and it and TorchDispatchMode (private) are thread-local.
+           `all` counts every dispatcher entry (a composite op and the ops it calls), `leaf` those that call no
+           other aten op (about one kernel each)
   passes   forward passes of the module (a forward pre-hook): kubepipe may cut a request's rows by width
            (serving/padding.py; on the CPU the warm-up measures a pass's cost, on a GPU it finds none to cut for)
   us       CPU (time.process_time, every thread) a request, median of --repeats x --calls, servers alternating
            (on the CPU this is mostly the forward's arithmetic, which a GPU takes off the CPU: read the ops)
-  py       Python function calls a request (cProfile)
+  py       Python function calls a request (cProfile, on the loop's thread and the forward thread)
 kubepipe = `ServedModel` with the CLI defaults and --precision (bf16: what `--device cuda` serves by default);
 `--no-cuts` serves it with passes never cut, as on a GPU. bare = `serve.bare_model_class` (torch eager fp32).
 The teacher is serve_gpu.py's (fine-tuned on the first --teacher-rows training rows, kept in --work).
@@ -52,9 +53,10 @@ def _quiet_stderr():
 
 def count_ops(run) -> dict[str, int]:
     """{"all", "leaf"}: aten ops `run()` dispatches on any thread (torch.profiler, CPU activity)."""
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity, _ExperimentalConfig, profile
 
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
+    every_thread = _ExperimentalConfig(profile_all_threads=True)  # the batcher's forward thread too
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], experimental_config=every_thread) as prof:
         run()
     aten = [e for e in prof.events() if e.name.startswith("aten::")]
     parents = {id(e.cpu_parent) for e in aten if e.cpu_parent is not None}
@@ -67,13 +69,19 @@ def _passes(module) -> list[int]:
     return hits
 
 
-def _py_calls(run, n: int) -> float:
-    prof = cProfile.Profile()
-    prof.enable()
+def _py_calls(run, n: int, batcher=None) -> float:
+    """Python function calls of `n` runs of `run()`, on this thread and on `batcher`'s forward thread (cProfile
+    sees one thread: one profile each)."""
+    profs = [cProfile.Profile(), cProfile.Profile()]
+    profs[0].enable()
+    if batcher is not None:
+        batcher.on_forward_thread(profs[1].enable)
     for _ in range(n):
         run()
-    prof.disable()
-    return pstats.Stats(prof).total_calls / n
+    if batcher is not None:
+        batcher.on_forward_thread(profs[1].disable)
+    profs[0].disable()
+    return sum(pstats.Stats(p).total_calls if p.getstats() else 0 for p in profs) / n
 
 
 def _cpu_us(models: dict, run_of, bodies: list[bytes], calls: int, repeats: int) -> dict[str, float]:
@@ -141,7 +149,8 @@ def main(argv=None) -> int:
             row[name] = {"all": statistics.median(o["all"] for o in ops),
                          "leaf": statistics.median(o["leaf"] for o in ops),
                          "passes": (passes[name][0] - before) / len(bodies),
-                         "py": _py_calls(lambda: [one(b) for b in bodies], 1) / len(bodies)}
+                         "py": _py_calls(lambda: [one(b) for b in bodies], 1, getattr(models[name], "batcher", None))
+                         / len(bodies)}
         us = _cpu_us(models, run_of, bodies, args.calls, args.repeats)
         for name, r in row.items():
             print(f"{k:>4} {name:9} {r['all']:>8.0f} {r['leaf']:>6.0f} {r['passes']:>6.2f} {us[name]:>9.0f} "

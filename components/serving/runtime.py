@@ -100,6 +100,7 @@ class TorchRunner:
         todo = shapes(self.max_rows, self.widest)
         for rows, width in todo:
             self(pad_to(sample, rows, width))
+        self.describe["bucket_shapes"] = len(todo)  # the model card's: CUDA graphs captured at load
         return len(todo)
 
 

@@ -32,7 +32,10 @@ def test_cli_and_server_share_defaults():
                                         (["--max-text-length", "0"], "--max-text-length"),
                                         (["--name", "a/b"], "--name 'a/b'"),
                                         (["--body-timeout", "-1"], "--body-timeout must be 0 or more"),
-                                        (["--request-timeout", "nan"], "--request-timeout must be a finite number")])
+                                        (["--request-timeout", "nan"], "--request-timeout must be a finite number"),
+                                        (["--compile-mode", "max"], "argument --compile-mode: invalid choice"),
+                                        (["--compile-mode", "reduce-overhead"],
+                                         "--compile-mode reduce-overhead is torch.compile's mode: add --torch-compile")])
 def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["/m", *argv])
@@ -74,7 +77,12 @@ def test_bad_values_are_usage_errors_naming_the_flag(argv, flag, capsys):
     (["--model-version", "v3"], "--model-version 'v3': give the registry's version number alone, --model-version 3: "
      "live-quality and the monitoring report match the logged version with the registry's by that spelling"),
     (["--model-version", " 12 "], "--model-version ' 12 ': give the registry's version number alone, --model-version "
-     "12")])
+     "12"),
+    # torch.compile's modes: a typo was passed to torch.compile, a mode without --torch-compile changed nothing
+    (["--torch-compile", "--compile-mode", "reduce_overhead"], "--compile-mode 'reduce_overhead': use one of default, "
+     "reduce-overhead, max-autotune-no-cudagraphs"),
+    (["--compile-mode", "max-autotune-no-cudagraphs"], "--compile-mode max-autotune-no-cudagraphs is torch.compile's "
+     "mode: add --torch-compile, or drop --compile-mode")])
 def test_kubepipe_serve_refuses_bad_values_before_starting(tmp_path, argv, message):
     from typer.testing import CliRunner
 

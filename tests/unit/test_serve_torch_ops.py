@@ -9,8 +9,6 @@ without kubepipe's model code). kubepipe's pass is `TorchRunner` at bf16, as `ku
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -19,10 +17,8 @@ pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
 from kubepipe.components.serving.runtime import TorchRunner  # noqa: E402
-from kubepipe.components.training.artifact import load_model, save_model  # noqa: E402
-from kubepipe.components.training.encoders import WordPieceEncoder  # noqa: E402
-from kubepipe.components.training.models.pretrained_encoder import PretrainedEncoderClassifier  # noqa: E402
-from tiny_bert import write_tokenizer  # noqa: E402
+from kubepipe.components.training.artifact import load_model  # noqa: E402
+from tiny_bert import save_classifier  # noqa: E402
 
 TEXTS = ["starbucks coffee seattle", "uber trip", "amazon marketplace order 1234 seattle wa", "shell oil",
          "target store", "coffee"] * 4  # 24 rows of 3-9 tokens: padded, as a request's rows are
@@ -30,18 +26,7 @@ TEXTS = ["starbucks coffee seattle", "uber trip", "amazon marketplace order 1234
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ops")
-    write_tokenizer(root / "tokenizer.json")
-    vocab = len(json.loads((root / "tokenizer.json").read_text())["model"]["vocab"])
-    config = {"model_type": "bert", "vocab_size": vocab, "hidden_size": 32, "num_hidden_layers": 2,
-              "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64,
-              "type_vocab_size": 2, "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
-              "pad_token_id": 0, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
-    torch.manual_seed(0)
-    module = PretrainedEncoderClassifier(5, {}, config=config, dropout=0.1)
-    encoder = WordPieceEncoder(str(root / "tokenizer.json"), max_length=32)
-    return save_model(root / "model", module, architecture="pretrained-encoder", model_kwargs={"config": config},
-                      labels=list("abcde"), encoder=encoder, columns={"text_column": "description"})
+    return save_classifier(tmp_path_factory.mktemp("ops"))
 
 
 def _bare(loaded, encoded: dict) -> np.ndarray:

@@ -62,3 +62,26 @@ def make_base_model(root: Path, *, hidden: int = 32, layers: int = 2, heads: int
     state = {prefix + k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(root / "model.safetensors"), metadata={"format": "pt"})
     return root
+
+
+def save_classifier(root: Path, *, labels: str = "abcde", max_length: int = 32, seed: int = 0) -> Path:
+    """A `pretrained-encoder` Model artifact around a random tiny BERT (no training: weights as initialised, dropout
+    0.1 as trained models have it); returns its directory."""
+    import torch
+
+    from kubepipe.components.training.artifact import save_model
+    from kubepipe.components.training.encoders import WordPieceEncoder
+    from kubepipe.components.training.models.pretrained_encoder import PretrainedEncoderClassifier
+
+    root.mkdir(parents=True, exist_ok=True)
+    write_tokenizer(root / "tokenizer.json")
+    vocab = len(json.loads((root / "tokenizer.json").read_text())["model"]["vocab"])
+    config = {"model_type": "bert", "vocab_size": vocab, "hidden_size": 32, "num_hidden_layers": 2,
+              "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64,
+              "type_vocab_size": 2, "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+              "pad_token_id": 0, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
+    torch.manual_seed(seed)
+    module = PretrainedEncoderClassifier(len(labels), {}, config=config, dropout=0.1)
+    encoder = WordPieceEncoder(str(root / "tokenizer.json"), max_length=max_length)
+    return save_model(root / "model", module, architecture="pretrained-encoder", model_kwargs={"config": config},
+                      labels=list(labels), encoder=encoder, columns={"text_column": "description"})
