@@ -15,7 +15,18 @@ import numpy as np
 
 from kubepipe.components.serving.batcher import bucket_of
 
-__all__ = ["row_bucket", "width_bucket", "shapes", "pad_to"]
+__all__ = ["row_bucket", "width_bucket", "shapes", "pad_to", "padded_width"]
+
+# kubepipe's encodings whose 2-D arrays pad with 0 (masked, or EmbeddingBag's padding index); a user model's encoder
+# may read 0 otherwise, and a tabular row's width is its features: those passes get row buckets only
+ZERO_PADDED = ("wordpiece", "bytes", "hashed-ngrams")
+
+
+def padded_width(input_spec: dict) -> int | None:
+    """The widest row of a model of `input_spec` (its max_length) where its widths may be padded with zeros, else
+    None."""
+    widest = input_spec.get("max_length")
+    return widest if input_spec.get("encoding") in ZERO_PADDED and isinstance(widest, int) and widest > 0 else None
 
 
 def row_bucket(rows: int, max_rows: int) -> int:

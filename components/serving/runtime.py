@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from kubepipe.components.errors import ModelError
-from kubepipe.components.serving.buckets import pad_to, row_bucket, shapes, width_bucket
+from kubepipe.components.serving.buckets import pad_to, padded_width, row_bucket, shapes, width_bucket
 from kubepipe.components.serving.options import COMPILE_MODES, PRECISIONS, RUNTIMES, resolve_precision, uses_onnx_export
 
 __all__ = ["RUNTIMES", "PRECISIONS", "resolve_precision", "checked_onnx_session", "TorchRunner", "OnnxRunner",
@@ -66,8 +66,7 @@ class TorchRunner:
             self.module = torch.compile(self.module, dynamic=True, mode=self.compile_mode)
         # CUDA graphs replay one shape each: passes padded to buckets (buckets.py); None: passes as they come
         self.bucketed = self.compile and self.compile_mode == "reduce-overhead"
-        self.widest = self.loaded.input_spec.get("max_length") if getattr(self.loaded.encoder, "pads_rows", False) \
-            else None  # padded rows: widths bucketed too (a tabular row's width is its features)
+        self.widest = padded_width(self.loaded.input_spec)  # None: rows bucketed only
         self.device = self.loaded.device
         self.moves = str(self.device).split(":")[0] != "cpu"  # inputs copied to the device (on the CPU: no op)
         self.describe = {"runtime": "torch", "precision": self.precision, "compiled": self.compile}

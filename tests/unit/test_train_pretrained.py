@@ -254,7 +254,8 @@ def test_batches_are_cut_to_their_own_longest_row(base, monkeypatch):
     original = BertModel.forward
 
     def spy(self, *args, **kwargs):
-        seen.append((int(kwargs["input_ids"].shape[1]), int(kwargs["attention_mask"].sum(dim=1).max())))
+        mask = kwargs["attention_mask"]  # [B, L], or [B, 1, 1, L] as the model passes it to transformers 5
+        seen.append((int(kwargs["input_ids"].shape[1]), int(mask.reshape(mask.shape[0], -1).sum(dim=1).max())))
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(BertModel, "forward", spy)
