@@ -45,8 +45,9 @@ def shapes(max_rows: int, widest: int | None) -> list[tuple[int, int | None]]:
     """Every (rows, width) bucket of passes of up to `max_rows` rows of up to `widest` tokens (None: rows not
     padded to a width, e.g. tabular ones: the rows' buckets alone)."""
     rows = sorted({row_bucket(n, max_rows) for n in range(1, max_rows + 1)})
-    widths: list[int | None] = (sorted({width_bucket(w, widest) for w in range(1, widest + 1)}) if widest
-                                else [None])
+    widths: list[int | None] = [None]
+    if widest:
+        widths = [*sorted({width_bucket(w, widest) for w in range(1, widest + 1)})]
     return [(r, w) for r in rows for w in widths]
 
 

@@ -142,11 +142,11 @@ class ServedModel(Model):
         """`--compile-mode reduce-overhead`: capture every bucketed shape's CUDA graph now, on the thread the passes
         run on (torch keeps the graphs per thread; `--forward-thread off`: this one, and the loop's passes capture
         theirs on first use)."""
-        run = self.run
-        if isinstance(run, TorchRunner) and run.bucketed:
-            one: Any = [0.0] * max(1, len(self.spec.features)) if self.spec.task == TABULAR else _WARMUP_TEXT
-            sample = self.model.encoder.encode(np.asarray([one], dtype=np.float32) if self.spec.task == TABULAR
-                                               else [one])
+        run, spec = self.run, self.spec
+        if isinstance(run, TorchRunner) and run.bucketed and spec is not None:
+            tabular = spec.task == TABULAR
+            one: Any = [0.0] * max(1, len(spec.features)) if tabular else _WARMUP_TEXT
+            sample = self.model.encoder.encode(np.asarray([one], dtype=np.float32) if tabular else [one])
             self.batcher.on_forward_thread(lambda: run.warm_buckets(sample))
 
     def stop(self) -> None:
