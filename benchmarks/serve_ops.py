@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve as bench  # noqa: E402
 from serve_gpu import train_teacher  # noqa: E402
+from serve_overhead import prepared_work, served_model  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -106,21 +107,12 @@ def main(argv=None) -> int:
     ap.add_argument("--teacher-rows", type=int, default=1500)
     ap.add_argument("--work", default=str(bench.ROOT / "build" / "bench-serve"))
     args = ap.parse_args(argv)
-    sys.argv = sys.argv[:1]  # kserve parses sys.argv on import
+    work = prepared_work(args.work)
     import torch
     import uvloop
 
-    from kubepipe.components.serving.model import ServedModel
-    from kubepipe.components.serving.options import DEFAULTS
-
-    torch.set_num_threads(DEFAULTS["torch_threads"])
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
     model_dir = str(train_teacher(work, 1, rows=args.teacher_rows, num_gpus=0))
-    ours = ServedModel("m", model_dir, max_batch_size=DEFAULTS["max_batch_size"],
-                       max_batch_tokens=DEFAULTS["max_batch_tokens"], max_wait_ms=DEFAULTS["max_wait_ms"],
-                       max_text_length=DEFAULTS["max_text_length"], forward_thread=DEFAULTS["forward_thread"],
-                       threads=DEFAULTS["torch_threads"], precision=args.precision)
+    ours = served_model(model_dir, precision=args.precision)
     ours.load()
     if args.no_cuts:
         ours.pass_overhead_tokens = None

@@ -56,21 +56,39 @@ async def _measure(models: dict, bodies: list[bytes], calls: int, repeats: int) 
     return {k: statistics.median(v) for k, v in runs.items()}
 
 
+def served_model(model_dir: str, **overrides):
+    """`ServedModel` "m" of `model_dir` as `kubepipe serve` builds it with the CLI defaults (and `overrides`); not
+    loaded."""
+    from kubepipe.components.serving.model import ServedModel
+    from kubepipe.components.serving.options import DEFAULTS
+
+    kept = ("max_batch_size", "max_batch_tokens", "max_wait_ms", "max_text_length", "forward_thread")
+    return ServedModel("m", model_dir, **{k: DEFAULTS[k] for k in kept}, threads=DEFAULTS["torch_threads"],
+                       **overrides)
+
+
+def prepared_work(work: str) -> Path:
+    """The --work folder, made; torch on the server's thread count (kserve parses sys.argv on import: cleared)."""
+    sys.argv = sys.argv[:1]
+    import torch
+
+    from kubepipe.components.serving.options import DEFAULTS
+
+    torch.set_num_threads(DEFAULTS["torch_threads"])
+    out = Path(work)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 # ---- --layer app -------------------------------------------------------------------------------------
 def _app_for(who: str, model_dir: str):
     """(ASGI app, model) as the server of `who` builds it; the model is loaded."""
     import logging
 
-    from kubepipe.components.serving.options import DEFAULTS
-
     if who == "kubepipe":
-        from kubepipe.components.serving.model import ServedModel
         from kubepipe.components.serving.server import build_app
 
-        model = ServedModel("m", model_dir, max_batch_size=DEFAULTS["max_batch_size"],
-                            max_batch_tokens=DEFAULTS["max_batch_tokens"], max_wait_ms=DEFAULTS["max_wait_ms"],
-                            max_text_length=DEFAULTS["max_text_length"], forward_thread=DEFAULTS["forward_thread"],
-                            threads=DEFAULTS["torch_threads"])
+        model = served_model(model_dir)
         app, _rest = build_app(model)
     else:  # what kserve's ModelServer.start builds before it runs uvicorn
         from kserve import ModelServer
@@ -178,16 +196,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="--layer app: child processes per server")
     ap.add_argument("--work", default=str(bench.ROOT / "build" / "bench-serve"))
     args = ap.parse_args(argv)
-    sys.argv = sys.argv[:1]  # kserve parses sys.argv on import
-    import torch
+    work = prepared_work(args.work)
     import uvloop
 
-    from kubepipe.components.serving.model import ServedModel
-    from kubepipe.components.serving.options import DEFAULTS
-
-    torch.set_num_threads(DEFAULTS["torch_threads"])
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
     dirs = bench.build_models(work, 1500, 1)
     if args.layer == "app":
         _app_layer(args, dirs)
@@ -197,10 +208,7 @@ def main(argv=None) -> int:
     print(f"{'model':10} {'inst':>4} {'kubepipe':>9} {'bare':>9} {'extra':>7} {'ratio':>6}")
     for group in args.groups.split(","):
         model_dir = str(dirs[group])
-        ours = ServedModel("m", model_dir, max_batch_size=DEFAULTS["max_batch_size"],
-                           max_batch_tokens=DEFAULTS["max_batch_tokens"], max_wait_ms=DEFAULTS["max_wait_ms"],
-                           max_text_length=DEFAULTS["max_text_length"], forward_thread=DEFAULTS["forward_thread"],
-                           threads=DEFAULTS["torch_threads"])
+        ours = served_model(model_dir)
         ours.load()
         bare = bench.bare_model_class(model_dir)("m")
         bare.load()

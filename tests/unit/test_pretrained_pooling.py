@@ -3,8 +3,6 @@ are taken in float32, so the pooled vector is one bf16 rounding of the exact mea
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -15,7 +13,7 @@ pytest.importorskip("tokenizers")
 from kubepipe.components.training.artifact import load_model, save_model  # noqa: E402
 from kubepipe.components.training.encoders import WordPieceEncoder  # noqa: E402
 from kubepipe.components.training.models.pretrained_encoder import PretrainedEncoderClassifier, mean_pool  # noqa: E402
-from tiny_bert import write_tokenizer  # noqa: E402
+from tiny_bert import bert_config, write_tokenizer  # noqa: E402
 
 U_BF16 = 2.0 ** -8  # bf16's unit roundoff (8 significant bits): one rounding of a real number
 
@@ -40,11 +38,7 @@ def test_bf16_served_pooling_matches_an_fp32_reference(tmp_path):
     from kubepipe.components.serving.runtime import TorchRunner
 
     write_tokenizer(tmp_path / "tokenizer.json")
-    vocab = len(json.loads((tmp_path / "tokenizer.json").read_text())["model"]["vocab"])
-    config = {"model_type": "bert", "vocab_size": vocab, "hidden_size": 64, "num_hidden_layers": 2,
-              "num_attention_heads": 2, "intermediate_size": 128, "max_position_embeddings": 512,
-              "type_vocab_size": 2, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
-              "pad_token_id": 0, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
+    config = bert_config(tmp_path / "tokenizer.json", hidden=64, max_positions=512, dropout=0.0)
     torch.manual_seed(0)
     module = PretrainedEncoderClassifier(6, {}, config=config, dropout=0.0)
     encoder = WordPieceEncoder(str(tmp_path / "tokenizer.json"), max_length=320)

@@ -64,6 +64,15 @@ def make_base_model(root: Path, *, hidden: int = 32, layers: int = 2, heads: int
     return root
 
 
+def bert_config(tokenizer: Path, *, hidden: int, max_positions: int, dropout: float, layers: int = 2) -> dict:
+    """A BERT config.json (as a dict) for `tokenizer`'s vocabulary: 2 heads, an FFN twice `hidden` wide."""
+    vocab = len(json.loads(tokenizer.read_text())["model"]["vocab"])
+    return {"model_type": "bert", "vocab_size": vocab, "hidden_size": hidden, "num_hidden_layers": layers,
+            "num_attention_heads": 2, "intermediate_size": 2 * hidden, "max_position_embeddings": max_positions,
+            "type_vocab_size": 2, "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout,
+            "pad_token_id": 0, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
+
+
 def save_classifier(root: Path, *, labels: str = "abcde", max_length: int = 32, seed: int = 0) -> Path:
     """A `pretrained-encoder` Model artifact around a random tiny BERT (no training: weights as initialised, dropout
     0.1 as trained models have it); returns its directory."""
@@ -75,11 +84,7 @@ def save_classifier(root: Path, *, labels: str = "abcde", max_length: int = 32, 
 
     root.mkdir(parents=True, exist_ok=True)
     write_tokenizer(root / "tokenizer.json")
-    vocab = len(json.loads((root / "tokenizer.json").read_text())["model"]["vocab"])
-    config = {"model_type": "bert", "vocab_size": vocab, "hidden_size": 32, "num_hidden_layers": 2,
-              "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64,
-              "type_vocab_size": 2, "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
-              "pad_token_id": 0, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
+    config = bert_config(root / "tokenizer.json", hidden=32, max_positions=64, dropout=0.1)
     torch.manual_seed(seed)
     module = PretrainedEncoderClassifier(len(labels), {}, config=config, dropout=0.1)
     encoder = WordPieceEncoder(str(root / "tokenizer.json"), max_length=max_length)
