@@ -14,7 +14,7 @@ from kubepipe.components.errors import DataError
 from kubepipe.components.pii import redact_value
 from kubepipe.util import atomic_path, sha256_file
 
-__all__ = ["read_dataset", "write_dataset", "read_source", "require_columns", "require_text", "coerce_dtypes",
+__all__ = ["read_dataset", "parquet_frame", "write_dataset", "read_source", "require_columns", "require_text", "coerce_dtypes",
            "DTYPE_KINDS", "id_text", "label_text", "labelled_rows", "whole_float_label", "as_label", "utc_timestamps"]
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,6 @@ DTYPE_KINDS = {"int": "iu", "float": "fiu", "number": "fiu", "bool": "b", "str":
 
 def read_dataset(path: str | os.PathLike, *, columns: Iterable[str] | None = None):
     """Read a Dataset artifact (one Parquet file); `columns`, when given, must all be present."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: dataset file is missing; was the upstream step's output wired in?")
@@ -38,13 +35,22 @@ def read_dataset(path: str | os.PathLike, *, columns: Iterable[str] | None = Non
         p = files[0]
     if p.stat().st_size == 0:
         raise DataError(f"{p}: dataset file is empty (0 bytes)")
-    try:
-        df = pq.read_table(p).to_pandas()
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{p}: not a readable Parquet dataset: {str(exc).splitlines()[0]}") from None
+    df = parquet_frame(p, p)
     if columns is not None:
         require_columns(df, columns, source=str(p))
     return df
+
+
+def parquet_frame(source, where: str | os.PathLike):
+    """A Parquet file's DataFrame from `source`: its path, or its bytes already read (and checked: a retrieval
+    index's passages, retrieval/checked_files.py) in a bytes-like buffer; `where` names it in the error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(source if isinstance(source, (str, os.PathLike)) else pa.BufferReader(source)).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{where}: not a readable Parquet dataset: {str(exc).splitlines()[0]}") from None
 
 
 def read_table(path: str | os.PathLike, role: str, note: str = ""):

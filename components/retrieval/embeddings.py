@@ -86,8 +86,9 @@ def embed_passages(passages, out_dir: str | os.PathLike, embedder, *, text_colum
 
 
 def read_embeddings(path: str | os.PathLike) -> dict:
-    """embeddings.json's content plus `vectors` (checked against its sha256 and shape)."""
-    from kubepipe.util import sha256_file
+    """embeddings.json's content plus `vectors` (checked against its sha256 and shape) and `checked`, the bytes of
+    vectors.npy and passages.parquet as they were read and checked."""
+    from kubepipe.components.retrieval.checked_files import npy_from_buffer, read_checked
 
     d = Path(path)
     try:
@@ -98,18 +99,24 @@ def read_embeddings(path: str | os.PathLike) -> dict:
     if not isinstance(meta, dict):
         raise ModelError(f"{d / EMBEDDINGS_FILE}: holds a JSON {type(meta).__name__}, not an embed step's record; "
                          "re-run the embed step")
-    if sha256_file(d / "vectors.npy") != meta.get("vectors_sha256"):
-        raise ModelError(f"{d / 'vectors.npy'}: sha256 differs from {EMBEDDINGS_FILE}; re-run the embed step")
-    # the passages are copied into the index and hashed there: one edited after embedding was an index whose texts
-    # were not what its vectors embed (older embed outputs record no sha256 for them)
-    if meta.get("passages_sha256") is not None and sha256_file(d / "passages.parquet") != meta["passages_sha256"]:
-        raise ModelError(f"{d / 'passages.parquet'}: sha256 differs from {EMBEDDINGS_FILE}; the passages changed "
-                         "after they were embedded: re-run the embed step")
-    vectors = np.load(d / "vectors.npy", allow_pickle=False)
+    # each file read once, hashed as it is read: build-index writes these bytes into the index (copied from disk
+    # after the check, a file swapped in between was indexed, under its own new sha256)
+    checked = {name: read_checked(d / name, want, owner="the embed step's output", record=EMBEDDINGS_FILE,
+                                  remedy=remedy, unreadable="re-run the embed step")
+               for name, want, remedy in (
+                   ("vectors.npy", str(meta.get("vectors_sha256")), "re-run the embed step"),
+                   # one edited after embedding was an index whose texts were not what its vectors embed (older embed
+                   # outputs record no sha256 for them)
+                   ("passages.parquet", meta.get("passages_sha256"), "the passages changed after they were embedded: "
+                    "re-run the embed step"))}
+    try:
+        vectors = npy_from_buffer(checked["vectors.npy"])
+    except ValueError as exc:
+        raise ModelError(f"{d / 'vectors.npy'}: not an embed step's vectors ({exc}); re-run the embed step") from None
     problem = vectors_problem(vectors, meta.get("dim"), meta.get("count"))
     if problem:
         raise ModelError(f"{d / 'vectors.npy'}: {problem}; re-run the embed step")
-    return {**meta, "vectors": vectors}
+    return {**meta, "vectors": vectors, "checked": checked}
 
 
 def vectors_problem(vectors: np.ndarray, dim: object, count: object = None) -> str | None:

@@ -163,9 +163,10 @@ def _search_graph(graph, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
 def build_index(embeddings_dir: str | os.PathLike, out_dir: str | os.PathLike, *, method: str = "auto",
                 exact_below: int = 20000, hnsw: dict | None = None, threads: int = 0) -> dict:
     """Write the index artifact into `out_dir` from an `embed` step's output; returns its manifest."""
+    import hashlib
     import shutil
 
-    from kubepipe.util import atomic_write_bytes, atomic_write_text, failpoint, sha256_file
+    from kubepipe.util import atomic_write_bytes, atomic_write_text, failpoint
 
     src, out = Path(embeddings_dir), Path(out_dir)
     from kubepipe.components.retrieval.embeddings import read_embeddings
@@ -177,19 +178,20 @@ def build_index(embeddings_dir: str | os.PathLike, out_dir: str | os.PathLike, *
     chosen = ("exact" if len(vectors) < exact_below else "hnsw") if method == "auto" else method
     params = {**HNSW_DEFAULTS, **(hnsw or {})}
     out.mkdir(parents=True, exist_ok=True)
-    for name in (VECTORS, PASSAGES):
-        shutil.copyfile(src / name, out / f".{name}.tmp")
-        os.replace(out / f".{name}.tmp", out / name)
+    files = {}
+    for name in (VECTORS, PASSAGES):  # the bytes read_embeddings checked, not the files on disk now
+        atomic_write_bytes(out / name, emb["checked"][name])
+        files[name] = hashlib.sha256(emb["checked"][name]).hexdigest()
     if (out / EMBEDDER_DIR).exists():
         shutil.rmtree(out / EMBEDDER_DIR)
     shutil.copytree(src / EMBEDDER_DIR, out / EMBEDDER_DIR)
-    files = {VECTORS: sha256_file(out / VECTORS), PASSAGES: sha256_file(out / PASSAGES)}
     hnsw_record = None
     if chosen == "hnsw":
         faiss = _faiss()
         graph = _build_graph(vectors, params, threads)
-        atomic_write_bytes(out / GRAPH, faiss.serialize_index(graph).tobytes())
-        files[GRAPH] = sha256_file(out / GRAPH)
+        data = faiss.serialize_index(graph).tobytes()
+        atomic_write_bytes(out / GRAPH, data)
+        files[GRAPH] = hashlib.sha256(data).hexdigest()
         sample = vectors[np.random.default_rng(0).choice(len(vectors), min(RECALL_SAMPLE, len(vectors)), replace=False)]
         found = _search_graph(graph, sample, min(10, len(vectors)))[0]
         hnsw_record = {**{k: int(v) for k, v in params.items()}, "library": "faiss-cpu",
@@ -210,8 +212,6 @@ class VectorIndex:
     """A loaded index: `search(query_vectors, k)` over the passages, and their records."""
 
     def __init__(self, path: str | os.PathLike, *, check: bool = True):
-        from kubepipe.util import sha256_file
-
         self.path = Path(path)
         spec_file = self.path / INDEX_FILE
         try:
@@ -244,20 +244,15 @@ class VectorIndex:
         for name in files:
             if Path(name).name != name:
                 raise ModelError(f"{spec_file}: files: {name!r} is not a file of the index directory")
-        unlisted = [n for n in [VECTORS, PASSAGES] + ([GRAPH] if method == "hnsw" else []) if n not in files]
+        loaded = (VECTORS, PASSAGES) + ((GRAPH,) if method == "hnsw" else ())
+        unlisted = [n for n in loaded if n not in files]
         if unlisted:
             raise ModelError(f"{spec_file}: files: no sha256 for {', '.join(unlisted)}; an index lists every file "
                              "it is made of: the manifest was changed, rebuild the index")
-        for name, want in files.items():
-            try:
-                got = sha256_file(self.path / name) if check else want
-            except OSError as exc:
-                raise ModelError(f"{self.path / name}: cannot read this file of the index "
-                                 f"({exc.strerror or exc}); rebuild the index or copy it again") from None
-            if got != want:
-                raise ModelError(f"{self.path / name}: sha256 differs from the one recorded in {INDEX_FILE}; the "
-                                 "index was changed after it was built: rebuild it")
-        self.method = method
+        self.method, self._check = method, check
+        for name in files:  # files the loader parses are checked as they are read (_read)
+            if name not in loaded and check:
+                self._read(name)
         try:
             self._load_contents()
         except MemoryError:  # numpy's bare 'Unable to allocate 62.5 MiB for an array' named no index and no remedy
@@ -267,21 +262,32 @@ class VectorIndex:
                              "whole): give the server or the step more memory (a step's `resources.memory`), or index "
                              "fewer passages") from None
 
+    def _read(self, name: str) -> bytearray:
+        """A file of the index, read once and checked against the manifest's sha256 as it is read (the bytes that
+        are parsed: hashed first and opened again to load, a file swapped in between was served unchecked)."""
+        from kubepipe.components.retrieval.checked_files import read_checked
+
+        return read_checked(self.path / name, self.manifest["files"][name] if self._check else None,
+                            owner="the index", record=f"the one recorded in {INDEX_FILE}",
+                            remedy="the index was changed after it was built: rebuild it",
+                            unreadable="rebuild the index or copy it again")
+
     def _load_contents(self) -> None:
         """Vectors, passages and graph, each checked against the manifest: files whose sha256 was recorded again
         by hand (another tool's index) failed at the first query (a matmul's ValueError, KeyError 'doc_id') or
         answered without a word (a NaN vector's document was never found)."""
-        from kubepipe.components.data.io import read_dataset
+        from kubepipe.components.data.io import parquet_frame
+        from kubepipe.components.retrieval.checked_files import npy_from_buffer
         from kubepipe.components.retrieval.embeddings import vectors_problem
 
         try:
-            self.vectors = np.load(self.path / VECTORS, allow_pickle=False)
+            self.vectors = npy_from_buffer(self._read(VECTORS))
         except ValueError as exc:  # pickled objects, or no .npy at all
             raise ModelError(f"{self.path / VECTORS}: not an index's vectors ({exc}); rebuild the index") from None
         problem = vectors_problem(self.vectors, self.manifest.get("dim"))
         if problem:
             raise ModelError(f"{self.path / VECTORS}: {problem}; rebuild the index")
-        self.passages = read_dataset(self.path / PASSAGES)
+        self.passages = parquet_frame(self._read(PASSAGES), self.path / PASSAGES)
         if len(self.passages) != len(self.vectors):
             raise ModelError(f"{self.path}: {len(self.passages)} passages but {len(self.vectors)} vectors; rebuild it")
         if "doc_id" not in self.passages.columns:
@@ -290,7 +296,7 @@ class VectorIndex:
         self.graph = None
         if self.method == "hnsw":
             try:
-                self.graph = _faiss().read_index(str(self.path / GRAPH))
+                self.graph = _faiss().deserialize_index(np.frombuffer(self._read(GRAPH), dtype=np.uint8))
             except RuntimeError as exc:  # faiss's own error: no graph it can read
                 raise ModelError(f"{self.path / GRAPH}: not a faiss graph ({str(exc).splitlines()[0]}); "
                                  "rebuild the index") from None

@@ -33,7 +33,7 @@ def test_a_rebuild_killed_before_its_manifest_is_refused_and_a_rerun_is_clean(tm
                             start_new_session=True, timeout=120)  # its own process group: the failpoint kills it
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert (idx / "index.faiss").exists()  # the new graph was written; the manifest is still the old exact one's
-    with pytest.raises(ModelError, match=r"passages.parquet: sha256 differs from the one recorded in kubepipe-index.json; "
+    with pytest.raises(ModelError, match=r"(vectors.npy|passages.parquet): sha256 differs from the one recorded in kubepipe-index.json; "
                                          r"the index was changed after it was built: rebuild it"):
         VectorIndex(idx)
     build_index(emb, idx, method="hnsw")  # the re-run
