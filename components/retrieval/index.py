@@ -277,7 +277,7 @@ class VectorIndex:
         by hand (another tool's index) failed at the first query (a matmul's ValueError, KeyError 'doc_id') or
         answered without a word (a NaN vector's document was never found)."""
         from kubepipe.components.data.io import parquet_frame
-        from kubepipe.components.retrieval.checked_files import npy_from_buffer
+        from kubepipe.components.retrieval.checked_files import graph_from_buffer, npy_from_buffer
         from kubepipe.components.retrieval.embeddings import vectors_problem
 
         try:
@@ -296,7 +296,7 @@ class VectorIndex:
         self.graph = None
         if self.method == "hnsw":
             try:
-                self.graph = _faiss().deserialize_index(np.frombuffer(self._read(GRAPH), dtype=np.uint8))
+                self.graph = graph_from_buffer(_faiss(), self._read(GRAPH))
             except RuntimeError as exc:  # faiss's own error: no graph it can read
                 raise ModelError(f"{self.path / GRAPH}: not a faiss graph ({str(exc).splitlines()[0]}); "
                                  "rebuild the index") from None
