@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kubepipe.components.retrieval.chunking import doc_id_of
+from kubepipe.components.retrieval.doc_rows import first_of_each_doc, kept_lists
 
 __all__ = ["Retriever", "MAX_K", "RESULT_BLOCK"]
 
@@ -89,7 +90,8 @@ class Retriever:
         # ids as the queries' relevant ids are read (chunking.doc_id_of): a doc_id column with a gap is read as
         # float, and its '101.0' was no query's '101'; a hit's doc_id is that same text
         self.doc_ids = np.array([doc_id_of(v) for v in p["doc_id"].tolist()], dtype=object)
-        self.n_docs = int(len(set(self.doc_ids.tolist())))
+        self.doc_codes, uniques = pd.factorize(self.doc_ids)  # a document's number: passages are told apart by it
+        self.n_docs = int(len(uniques))
         self._records = [{**{c: _plain(v) for c, v in rec.items()}, "doc_id": doc}
                          for rec, doc in zip(p.to_dict("records"), self.doc_ids.tolist())]
 
@@ -117,31 +119,15 @@ class Retriever:
             for at in range(0, len(pending), step):
                 block = pending[at:at + step]
                 rows, scores = self.index.search(vecs[block], depth)
-                for i, r, s in zip(block, rows.tolist(), scores.tolist()):
-                    # rows are then documents already: the per-row loop cost as much as the graph search at top_k
-                    # 200 (benchmarks/retrieval.py's retriever case)
-                    keep, ks = (r[:k], s[:k]) if one_each else self._distinct_docs(r, s, k)
+                # one passage a document: rows are documents already
+                kept = (rows[:, :k].tolist(), scores[:, :k].tolist()) if one_each else \
+                    kept_lists(rows, scores, first_of_each_doc(self.doc_codes[rows], k))
+                for i, keep, ks in zip(block, *kept):
                     if len(keep) >= min(k, self.n_docs) or depth >= len(self.index):
                         out[i] = (keep, ks)
             pending = [i for i in pending if out[i] is None]  # deeper, only the queries still short of k documents
             depth = min(len(self.index), depth * 4)
         return [o[0] for o in out if o is not None], [o[1] for o in out if o is not None]
-
-    def _distinct_docs(self, rows: list[int], scores: list[float], k: int) -> tuple[list[int], list[float]]:
-        """The first passage of each document among `rows` (best first), up to k documents."""
-        seen: set = set()
-        keep: list[int] = []
-        ks: list[float] = []
-        for row, score in zip(rows, scores):
-            doc = self.doc_ids[row]
-            if doc in seen:
-                continue
-            seen.add(doc)
-            keep.append(row)
-            ks.append(score)
-            if len(keep) == k:
-                break
-        return keep, ks
 
     def retrieve(self, queries: list[str], k: int = 10) -> list[list[dict]]:
         """Per query: [{passage_id, doc_id, score, text, <record columns>}], best first."""
