@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -149,27 +150,61 @@ class Embedder:
     # ---- embedding ----
     def embed(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """float32 [n, dim], each row of unit length (a text with no token gives the zero vector)."""
-        import torch
-
-        from kubepipe.components.training.encoders import to_tensors
-        from kubepipe.components.training.models.pretrained_encoder import mean_pool
-
         n = len(texts)
         out = np.zeros((n, self.dim), dtype=np.float32)
         if n == 0:
             return out
         order = np.argsort([len(t) for t in texts], kind="stable")
-        cuda = str(self.device).startswith("cuda")
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            step = max(1, int(batch_size))
+        step = max(1, int(batch_size))
+        with self._inference():
             for start in range(0, n, step):
                 idx = order[start:start + step]
-                batch = {k: v.to(self.device) for k, v in
-                         to_tensors(self.tokenizer.encode([texts[i] for i in idx])).items()}
-                hidden = self.encoder(**batch).last_hidden_state.float()
-                pooled = torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)
-                out[idx] = pooled.cpu().numpy()
+                out[idx] = self._pooled(self.tokenizer.encode([texts[i] for i in idx]))
         return out
+
+    def embed_queries(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        """`embed`, each text's vector the same alone or in any batch (docs/retrieval.md, "Ties"): texts of one
+        token length are batched together, unpadded (padding changed the GEMM shapes, and with them a vector by up
+        to 1.6e-7), on one CPU thread (a thread count changes the sums' order too). Evaluation and the served
+        retriever embed queries here, so a near-tie ranks the same in the report and at the endpoint."""
+        from contextlib import nullcontext
+
+        from kubepipe.components.threads import thread_counts
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return out
+        rows = self.tokenizer.encode_rows(list(texts))
+        by_width: dict[int, list[int]] = {}
+        for i, r in enumerate(rows):
+            by_width.setdefault(len(r), []).append(i)
+        step = max(1, int(batch_size))
+        cpu = not str(self.device).startswith("cuda")
+        with thread_counts(1) if cpu else nullcontext(), self._inference():
+            for group in by_width.values():
+                for start in range(0, len(group), step):
+                    idx = group[start:start + step]
+                    out[idx] = self._pooled(self.tokenizer.collate_rows([rows[i] for i in idx]))
+        return out
+
+    @contextmanager
+    def _inference(self):
+        import torch
+
+        cuda = str(self.device).startswith("cuda")
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            yield
+
+    def _pooled(self, encoded: dict) -> np.ndarray:
+        """Unit mean-pooled vectors of one tokenised batch, in float32."""
+        import torch
+
+        from kubepipe.components.training.encoders import to_tensors
+        from kubepipe.components.training.models.pretrained_encoder import mean_pool
+
+        batch = {k: v.to(self.device) for k, v in to_tensors(encoded).items()}
+        hidden = self.encoder(**batch).last_hidden_state.float()
+        return torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1).cpu().numpy()
 
 
 def _max_length(max_length: int, config: dict) -> int:

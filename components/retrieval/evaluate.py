@@ -71,7 +71,7 @@ def score_index(retriever, queries: list[str], relevant: list[set], names: list[
     runs (Retriever.search_vectors): an HNSW graph searched deeper than expansion_search answers otherwise, so a
     top 10 cut from one top 100 search was not what the endpoint serves for top_k 10."""
     if vectors is None:
-        vectors = retriever.embedder.embed(list(queries))  # once, for every K (as serving embeds: batches of 64)
+        vectors = retriever.embed_queries(list(queries))  # once, for every K, as the endpoint embeds a query
     ks = sorted({depth_of(n) for n in names if depth_of(n)} | {1})
     metrics: dict = {}
     ranked: dict[int, list[list[str]]] = {}
@@ -162,7 +162,7 @@ def evaluate_retrieval(
                         f"{sorted(relevant[0])[:3]}; the index's ids are like {sorted(known)[:3]}), so every metric "
                         "would be 0; check relevant_column, its separator, and the chunk step's id_column")
     names = _names(thresholds, relative)
-    vectors = retriever.embedder.embed(queries)  # once: a champion embedded by the same encoder reuses them
+    vectors = retriever.embed_queries(queries)  # once: a champion embedded by the same encoder reuses them
     metrics, ranked = score_index(retriever, queries, relevant, names, vectors)
     champion = (_champion(registry_uri, model_name, queries, relevant, names, device, index_dir, retriever, vectors)
                 if baseline == "champion" else None)

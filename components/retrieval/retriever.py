@@ -66,7 +66,7 @@ def same_embedder(a: dict | None, b: dict | None) -> bool:
 
 
 class Retriever:
-    embedder: Any  # an Embedder, or what a caller passes with its `embed(texts, batch_size=...)`
+    embedder: Any  # an Embedder, or what a caller passes with its `embed(texts, batch_size=...)` (embed_queries too)
 
     def __init__(self, index_dir: str | os.PathLike, *, device: str = "cpu", embedder=None,
                  like: "Retriever | None" = None):
@@ -102,7 +102,13 @@ class Retriever:
     def search_docs(self, queries: list[str], k: int, *, batch_size: int = 64) -> tuple[list[list[int]], list[list[float]]]:
         """Per query: passage rows of the top-k distinct documents and their scores (k: 1..MAX_K)."""
         _check_k(k)  # before the queries are embedded
-        return self.search_vectors(self.embedder.embed(_texts(queries), batch_size=batch_size), k)
+        return self.search_vectors(self.embed_queries(_texts(queries), batch_size=batch_size), k)
+
+    def embed_queries(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        """Query vectors, each the same alone or in any batch (Embedder.embed_queries), so evaluation ranks as the
+        endpoint serves; an embedder without that method (a caller's stand-in) embeds with its `embed`."""
+        embed = getattr(self.embedder, "embed_queries", None) or self.embedder.embed
+        return embed(texts, batch_size=batch_size)
 
     def search_vectors(self, vecs: np.ndarray, k: int) -> tuple[list[list[int]], list[list[float]]]:
         """`search_docs` of queries already embedded by this index's embedder (float32 [n, dim], unit rows):
@@ -138,7 +144,7 @@ class Retriever:
         on how deep it is searched, so a served request cut from a batch's deepest search was not its answer alone."""
         for k in ks:
             _check_k(k)
-        vecs = self.embedder.embed(_texts(queries))
+        vecs = self.embed_queries(_texts(queries))
         out: list[list[dict]] = [[] for _ in ks]
         for k in sorted(set(ks)):
             at = [i for i, kk in enumerate(ks) if kk == k]
