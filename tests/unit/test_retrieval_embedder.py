@@ -237,10 +237,10 @@ def test_a_champion_embedded_by_the_same_encoder_is_scored_with_its_loaded_encod
     write_dataset(queries, tmp_path / "q.parquet")
 
     loads, batches = [], []
-    load, embed = Embedder.from_base_model.__func__, Embedder.embed
+    load, embed = Embedder.from_base_model.__func__, Embedder.embed_queries  # queries are embedded through it
     monkeypatch.setattr(Embedder, "from_base_model",
                         classmethod(lambda cls, *a, **kw: (loads.append(a), load(cls, *a, **kw))[1]))
-    monkeypatch.setattr(Embedder, "embed", lambda self, texts, **kw: (
+    monkeypatch.setattr(Embedder, "embed_queries", lambda self, texts, **kw: (
         batches.append(len(texts)) if len(texts) > 1 else None, embed(self, texts, **kw))[1])  # not the 1-query timing
     ev = evaluate_retrieval(tmp_path / "cand" / "idx", tmp_path / "q.parquet", model_name="idx",
                             registry_uri=f"file://{tmp_path / 'reg'}", thresholds={"recall@5": {"min": 0.0}})
