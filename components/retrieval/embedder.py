@@ -163,7 +163,7 @@ class Embedder:
         return out
 
     def embed_queries(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-        """`embed`, each text's vector the same alone or in any batch (docs/retrieval.md, "Ties"): texts of one
+        """`embed`, each text's vector the same alone or in any batch (decision 0014, "Ties"): texts of one
         token length are batched together, unpadded (padding changed the GEMM shapes, and with them a vector by up
         to 1.6e-7), on one CPU thread (a thread count changes the sums' order too). Evaluation and the served
         retriever embed queries here, so a near-tie ranks the same in the report and at the endpoint."""

@@ -59,7 +59,7 @@ def test_evaluation_ranks_a_near_tie_as_the_endpoint_serves_it_alone_or_batched(
     others = [j for j in range(len(texts)) if j != i]
     v = np.concatenate([alone[i:i + 1], batched[i:i + 1], batched[others]])
     # an HNSW graph scores each (query, passage) pair alone (faiss's own kernel); exact search's matrix product can
-    # still move a score by an ulp with the number of queries searched together (docs/retrieval.md, "Ties")
+    # still move a score by an ulp with the number of queries searched together (docs/decisions/0014, "Ties")
     r = Retriever(build_small_index(tmp_path, v, ["near-a", "near-b"] + [f"m{j}" for j in others], "hnsw"),
                   embedder=embedder)
     _, ranked = score_index(r, texts, [{"near-a"}] * len(texts), ["recall@5"])
