@@ -23,14 +23,15 @@ BLOCK = 1 << 20  # bytes read (and hashed) at a time
 
 
 def read_checked(path: str | os.PathLike, want: str | None, *, owner: str, record: str, remedy: str,
-                 unreadable: str) -> bytearray:
-    """The bytes of `path`, read once; refused (ModelError naming the file and both hashes) unless they hash to
-    `want` (None: not checked). `owner` names what the file is part of, `record` where `want` was recorded;
+                 unreadable: str) -> np.ndarray:
+    """The bytes of `path` (uint8 [size]), read once; refused (ModelError naming the file and both hashes) unless
+    they hash to `want` (None: not checked). `owner` names what the file is part of, `record` where `want` was recorded;
     `remedy` says what to do about a file that differs, `unreadable` about one that cannot be read."""
     h = hashlib.sha256()
     try:
         with open(path, "rb") as fh:
-            buf = bytearray(os.fstat(fh.fileno()).st_size)
+            # np.empty, not bytearray: its pages are not zeroed before the file is read into them
+            buf = np.empty(os.fstat(fh.fileno()).st_size, dtype=np.uint8)
             with memoryview(buf) as view:
                 got = 0
                 while got < len(buf):
@@ -40,9 +41,9 @@ def read_checked(path: str | os.PathLike, want: str | None, *, owner: str, recor
                     if want is not None:
                         h.update(view[got:got + n])
                     got += n
-            del buf[got:]
-            # grown while read: the bytes read are hashed and returned (what is loaded is what is checked), unless
-            # more follow; then the file is not the one of its stat, and it is hashed on to say so
+            buf = buf[:got]
+            # grown while read: what was read is not the whole file; the rest is hashed too (for the message) and
+            # the file refused
             while want is not None and (more := fh.read(BLOCK)):
                 h.update(more)
                 got = -1
@@ -55,7 +56,7 @@ def read_checked(path: str | os.PathLike, want: str | None, *, owner: str, recor
     return buf
 
 
-def npy_from_buffer(buf: bytearray) -> np.ndarray:
+def npy_from_buffer(buf) -> np.ndarray:
     """The array of a .npy file's bytes, as a view of `buf` past its header (np.load would copy them); never
     pickled objects. ValueError (as np.load's) for no .npy at all, an object array or too few bytes."""
     from numpy.lib import format as npf
@@ -79,7 +80,7 @@ def npy_from_buffer(buf: bytearray) -> np.ndarray:
     return flat.reshape(shape, order="F" if fortran else "C")
 
 
-def graph_from_buffer(faiss, buf: bytearray):
+def graph_from_buffer(faiss, buf):
     """A faiss index read from `buf` a block at a time (faiss.deserialize_index first copied the whole buffer into
     a std::vector: the file's bytes held twice while the graph was built, 32 MiB more peak at 20,000 passages)."""
     view, at = memoryview(buf), 0

@@ -262,7 +262,7 @@ class VectorIndex:
                              "whole): give the server or the step more memory (a step's `resources.memory`), or index "
                              "fewer passages") from None
 
-    def _read(self, name: str) -> bytearray:
+    def _read(self, name: str) -> np.ndarray:
         """A file of the index, read once and checked against the manifest's sha256 as it is read (the bytes that
         are parsed: hashed first and opened again to load, a file swapped in between was served unchecked)."""
         from kubepipe.components.retrieval.checked_files import read_checked
