@@ -141,7 +141,7 @@ def bench_docs(arms: dict, v, q, label: str, *, per_doc: int, top_ks: list[int],
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--before", required=True, help="the python of a venv whose kubepipe is the code compared with")
+    p.add_argument("--before", help="the python of a venv whose kubepipe is the code compared with (required)")
     p.add_argument("--cases", default="load,docs", help="comma list of: load, docs")
     p.add_argument("--n", type=int, default=20_000, help="passages of the index")
     p.add_argument("--per-doc", type=int, default=4, help="the docs case's passages a document")
@@ -150,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=7)
     a = p.parse_args(argv)
+    if not a.before:  # `make bench` runs every script bare: there is nothing to compare with
+        print("retrieval_checkouts.py: skipped; give --before PYTHON, the interpreter of a venv whose editable "
+              "kubepipe is the checkout to compare with (e.g. /work/main/.venv/bin/python)")
+        return 0
     from retrieval import synthetic_vectors
 
     v, q, label = synthetic_vectors(a.n, a.queries)
