@@ -32,7 +32,7 @@ def read_checked(path: str | os.PathLike, want: str | None, *, owner: str, recor
         with open(path, "rb") as fh:
             # np.empty, not bytearray: its pages are not zeroed before the file is read into them
             buf = np.empty(os.fstat(fh.fileno()).st_size, dtype=np.uint8)
-            with memoryview(buf) as view:
+            with buf.data as view:  # the array's own memoryview
                 got = 0
                 while got < len(buf):
                     n = fh.readinto(view[got:got + BLOCK])
