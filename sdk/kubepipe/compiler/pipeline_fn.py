@@ -147,7 +147,7 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
                     for step in group:
                         emit(step)
 
-        if plan.exit_step is not None:
+        if plan.exit_step is not None and exit_comp is not None:
             exit_task = make(plan.exit_step, exit_comp)
             with dsl.ExitHandler(exit_task, name="pipeline"):
                 emit_all()
