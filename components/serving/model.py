@@ -161,7 +161,7 @@ class ServedModel(Model):
         encoder, counted = self.model.encoder, observe and self.model.has_tokens
         tokens: int | None = None
         if items and isinstance(items[0], np.ndarray) and spec.task != TABULAR:
-            widths = [len(r) for r in items]
+            widths = list(map(len, items))  # C-level: no Python call a row (nor in predict, padding's _pad_rows)
             groups = (split_by_width(widths, self.pass_overhead_tokens)
                       if self.pass_overhead_tokens is not None and len(items) > 1 else None)
             # --max-batch-tokens bounds every pass, a lone request's too (the batcher never splits a request)
@@ -278,7 +278,7 @@ class ServedModel(Model):
             rows = (self._rows(items) if len(items) <= _INLINE_TOKENIZE_ROWS
                     else await asyncio.get_running_loop().run_in_executor(None, self._rows, items))
             self.departed_current()
-            probs = await self.batcher.submit(rows, [len(r) for r in rows])
+            probs = await self.batcher.submit(rows, list(map(len, rows)))
         return request, parsed, probs
 
     async def postprocess(self, result, headers=None, response_headers=None):

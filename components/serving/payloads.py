@@ -25,6 +25,7 @@ from typing import Any, Sequence, cast
 from kubepipe.components.checks import is_blank
 from kubepipe.components.serving.jsonbody import (SURROGATE, as_sent, clean, duplicate_key, json_type, load_json,
                                                   why_not_json, writable)
+from kubepipe.components.serving.textbatch import usual_texts
 from kubepipe.util import did_you_mean
 
 __all__ = ["BadRequest", "answered_error", "InputSpec", "Parsed", "parse_v1", "parse_v2", "input_spec_of",
@@ -250,7 +251,7 @@ def parse_v1(body: Any, spec: InputSpec, fields: tuple = V1_FIELDS, takes: str =
     items: list[list[float]] | list[str]
     if spec.task == TABULAR:
         items = [_row(v, f"instances[{i}]", spec) for i, v in enumerate(inst)]
-    elif all(type(v) is str and len(v) <= spec.max_text_length and clean(v) and not _blank(v) for v in inst):
+    elif usual_texts(inst, spec.max_text_length):
         items = list(inst)  # the usual body, accepted without naming each instance's place
     else:
         texts: list[str] = []
