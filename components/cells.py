@@ -3,9 +3,11 @@ string column, as a Parquet file written from one reads back). Pure Python: the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
-__all__ = ["is_missing", "cell_text"]
+__all__ = ["is_missing", "cell_text", "cell_texts"]
+
+_STR = frozenset({str})
 
 
 def is_missing(value: Any) -> bool:
@@ -23,3 +25,9 @@ def is_missing(value: Any) -> bool:
 def cell_text(value: Any) -> str:
     """A text cell as the model reads it: '' when missing (never the text 'nan' or '<NA>')."""
     return "" if is_missing(value) else str(value)
+
+
+def cell_texts(values: Iterable[Any]) -> list[str]:
+    """`cell_text` of each value; a column of str alone (a request's, the usual) as it is: no Python call a cell."""
+    values = list(values)
+    return values if set(map(type, values)) <= _STR else [cell_text(v) for v in values]

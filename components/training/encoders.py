@@ -9,11 +9,13 @@ normalisation) and rebuilt from `state()` when a model is loaded.
 from __future__ import annotations
 
 import hashlib
+from functools import partial
+from operator import attrgetter
 from typing import Any, Sequence
 
 import numpy as np
 
-from kubepipe.components.cells import cell_text
+from kubepipe.components.cells import cell_texts
 from kubepipe.components.errors import ModelError
 from kubepipe.components.training.hashing import HashingSpec, hash_ngrams, hash_ngrams_read, words_read
 
@@ -70,6 +72,9 @@ class Encoder:
         return self
 
 
+_IDS, _AS_IDS = attrgetter("ids"), partial(np.asarray, dtype=np.int64)  # a tokenizer Encoding's ids, as a row
+
+
 def _pad_rows(rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(ids [B, longest], mask [B, longest] bool) of unpadded id rows; 0 pads."""
     lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))  # no Python call a row (the serving path)
@@ -84,7 +89,7 @@ def _pad_rows(rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 def _texts(inputs: Any) -> list[str]:
     if isinstance(inputs, str):
         raise ModelError("text inputs must be a list of strings, got one string: wrap it in a list")
-    return [cell_text(t) for t in inputs]
+    return cell_texts(inputs)
 
 
 class HashingEncoder(Encoder):
@@ -338,7 +343,7 @@ class WordPieceEncoder(Encoder):
         return self.collate_rows(self.encode_rows(inputs))
 
     def encode_rows(self, inputs):
-        return [np.asarray(e.ids, dtype=np.int64) for e in self._encode(inputs)]
+        return list(map(_AS_IDS, map(_IDS, self._encode(inputs))))  # C-level: no Python call a row
 
     def collate_rows(self, rows):
         ids, mask = _pad_rows(rows)

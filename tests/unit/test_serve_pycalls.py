@@ -89,3 +89,33 @@ def test_a_request_costs_almost_no_python_call_a_row(served):
         loop.close()
     per_row = (large - small) / 48
     assert per_row <= 1.0, f"{per_row:.1f} Python calls a row ({small:.0f} at 16 rows, {large:.0f} at 64)"
+
+
+def test_text_cells_are_read_as_the_model_reads_them():
+    """A column of str alone is taken as it is; a missing cell is no text, a number its digits."""
+    np = pytest.importorskip("numpy")
+    from kubepipe.components.training.encoders import ByteEncoder
+
+    enc = ByteEncoder(max_length=16)
+    mixed = ["coffee", None, float("nan"), 3, "uber"]
+    for got, want in zip(enc.encode_rows(mixed), enc.encode_rows(["coffee", "", "", "3", "uber"])):
+        np.testing.assert_array_equal(got, want)
+    rows = enc.encode_rows(["ab", "c"])  # the bytes, shifted by one, after [CLS]
+    assert [r.tolist()[1:] for r in rows] == [[ord("a") + 1, ord("b") + 1], [ord("c") + 1]]
+
+
+def test_wordpiece_rows_are_the_tokenizers_own_ids(tmp_path):
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("tokenizers")
+    from tokenizers import Tokenizer
+
+    from kubepipe.components.training.encoders import WordPieceEncoder
+    from tiny_bert import write_tokenizer
+
+    path = write_tokenizer(tmp_path / "tokenizer.json")
+    texts = ["starbucks coffee seattle", "uber trip", "", "amazon marketplace order 1234"]
+    rows = WordPieceEncoder(str(path), max_length=24).encode_rows(texts)
+    oracle = Tokenizer.from_file(str(path))
+    oracle.enable_truncation(max_length=24)
+    assert [r.dtype for r in rows] == [np.int64] * len(texts)
+    assert [r.tolist() for r in rows] == [oracle.encode(t).ids for t in texts]
