@@ -161,7 +161,7 @@ class ServedModel(Model):
         encoder, counted = self.model.encoder, observe and self.model.has_tokens
         tokens: int | None = None
         if items and isinstance(items[0], np.ndarray) and spec.task != TABULAR:
-            widths = list(map(len, items))  # C-level: no Python call a row (nor in predict, padding's _pad_rows)
+            widths = list(map(len, items))  # map in C: no Python call a row (as in predict, _pad_rows)
             groups = (split_by_width(widths, self.pass_overhead_tokens)
                       if self.pass_overhead_tokens is not None and len(items) > 1 else None)
             # --max-batch-tokens bounds every pass, a lone request's too (the batcher never splits a request)
