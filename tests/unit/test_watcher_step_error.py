@@ -45,7 +45,8 @@ def test_every_component_error_is_the_steps_error_whatever_its_name(tmp_path):
     classes, todo = [], [ComponentError]
     while todo:
         cls = todo.pop()
-        classes.append(cls)
+        if cls.__module__.startswith("kubepipe."):  # kubepipe's own: a test's user module (steps.NotFresh) is not
+            classes.append(cls)                      # read by this rule, and is in the process only after its test
         todo += cls.__subclasses__()
     assert {"SourceMissing", "CanaryRejected", "PortInUse", "BadHost"} <= {cls.__name__ for cls in classes}
     for cls in classes:

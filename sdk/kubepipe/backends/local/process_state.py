@@ -4,6 +4,7 @@ the environment it gives its tasks (`run_environ`)."""
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import os
@@ -43,7 +44,9 @@ def process_kept() -> Iterator[None]:
     logger context, so the root logger got a basicConfig handler writing into the run's log tee: the caller's
     own `logging.basicConfig(...)` was then a no-op, and its records went to a finished run's stream.
     And kfp.local's one global config (`local.init`) as it was: the caller's own kfp.local tasks ran with the
-    run's, into its artifacts folder and with raise_on_error off, a failed task not raising."""
+    run's, into its artifacts folder and with raise_on_error off, a failed task not raising. And `builtins.print`:
+    kfp.local indents a task's prints by swapping it (logging_utils.indented_print), and its worker threads of
+    parallel steps, each putting back what it found, could leave it indenting every later print of the process."""
     from kfp.local import config
 
     if not hasattr(getattr(config, "LocalExecutionConfig", None), "instance"):  # undocumented (decision 0018)
@@ -54,9 +57,11 @@ def process_kept() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     local_config = config.LocalExecutionConfig.instance
+    printer = builtins.print
     try:
         yield
     finally:
+        builtins.print = printer
         config.LocalExecutionConfig.instance = local_config
         for handler in root.handlers[:]:
             if handler not in handlers:
