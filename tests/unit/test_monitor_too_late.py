@@ -16,27 +16,12 @@ pytest.importorskip("pyarrow.parquet")
 from hypothesis import HealthCheck, event, given, settings, strategies as st  # noqa: E402
 
 from kubepipe.components.data.load import load_to_artifact  # noqa: E402
-from kubepipe.components.monitoring.predlog import PredictionLog, Record  # noqa: E402
+from log_parts import iso as _iso, write_parts as _write  # noqa: E402 - tests/fixtures
 
 UTC = dt.timezone.utc
 T0 = calendar.timegm((2026, 3, 16, 0, 0, 0))
 SETTLE = 30
 HOUR = 3600
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _write(sink, rows: list[tuple[str, float]]) -> None:
-    """One flush of a server: a part per hour partition of `rows` (request id, stamp)."""
-    if not rows:
-        return
-    plog = PredictionLog(str(sink), model="m", version="1", input_columns=("description",), flush_s=3600)
-    plog.start()
-    for rid, ts in rows:
-        assert plog.offer(Record(rid, ts, "v1", 1.0, ["x"], ["a"], [0.5]))
-    plog.close()
 
 
 def _read(tmp, sink, end: float, window_s: int, name: str = "w", **kw) -> tuple[list[str], dict]:
