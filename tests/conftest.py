@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import sys
 import tempfile
@@ -41,13 +42,18 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
+_PRINT = builtins.print  # before any test: kfp.local's parallel tasks can leave it indenting (process_state.py)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_kfp_local():
-    """kfp.local keeps one global config; a test that inits it must not leak it into the next."""
+    """kfp.local keeps one global config; a test that inits it must not leak it into the next. Nor a print left
+    indenting by a test that ran parallel kfp.local tasks itself (kubepipe's own runs put it back)."""
     yield
     config = sys.modules.get("kfp.local.config")
     if config is not None:
         config.LocalExecutionConfig.instance = None
+    builtins.print = _PRINT
 
 
 @pytest.fixture(autouse=True)
