@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-__all__ = ["is_missing", "cell_text", "cell_texts"]
+__all__ = ["is_missing", "cell_text", "cell_texts", "only_str"]
 
 _STR = frozenset({str})
 
@@ -30,4 +30,9 @@ def cell_text(value: Any) -> str:
 def cell_texts(values: Iterable[Any]) -> list[str]:
     """`cell_text` of each value; a column of str alone (a request's, the usual) as it is: no Python call a cell."""
     values = list(values)
-    return values if set(map(type, values)) <= _STR else [cell_text(v) for v in values]
+    return values if only_str(values) else [cell_text(v) for v in values]
+
+
+def only_str(values: list[Any]) -> bool:
+    """Every value is a str itself (no subclass), checked in C: no Python call a value."""
+    return set(map(type, values)) <= _STR

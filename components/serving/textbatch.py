@@ -11,19 +11,19 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any
 
+from kubepipe.components.cells import only_str
 from kubepipe.components.checks import is_blank
 from kubepipe.components.serving.jsonbody import SURROGATE
 
 __all__ = ["usual_texts"]
 
 _FIRST = itemgetter(slice(0, 1))  # a text's first character ("" for the empty text)
-_STR = frozenset({str})
 
 
 def usual_texts(instances: list[Any], max_text_length: int) -> bool:
     """Every instance is a str of at most `max_text_length` characters, with no lone UTF-16 surrogate and something to
     read (checks.is_blank); `instances` is not empty (payloads.check_size ran)."""
-    if set(map(type, instances)) != _STR or max(map(len, instances)) > max_text_length:
+    if not instances or not only_str(instances) or max(map(len, instances)) > max_text_length:
         return False
     joined = "".join(instances)  # a surrogate in a row is one in the joined text, and one there is in a row
     if not joined.isascii() and SURROGATE.search(joined):
