@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from kubepipe.util import K8S_NAME, did_you_mean
 
-__all__ = ["CheckIssue", "errors_only", "did_you_mean", "MODEL_NAME", "MODEL_NAME_RULE", "K8S_NAMESPACE", "model_name_issues",
+__all__ = ["CheckIssue", "bound_at_run", "errors_only", "did_you_mean", "MODEL_NAME", "MODEL_NAME_RULE", "K8S_NAMESPACE", "model_name_issues",
            "namespace_issues", "is_blank", "Allowed", "Reference", "issues_text", "DEVICE", "device_issues"]
 
 # A model name becomes a registry folder, an endpoint record's file name and a served model's name:
@@ -104,3 +104,8 @@ def is_blank(text: str) -> bool:
     """No character to search for: empty, whitespace, or only invisible ones (zero-width spaces, control
     characters), which the encoder's normalizer drops: such a query embeds as the empty input."""
     return not any(c.isprintable() and not c.isspace() for c in text)
+
+
+def bound_at_run(value) -> bool:
+    """A value bound at run time (`${params.x}`, `${steps.s.outputs.y}`): it cannot be checked now."""
+    return isinstance(value, str) and "${" in value

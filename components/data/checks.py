@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
+from kubepipe.components.checks import bound_at_run, Allowed, CheckIssue, Reference, did_you_mean
 from kubepipe.components.data.suite import SEVERITIES, parse_items
 from kubepipe.components.monitoring.window_checks import window_record_issues
 from kubepipe.util import local_path
@@ -43,13 +43,9 @@ def _kind(value: Any) -> str:
     return "dict" if isinstance(value, dict) else "any"
 
 
-def _interpolated(value: Any) -> bool:
-    return isinstance(value, str) and "${" in value
-
-
 def check_expectations(items: Any, prefix: tuple = ("expectations",)) -> list[CheckIssue]:
     """Unknown expectation names, unknown / missing kwargs and wrong kinds, with did-you-mean hints."""
-    if _interpolated(items):
+    if bound_at_run(items):
         return []
     table = expectation_table()
     specs, issues = parse_items(items, prefix)
@@ -75,7 +71,7 @@ def check_expectations(items: Any, prefix: tuple = ("expectations",)) -> list[Ch
             if kind == "number" and "int" in kinds and "number" not in kinds:  # 5.0 from a whole list param is 5
                 if not float(value).is_integer():
                     issues.append(CheckIssue(where + (key,), f"`{key}` must be a whole number, got {value!r}"))
-            elif "any" not in kinds and not _interpolated(value) and kind not in kinds:
+            elif "any" not in kinds and not bound_at_run(value) and kind not in kinds:
                 issues.append(CheckIssue(where + (key,), f"`{key}` must be {' or '.join(kinds)}, got {value!r}"))
         for key in entry["required"]:
             if key not in spec.kwargs:
@@ -114,7 +110,7 @@ def check_validate(with_values: dict) -> list[CheckIssue]:
     suite = with_values.get("suite_path") or ""
     if not isinstance(suite, str):
         issues.append(CheckIssue(("suite_path",), f"must be a path string, got {suite!r}"))
-    elif suite and not _interpolated(suite) and (local := local_path(suite)) and Path(local).expanduser().is_file():
+    elif suite and not bound_at_run(suite) and (local := local_path(suite)) and Path(local).expanduser().is_file():
         from kubepipe.components.data.suite import load_suite_file
         from kubepipe.components.errors import DataError
 
@@ -126,10 +122,10 @@ def check_validate(with_values: dict) -> list[CheckIssue]:
         issues.append(CheckIssue((), "validate-data needs `expectations` or `suite_path`",
                                  "bootstrap a list with `kubepipe expectations infer DATA`"))
     n = with_values.get("unexpected_sample", 10)
-    if not _interpolated(n) and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+    if not bound_at_run(n) and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
         issues.append(CheckIssue(("unexpected_sample",), f"must be a non-negative integer, got {n!r}"))
     gate = with_values.get("gate", True)
-    if not isinstance(gate, bool) and not _interpolated(gate):
+    if not isinstance(gate, bool) and not bound_at_run(gate):
         issues.append(CheckIssue(("gate",), f"must be true or false, got {gate!r}"))
     return issues
 
@@ -147,7 +143,7 @@ def check_drift(with_values: dict) -> list[CheckIssue]:
     for key, least, why in (("bins", 2, "one bin holds every value, so a numeric column's PSI is always 0"),
                             ("max_categories", 1, "every string column would be skipped or read as free text")):
         n = with_values.get(key)
-        if n is not None and not _interpolated(n) and isinstance(n, int) and not isinstance(n, bool) and n < least:
+        if n is not None and not bound_at_run(n) and isinstance(n, int) and not isinstance(n, bool) and n < least:
             issues.append(CheckIssue((key,), f"must be {least} or more, got {n}" + (f": {why}" if n >= 0 else ""),
                                      f"the default is {10 if key == 'bins' else 50}"))
     th = with_values.get("thresholds") or {}
@@ -159,10 +155,10 @@ def check_drift(with_values: dict) -> list[CheckIssue]:
             if key not in _DRIFT_KEYS:
                 issues.append(CheckIssue(path + (key,), f"unknown threshold `{key}`",
                                          did_you_mean(key, _DRIFT_KEYS) or f"use {', '.join(_DRIFT_KEYS)}"))
-            elif not _interpolated(value) and (not isinstance(value, (int, float)) or isinstance(value, bool)
+            elif not bound_at_run(value) and (not isinstance(value, (int, float)) or isinstance(value, bool)
                                                or not value >= 0):  # NaN: no PSI or statistic is above it, silently
                 issues.append(CheckIssue(path + (key,), f"must be a non-negative number, got {value!r}"))
-            elif not _interpolated(value) and key in _DRIFT_UNIT and value > 1:  # `ks_pvalue: 5` meant 5%
+            elif not bound_at_run(value) and key in _DRIFT_UNIT and value > 1:  # `ks_pvalue: 5` meant 5%
                 issues.append(CheckIssue(path + (key,), f"must be from 0 to 1, got {value!r}", _DRIFT_UNIT[key]))
 
     cols = th.get("columns") or {}
@@ -182,23 +178,23 @@ def check_load(with_values: dict) -> list[CheckIssue]:
     """load-data: window syntax, sampling bounds, format."""
     issues: list[CheckIssue] = []
     window = with_values.get("window") or ""
-    problem = window_problem(window) if window and not _interpolated(window) else None
+    problem = window_problem(window) if window and not bound_at_run(window) else None
     if problem:
         issues.append(CheckIssue(("window",), f"{window!r} {problem}", "write e.g. `7d`, `12h`, `2w`"))
     schedule = with_values.get("window_schedule") or ""
-    problem = window_schedule_problem(schedule) if schedule and not _interpolated(schedule) else None
+    problem = window_schedule_problem(schedule) if schedule and not bound_at_run(schedule) else None
     if problem:
         issues.append(CheckIssue(("window_schedule",), f"{schedule!r} {problem}", WINDOW_SCHEDULE_HINT))
     if window and schedule:
         issues.append(CheckIssue(("window_schedule",), "is set beside `window`",
                                  "set one: `window_schedule` bounds the window by the schedule's fires"))
     settle = with_values.get("settle_s", 30.0)
-    problem = settle_problem(settle) if not _interpolated(settle) else None
+    problem = settle_problem(settle) if not bound_at_run(settle) else None
     if problem:
         issues.append(CheckIssue(("settle_s",), problem))
     issues += window_record_issues(with_values)  # late_horizon_h, state_uri
     as_of = with_values.get("as_of") or ""
-    problem = as_of_problem(as_of) if not _interpolated(as_of) else None
+    problem = as_of_problem(as_of) if not bound_at_run(as_of) else None
     if problem:
         issues.append(CheckIssue(("as_of",), f"{as_of!r} {problem}", AS_OF_HINT))
     if (window or schedule) and not with_values.get("time_column") and not str(with_values.get("source", "")).startswith("predictions:"):
@@ -219,11 +215,11 @@ def check_load(with_values: dict) -> list[CheckIssue]:
             issues.append(CheckIssue((key,), problem))
     dtypes = with_values.get("dtypes") or {}
     for col, kind in (dtypes.items() if isinstance(dtypes, dict) else []):
-        if kind not in DTYPE_KINDS and not _interpolated(kind):
+        if kind not in DTYPE_KINDS and not bound_at_run(kind):
             issues.append(CheckIssue(("dtypes", col), f"unknown dtype {kind!r}",
                                      did_you_mean(kind, DTYPE_KINDS) or f"use {', '.join(DTYPE_KINDS)}"))
     marks = {k: with_values.get(k, d) for k, d in (("delimiter", ","), ("decimal", "."), ("thousands", ""))}
-    if not any(_interpolated(v) for v in marks.values()):
+    if not any(bound_at_run(v) for v in marks.values()):
         from kubepipe.components.data.sources import mark_problem
 
         mark = mark_problem(**marks)
@@ -232,7 +228,7 @@ def check_load(with_values: dict) -> list[CheckIssue]:
                                      'e.g. delimiter: ";", decimal: ",", thousands: "." (or delimiter: "\\t" '
                                      'for a tab)'))
     fmt = with_values.get("format", "auto")
-    if fmt not in (*FORMATS, "") and not _interpolated(fmt):
+    if fmt not in (*FORMATS, "") and not bound_at_run(fmt):
         issues.append(CheckIssue(("format",), f"unknown format {fmt!r}", did_you_mean(fmt, FORMATS)))
     return issues
 
@@ -333,7 +329,7 @@ MAX_SAMPLE_SEED = 2**32 - 1  # pandas' (numpy's RandomState) seeds; -1 or 2**40 
 def sampling_problem(key: str, value: Any) -> str | None:
     """What is wrong with load-data's `sample_n` or `seed` (whole numbers; a seed up to MAX_SAMPLE_SEED), else None:
     the one rule of validate and of the running step (a `${params.x}` is checked there)."""
-    if _interpolated(value):
+    if bound_at_run(value):
         return None
     top = MAX_SAMPLE_SEED if key == "seed" else None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0 or (top is not None and value > top):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from kubepipe.components.checks import CheckIssue, did_you_mean, issues_text
+from kubepipe.components.checks import CheckIssue, bound_at_run, did_you_mean, issues_text
 from kubepipe.components.errors import ComponentError, ModelError
 from kubepipe.components.evaluation.metric_names import CLASSIFICATION, SERVING, MetricSet
 from kubepipe.components.evaluation.serving_latency import latency_issues
@@ -51,10 +51,6 @@ class GateResult:
                 "first_run": self.first_run, "forced": self.forced, "audit": self.audit}
 
 
-def _is_placeholder(v) -> bool:
-    return isinstance(v, str) and "${" in v
-
-
 def _finite(v) -> bool:
     try:
         return math.isfinite(v)
@@ -64,7 +60,7 @@ def _finite(v) -> bool:
 
 def _number_issue(path: tuple, v) -> list[CheckIssue]:
     v = as_kind(v, "float")  # pipeline params inside a dict reach the step as strings ("0.9")
-    if _is_placeholder(v) or (isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v)):
+    if bound_at_run(v) or (isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v)):
         return []
     return [CheckIssue(path, f"must be a number, got {v!r}", None)]
 
@@ -109,7 +105,7 @@ def _score_change_issue(path: tuple, metric, kind: str, v, names: MetricSet) -> 
     """A change of a score in [0, 1] is at most 1: `max_regression: 2` (2 points meant) always holds, and
     `min_improvement: 2` never does."""
     v = as_kind(v, "float")
-    if _is_placeholder(v) or not names.scores(metric) or abs(v) <= 1 + TOL:
+    if bound_at_run(v) or not names.scores(metric) or abs(v) <= 1 + TOL:
         return []
     what = ("always holds: the rule never rejects" if (kind == "max_regression") == (v > 0)
             else "can never be met")
@@ -122,12 +118,12 @@ def _score_bound_issue(path: tuple, metric, op: str, v, names: MetricSet) -> lis
     """`f1_macro: {min: 85}` (a percentage) or `{max: -1}` on a score in [0, 1]: no model can meet it; `{min: -1}`
     or `{max: 2}`: every model meets it (as `max_regression: 2`, the rule never rejects)."""
     v = as_kind(v, "float")
-    if not _is_placeholder(v) and not names.scores(metric) and op == "max" and v < -TOL:
+    if not bound_at_run(v) and not names.scores(metric) and op == "max" and v < -TOL:
         # every metric a gate knows is >= 0 (scores, log_loss, latencies, throughput): `query_p99_ms: {max: -5}`
         # validated, and the gate rejected every model
         return [CheckIssue(path, f"`{metric}` is never negative: max {v:g} can never be met",
                            f"give the most `{metric}` may be (0 or more)")]
-    if _is_placeholder(v) or not names.scores(metric):
+    if bound_at_run(v) or not names.scores(metric):
         return []
     if v < -TOL if op == "min" else v > 1 + TOL:
         return [CheckIssue(path, f"`{metric}` is a score in [0, 1]: {op} {v:g} always holds: the rule never rejects",
@@ -185,9 +181,9 @@ def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion"
                                   f"move it to thresholds: {{{m}: ...}}")
                        for m in slices["thresholds"] if m in SERVING] if isinstance(slices["thresholds"], dict) else []
         mr = slices.get("min_rows", 1)
-        if not _is_placeholder(mr) and (not isinstance(mr, int) or isinstance(mr, bool) or mr < 1):
+        if not bound_at_run(mr) and (not isinstance(mr, int) or isinstance(mr, bool) or mr < 1):
             issues.append(CheckIssue(("slices", "min_rows"), f"must be a whole number >= 1, got {mr!r}", None))
-    if baseline not in BASELINES and not _is_placeholder(baseline):
+    if baseline not in BASELINES and not bound_at_run(baseline):
         issues.append(CheckIssue(("baseline",), f"must be `champion` or `none`, got {baseline!r}", did_you_mean(baseline, BASELINES)))
     if relative and baseline == "none":
         issues.append(CheckIssue(("relative",), "relative thresholds need a champion to compare with", "set baseline: champion or remove `relative`"))
@@ -197,7 +193,7 @@ def gate_issues(thresholds=None, relative=None, slices=None, baseline="champion"
             f"add e.g. thresholds: {{{names.example}: {{min: 0.9}}}}" + ("" if baseline == "none" else
             f" and/or relative: {{{names.example}: {{max_regression: 0.0}}}}"),
         ))
-    if not isinstance(force, bool) and not _is_placeholder(force):  # "false" is truthy: it forced the gate
+    if not isinstance(force, bool) and not bound_at_run(force):  # "false" is truthy: it forced the gate
         issues.append(CheckIssue(("force",), f"must be true or false, got {force!r}", None))
     if force is True and not str(force_reason or "").strip():
         issues.append(CheckIssue(("force_reason",), "force: true needs a reason for the audit record", "set force_reason: '...'"))

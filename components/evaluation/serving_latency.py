@@ -24,7 +24,7 @@ import statistics
 import time
 from typing import Any, Callable
 
-from kubepipe.components.checks import CheckIssue, did_you_mean
+from kubepipe.components.checks import CheckIssue, bound_at_run, did_you_mean
 from kubepipe.components.evaluation.metric_names import SERVING
 from kubepipe.components.kfp_values import as_kind
 
@@ -33,10 +33,6 @@ __all__ = ["DEFAULTS", "latency_issues", "wants_serving", "settings_of", "measur
 DEFAULTS = {"batch_size": 1, "requests": 200, "warmup": 20, "repeats": 3, "max_seconds": 60.0, "device": "cpu"}
 _LIMITS = {"batch_size": (1, 4096), "requests": (1, 100_000), "warmup": (0, 10_000), "repeats": (1, 50),
            "max_seconds": (0.1, 3600.0)}
-
-
-def _placeholder(v) -> bool:
-    return isinstance(v, str) and "${" in v
 
 
 def _number(key: str, v):
@@ -60,7 +56,7 @@ def latency_issues(latency) -> list[CheckIssue]:
         if key not in DEFAULTS:
             issues.append(CheckIssue(path, f"unknown setting `{key}`",
                                      did_you_mean(key, DEFAULTS) or f"settings: {', '.join(DEFAULTS)}"))
-        elif _placeholder(v):
+        elif bound_at_run(v):
             continue
         elif key == "device":
             if not isinstance(v, str) or not (v in ("cpu", "auto", "cuda") or v.startswith("cuda:")):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kubepipe.components.checks import CheckIssue
+from kubepipe.components.checks import bound_at_run, CheckIssue
 
 __all__ = ["MAX_HORIZON_H", "horizon_problem", "window_record_issues"]
 
@@ -27,28 +27,24 @@ def horizon_problem(value: Any) -> str | None:
     return None
 
 
-def _param(value: Any) -> bool:
-    return isinstance(value, str) and "${" in value
-
-
 def window_record_issues(with_values: dict) -> list[CheckIssue]:
     """Issues of `late_horizon_h` and `state_uri` in load-data's `with:`."""
     issues = []
     horizon = with_values.get("late_horizon_h", 72)
-    problem = horizon_problem(horizon) if not _param(horizon) else None
+    problem = horizon_problem(horizon) if not bound_at_run(horizon) else None
     if problem:
         issues.append(CheckIssue(("late_horizon_h",), problem, _HORIZON_HINT, number=float))
     state = with_values.get("state_uri", "")
-    if state is not None and not _param(state) and not isinstance(state, str):
+    if state is not None and not bound_at_run(state) and not isinstance(state, str):
         issues.append(CheckIssue(("state_uri",), f"must be a folder path or URI, got {state!r}", _STATE_HINT))
-    elif isinstance(state, str) and state.strip() and not _param(state):
+    elif isinstance(state, str) and state.strip() and not bound_at_run(state):
         from kubepipe.secrets import registry_uri_problem
 
         problem = registry_uri_problem(state)
         if problem:
             issues.append(CheckIssue(("state_uri",), problem.replace("a registry URI", "a URI"), _STATE_HINT))
     source = str(with_values.get("source", ""))
-    if not source.startswith("predictions:") and not _param(source):
+    if not source.startswith("predictions:") and not bound_at_run(source):
         for key in ("late_horizon_h", "state_uri"):
             if key in with_values:
                 issues.append(CheckIssue((key,), f"applies to a prediction log's windows only (source "

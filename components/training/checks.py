@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from kubepipe.components.checks import Allowed, CheckIssue, Reference, did_you_mean
+from kubepipe.components.checks import bound_at_run, Allowed, CheckIssue, Reference, did_you_mean
 from kubepipe.components.training.base_models import sha256_pin, unknown_package
 from kubepipe.components.training.config import (MONITORS, PRECISIONS, SCHEDULES, TRAINER_KEYS, config_problems,
                                                   trainer_knobs)
@@ -16,11 +16,6 @@ __all__ = ["check_train", "train_reference"]
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _ENCODING_OF = {"text-classifier": "hashed-ngrams", "transformer-classifier": "bytes", "tabular-mlp": "tabular",
                 "pretrained-encoder": "wordpiece"}
-
-
-def _late(value) -> bool:
-    """A value bound at run time (`${params.x}`) cannot be checked now."""
-    return isinstance(value, str) and "${" in value
 
 
 def _hyperparameters(arch: str) -> tuple:
@@ -51,7 +46,7 @@ def train_reference() -> Reference:
 
 def check_train(with_values: dict) -> list[CheckIssue]:
     issues: list[CheckIssue] = []
-    values = {k: v for k, v in (with_values or {}).items() if not _late(v)}
+    values = {k: v for k, v in (with_values or {}).items() if not bound_at_run(v)}
     if "model" in values:
         issues.append(CheckIssue(("model",), "train-torch names the model choice `architecture` "
                                  "(`model` is its output artifact)", "rename `model:` to `architecture:`"))
@@ -62,7 +57,7 @@ def check_train(with_values: dict) -> list[CheckIssue]:
                                  f"{', '.join(BUILTIN_MODELS)}", hint))
         arch = None
     cfg_values = {k: values[k] for k in values if k not in ("architecture", "num_gpus")}
-    if _late((with_values or {}).get("label_column")):
+    if bound_at_run((with_values or {}).get("label_column")):
         cfg_values["label_column"] = None  # known at run time: not the default `label`
     if cfg_values.get("learning_rate") == 0:
         cfg_values.pop("learning_rate")  # 0 = the model's default
@@ -77,7 +72,7 @@ def check_train(with_values: dict) -> list[CheckIssue]:
             if key in hp and key in values:  # the trainer takes the one inside hyperparameters: the other is ignored
                 issues.append(CheckIssue(("hyperparameters", key), f"`{key}` is given twice, as a step setting and "
                                          "inside `hyperparameters` (which would win)", "keep one of them"))
-        knobs, _ = trainer_knobs({k: v for k, v in hp.items() if not _late(v)})
+        knobs, _ = trainer_knobs({k: v for k, v in hp.items() if not bound_at_run(v)})
         issues += [CheckIssue(("hyperparameters", key), message) for key, message in config_problems(knobs)]
     if arch in BUILTIN_MODELS and isinstance(hp, dict):
         known = list(_hyperparameters(arch))
@@ -112,11 +107,11 @@ def _pretrained_issues(arch, values: dict, hp: dict) -> list[CheckIssue]:
         out.append(CheckIssue(("base_model_sha256",), f"`base_model_sha256` must be 64 hex digits, got {digest!r}"))
     if arch != "pretrained-encoder":
         return out
-    unknown = unknown_package(base) if isinstance(base, str) and not _late(base) else None
+    unknown = unknown_package(base) if isinstance(base, str) and not bound_at_run(base) else None
     if unknown:
         out.append(CheckIssue(("base_model",), unknown))
     decay = hp.get("layer_lr_decay")
-    if decay is not None and not _late(decay) and not (isinstance(decay, (int, float)) and
+    if decay is not None and not bound_at_run(decay) and not (isinstance(decay, (int, float)) and
                                                         not isinstance(decay, bool) and 0 < decay <= 1):
         out.append(CheckIssue(("hyperparameters", "layer_lr_decay"), f"`layer_lr_decay` must be a number in (0, 1], "
                               f"got {decay!r}", "0.8-0.95 is usual; 1 = one learning rate"))

@@ -24,7 +24,7 @@ import importlib
 import inspect
 import re
 
-from kubepipe.components.checks import did_you_mean
+from kubepipe.components.checks import bound_at_run, did_you_mean
 from kubepipe.components.errors import ModelError
 
 __all__ = ["BUILTIN_MODELS", "ENCODER_KEYS", "MODEL_KEYS", "MODEL_TASKS", "resolve_model_class",
@@ -114,14 +114,14 @@ def encoder_problems(encoding: str, values: dict) -> list[tuple[str, str]]:
 
     out = []
     for key, (low, meaning) in _WHOLE.get(encoding, {}).items():
-        if key not in values or _late(values[key]):
+        if key not in values or bound_at_run(values[key]):
             continue
         v, high = as_kind(values[key], "int"), _MAX_LENGTH.get(encoding) if key == "max_length" else None
         if not (isinstance(v, int) and not isinstance(v, bool) and low <= v <= (high or v)):
             span = f"in [{low}, {high}]" if high else f">= {low}"
             out.append((key, f"`{key}` must be an integer {span} ({meaning}), got {values[key]!r}"))
     grams = values.get("char_ngrams")
-    if encoding == "hashed-ngrams" and "char_ngrams" in values and not _late(grams):
+    if encoding == "hashed-ngrams" and "char_ngrams" in values and not bound_at_run(grams):
         pair = [as_kind(g, "int") for g in grams] if isinstance(grams, (list, tuple)) else []
         if not (len(pair) == 2 and all(isinstance(g, int) and not isinstance(g, bool) for g in pair)
                 and 1 <= pair[0] <= pair[1]):
@@ -147,7 +147,7 @@ def model_problems(architecture: str, values: dict) -> list[tuple[str, str]]:
 
     out = []
     drop = values.get("dropout")
-    if "dropout" in MODEL_KEYS.get(architecture, ()) and drop is not None and not _late(drop):
+    if "dropout" in MODEL_KEYS.get(architecture, ()) and drop is not None and not bound_at_run(drop):
         drop = as_kind(drop, "float")
         if not (isinstance(drop, (int, float)) and not isinstance(drop, bool) and 0 <= drop < 1):
             # nn.Dropout takes 1 and zeroes every activation: the model trains on nothing, at chance level
@@ -155,24 +155,19 @@ def model_problems(architecture: str, values: dict) -> list[tuple[str, str]]:
                                    f"training; 1 drops them all), got {values['dropout']!r}"))
     sizes = {}
     for key, (low, meaning) in _MODEL_WHOLE.get(architecture, {}).items():
-        if key not in values or _late(values[key]):
+        if key not in values or bound_at_run(values[key]):
             continue
         sizes[key] = v = as_kind(values[key], "int")
         if not (isinstance(v, int) and not isinstance(v, bool) and v >= low):
             out.append((key, f"`{key}` must be an integer >= {low} ({meaning}), got {values[key]!r}"))
             sizes.pop(key)
     if architecture == "transformer-classifier" and ("heads" in sizes or "d_model" in sizes) and not (
-            _late(values.get("heads")) or _late(values.get("d_model"))):
+            bound_at_run(values.get("heads")) or bound_at_run(values.get("d_model"))):
         heads, width = sizes.get("heads", 4), sizes.get("d_model", 128)  # the constructor's defaults
         if isinstance(heads, int) and isinstance(width, int) and width % heads:
             out.append(("heads", f"`d_model` ({width}) must be a multiple of `heads` ({heads}): each head reads "
                                  "d_model / heads dimensions"))
     return out
-
-
-def _late(value) -> bool:
-    """A value bound at run time (`${params.x}`) cannot be checked now."""
-    return isinstance(value, str) and "${" in value
 
 
 def _declared_kinds(cls: type, params) -> dict[str, str]:
