@@ -67,6 +67,9 @@ class TorchRunner:
         # CUDA graphs replay one shape each: passes padded to buckets (buckets.py); None: passes as they come
         self.bucketed = self.compile and self.compile_mode == "reduce-overhead"
         self.widest = padded_width(self.loaded.input_spec)  # None: rows bucketed only
+        # a pass without padding goes without its attention mask (a GPU's flash kernel takes none); not with CUDA
+        # graphs, whose captured shapes all carry one
+        self.drops_mask = bool(getattr(self.loaded.module, "mask_optional", False)) and not self.bucketed
         self.device = self.loaded.device
         self.moves = str(self.device).split(":")[0] != "cpu"  # inputs copied to the device (on the CPU: no op)
         self.describe = {"runtime": "torch", "precision": self.precision, "compiled": self.compile}
@@ -81,6 +84,8 @@ class TorchRunner:
             n, width = _rows_width(encoded)
             encoded = pad_to(encoded, row_bucket(n, self.max_rows),
                              width_bucket(width, self.widest) if self.widest is not None else None)
+        elif self.drops_mask and encoded.get("attention_mask") is not None and encoded["attention_mask"].all():
+            encoded = {k: v for k, v in encoded.items() if k != "attention_mask"}
         with torch.inference_mode():
             batch = {}
             for k, v in encoded.items():

@@ -39,7 +39,8 @@ class Batch:
 class BatchFeed:
     """One epoch's batches from `arrays` (encoded inputs, host tensors, first dim = rows), `y` and `soft`."""
 
-    def __init__(self, arrays: dict, y, soft, device, resident_bytes: int = RESIDENT_BYTES) -> None:
+    def __init__(self, arrays: dict, y, soft, device, resident_bytes: int = RESIDENT_BYTES,
+                 drop_full_mask: bool = False) -> None:
         import torch
 
         self.device = torch.device(device)
@@ -47,6 +48,9 @@ class BatchFeed:
         mask = arrays.get("attention_mask")
         # real tokens per row, on the host: widths come without a device sync
         self.lengths = mask.sum(dim=1) if mask is not None and mask.dim() == 2 else None
+        # a batch whose rows all fill its width goes without the mask (a model with `mask_optional`: the GPU's
+        # flash attention takes none); known from the host's lengths, so no device sync
+        self.drop_full_mask = drop_full_mask and self.lengths is not None
         size = sum(t.nbytes for t in arrays.values())
         self.resident = size < resident_bytes  # on CPU "staged" only in tests: the code path the GPU's big data takes
         move = self.cuda and self.resident
@@ -71,13 +75,22 @@ class BatchFeed:
         one before has been handed out: by then the loop has queued that step, which the GPU is running."""
         widths = self.widths(order, per_rank)
         host = order.split(per_rank)
+        full = self.unpadded(order, per_rank) if self.drop_full_mask else [False] * len(host)
         index = order.pin_memory().to(self.device, non_blocking=True) if self.cuda else order  # one copy an epoch
         on_device = index.split(per_rank)
         for i in range(start, len(host)):
-            yield self._gather(host[i], on_device[i], widths[i])
+            yield self._gather(host[i], on_device[i], widths[i], full[i])
 
-    def _gather(self, host_idx, idx, width) -> Batch:
+    def unpadded(self, order, per_rank: int) -> list[bool]:
+        """Whether each batch's rows all have the same length (no padding once cut to its width)."""
+        if self.lengths is None:
+            return [False] * -(-len(order) // per_rank)
+        return [bool(c.min() == c.max()) for c in self.lengths[order].split(per_rank)]
+
+    def _gather(self, host_idx, idx, width, full: bool = False) -> Batch:
         rows = cut_padding(self.arrays, width)
+        if full:
+            rows = {k: v for k, v in rows.items() if k != "attention_mask"}
         if self.resident:
             inputs = {k: v.index_select(0, idx) for k, v in rows.items()}
         else:

@@ -195,7 +195,7 @@ def run_loop(data: TrainSet, setup: LoopSetup):
     feed = BatchFeed({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data.train.items()},
                      torch.from_numpy(data.y_train),
                      None if data.soft is None else torch.from_numpy(data.soft),  # teacher logits, per training row
-                     device)
+                     device, drop_full_mask=bool(getattr(model, "mask_optional", False)))
     val = None if data.val is None else ({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data.val.items()},
                                          torch.from_numpy(data.y_val))
 

@@ -60,3 +60,30 @@ def test_bf16_served_pooling_matches_an_fp32_reference(tmp_path):
     with torch.inference_mode():
         want = torch.softmax(runner.module.head(exact.to(torch.bfloat16)).double(), -1)
     assert (proba - want).abs().max().item() <= 2e-5  # bf16 sums and counts gave ~2e-4
+
+
+def test_served_pass_without_padding_goes_without_its_mask(tmp_path):
+    """TorchRunner: an unpadded pass reaches the encoder with no attention mask (a GPU's flash attention takes
+    none), a padded one with it; the answers are those of the masked pass either way."""
+    from kubepipe.components.serving.runtime import TorchRunner
+
+    write_tokenizer(tmp_path / "tokenizer.json")
+    config = bert_config(tmp_path / "tokenizer.json", hidden=32, max_positions=64, dropout=0.0)
+    torch.manual_seed(0)
+    module = PretrainedEncoderClassifier(3, {}, config=config, dropout=0.0)
+    encoder = WordPieceEncoder(str(tmp_path / "tokenizer.json"), max_length=16)
+    out = save_model(tmp_path / "model", module, architecture="pretrained-encoder", model_kwargs={"config": config},
+                     labels=list("abc"), encoder=encoder, columns={"text_column": "description"})
+    runner = TorchRunner(load_model(out))
+    seen = []
+    runner.module.encoder.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append(kwargs.get("attention_mask") is None), with_kwargs=True)
+    for texts, unpadded in [(["starbucks coffee", "coffee starbucks"], True), (["uber", "shell coffee trip"], False)]:
+        batch = runner.loaded.encoder.encode(texts)
+        assert bool(batch["attention_mask"].all()) is unpadded
+        got = runner(batch)
+        with torch.inference_mode():
+            want = runner.module({k: torch.from_numpy(v) for k, v in batch.items()}).numpy()
+        assert seen[0] is unpadded and seen[1] is False  # the runner's pass, then the masked reference
+        seen.clear()
+        np.testing.assert_allclose(got, want, atol=1e-6)

@@ -144,3 +144,41 @@ def test_pretrained_fine_tune_equals_a_hand_written_loop_bit_for_bit(tmp_path):
     got = trained.module.state_dict()
     assert got.keys() == weights.keys()
     assert all(torch.equal(got[k], weights[k]) for k in weights)
+
+
+def test_a_batch_without_padding_goes_without_its_mask_only_when_asked():
+    """drop_full_mask (a model with `mask_optional`): a batch whose rows all fill its width comes without
+    `attention_mask` (SDPA may then take a GPU's flash kernel); a batch with padding keeps it, as does every batch
+    of a feed not asked to drop it."""
+    lengths = np.array([3, 3, 3, 2, 5, 1, 4, 4])
+    mask = torch.from_numpy((np.arange(6) < lengths[:, None]).astype(np.int64))
+    arrays = {"input_ids": mask * 9, "attention_mask": mask}
+    order = torch.arange(8)
+    kept = BatchFeed(arrays, torch.zeros(8, dtype=torch.int64), None, "cpu")
+    dropped = BatchFeed(arrays, torch.zeros(8, dtype=torch.int64), None, "cpu", drop_full_mask=True)
+    assert dropped.unpadded(order, 2) == [True, False, False, True]
+    for feed, want in [(kept, [True] * 4), (dropped, [False, True, True, False])]:
+        got = list(feed.epoch(order, 2))
+        assert ["attention_mask" in b.inputs for b in got] == want
+        assert [b.inputs["input_ids"].shape[1] for b in got] == [3, 3, 5, 4]
+
+
+def test_the_pretrained_encoder_without_a_mask_equals_it_with_an_all_ones_mask(tmp_path):
+    """What dropping the mask relies on: logits and gradients of an unpadded batch are those of its all-ones mask."""
+    pytest.importorskip("transformers")
+    from kubepipe.components.training.models.pretrained_encoder import PretrainedEncoderClassifier
+    from tiny_bert import bert_config, write_tokenizer
+
+    write_tokenizer(tmp_path / "tokenizer.json")
+    torch.manual_seed(0)
+    model = PretrainedEncoderClassifier(4, {}, config=bert_config(tmp_path / "tokenizer.json", hidden=32, max_positions=64, dropout=0.0), dropout=0.0)
+    assert model.mask_optional
+    ids = torch.randint(5, 60, (6, 7))
+    grads = []
+    for batch in ({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, {"input_ids": ids}):
+        model.zero_grad()
+        out = model(batch)
+        out.square().sum().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads[0][1], grads[1][1], strict=True))

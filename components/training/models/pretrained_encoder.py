@@ -21,12 +21,14 @@ __all__ = ["PretrainedEncoderClassifier", "mean_pool", "sdpa_mask", "resolve_pre
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")  # encoder.encoder.layer.3. (BERT), .transformer.layer.3. (DistilBERT)
 
 
-def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of `hidden` [B, L, H] over the positions where `mask` [B, L] is 1 (a row with none gives 0), in
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of `hidden` [B, L, H] over the positions where `mask` [B, L] is 1 (None: every position), in
     `hidden`'s dtype. Summed and divided in float32: in bf16 the sum and the count were each rounded to 8 bits
     (257 tokens counted as 256), so a bf16-served model pooled other means than the one trained. The product by
     the 0/1 mask is exact in any dtype, so it is taken in `hidden`'s and only the sum accumulates in float32 (no
     float32 copy of `hidden`, and the count stays an integer: fewer ops a pass, the same mean)."""
+    if mask is None:
+        return (hidden.sum(dim=1, dtype=torch.float32) / hidden.shape[1]).to(hidden.dtype)
     summed = (hidden * mask.unsqueeze(-1)).sum(dim=1, dtype=torch.float32)
     return (summed / mask.sum(dim=1, keepdim=True).clamp(min=1)).to(hidden.dtype)
 
@@ -66,6 +68,9 @@ def _build_encoder(config: dict):
 
 class PretrainedEncoderClassifier(nn.Module):
     encoding = "wordpiece"
+    # a batch without padding may come without its attention mask (unpadded_inputs): SDPA then runs with no mask,
+    # which lets a GPU pick its flash kernel (none takes a mask); the mask is all ones, so the answer is the same
+    mask_optional = True
     default_learning_rate = 5e-5
     worker_imports = ("transformers.modeling_utils",)  # DDP workers fork with it loaded (see distributed.py)
     resolve_hyperparameters = staticmethod(lambda enc, model: resolve_pretrained(enc, model))
@@ -89,8 +94,8 @@ class PretrainedEncoderClassifier(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        mask = batch["attention_mask"]
-        attend = sdpa_mask(mask) if self.mask_4d else mask
+        mask = batch.get("attention_mask")
+        attend = None if mask is None else sdpa_mask(mask) if self.mask_4d else mask
         hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=attend).last_hidden_state
         return self.head(self.drop(mean_pool(hidden, mask)))
 
