@@ -11,8 +11,9 @@ unsettled (decision 0016's rule: a canary split, or a champion that is not the v
 lapsed; the same run (a KFP retry of the step) takes it back at once, any run takes it over once it lapsed. A write
 after the canary's checks first that the object still names this rollout's lease (fencing a deploy that outlived it).
 A rollout with no canary split and no registry (a first deployment, RawDeployment mode, no canary_percent) leaves
-nothing to say it was judged, so its write says its lease holds until it lapses (`HOLDS_KEY`). Lease times are the API
-server's (`Isvc.now`: its Date header), not the pods' wall clocks, which may disagree.
+nothing on it to say it was judged, so its write says its lease holds until it lapses (`HOLDS_KEY`), unless the judged
+record beside it (`judged_record`: a Lease) names the same (run, lease-until) pair, `judged` here. Lease times are the
+API server's (`Isvc.now`: its Date header), not the pods' wall clocks, which may disagree.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from kubepipe.components.deploy.champion import ANY
 from kubepipe.components.deploy.isvc_api import Isvc, RolloutError, wait_ready
 from kubepipe.times import UTC_FORMAT
 
-__all__ = ["LeaseLost", "with_spec", "PREVIOUS_KEY", "RUN_KEY", "LEASE_KEY", "HOLDS_KEY", "UNTIL_LAPSED", "record", "unsettled", "served_before", "lease_of", "check_lease",
+__all__ = ["LeaseLost", "with_spec", "PREVIOUS_KEY", "RUN_KEY", "LEASE_KEY", "HOLDS_KEY", "UNTIL_LAPSED", "JUDGED_PREFIX", "record", "unsettled", "holds_until_lapsed", "judged_by", "served_before", "lease_of", "check_lease",
            "lease_until", "restore", "fence", "fenced_patch", "settle", "mode"]
 
 _MODE_KEY = "serving.kserve.io/deploymentMode"
@@ -35,8 +36,9 @@ PREVIOUS_KEY = "kubepipe.dev/rollout-previous"  # intent: what served before thi
 RUN_KEY = "kubepipe.dev/run-id"  # the run whose rollout wrote the spec (inference_service.py)
 LEASE_KEY = "kubepipe.dev/lease-until"  # until when that run holds the InferenceService while it is unsettled
 # a rollout with nothing else to settle it by (no canary split to remove, no registry champion to move): its lease
-# holds until it lapses, judged or not
+# holds until it lapses, unless the judged record beside it names its lease (judged_record)
 HOLDS_KEY, UNTIL_LAPSED = "kubepipe.dev/lease-holds", "until-lapsed"
+JUDGED_PREFIX = "kubepipe-judged-"  # + the InferenceService's name: the Lease beside it that says it was judged
 LEASE_SLACK_S = 300  # past the rollout's own bounds (timeout_s, the bake): the promotion's and rollback's waits
 
 
@@ -92,15 +94,30 @@ def record(previous: dict | None) -> str:
                        "spec": previous["spec"]}, sort_keys=True, separators=(",", ":"))
 
 
-def unsettled(existing: dict | None, champion, now: float | None = None) -> bool:
+def holds_until_lapsed(existing: dict | None, now: float | None = None) -> bool:
+    """The object holds a rollout written with nothing to settle it by (`HOLDS_KEY`) whose lease has not lapsed at
+    `now` (the API server's time; else this machine's): only its judged record can settle it before then."""
+    notes = _annotations(existing)
+    return (existing is not None and PREVIOUS_KEY in notes and notes.get(HOLDS_KEY) == UNTIL_LAPSED
+            and not _lapsed(notes.get(LEASE_KEY), _now(now)))
+
+
+def judged_by(existing: dict | None, judged: tuple[str, str | None] | None) -> bool:
+    """`judged` (the pair a judged record names) is the lease the object's rollout was written with."""
+    return existing is not None and judged is not None and judged[1] is not None and tuple(judged) == lease_of(existing)
+
+
+def unsettled(existing: dict | None, champion, now: float | None = None,
+              judged: tuple[str, str | None] | None = None) -> bool:
     """The object holds a rollout nothing settled: its canary split is on, or the champion is not the version it
     serves (`champion` ANY: no registry, the promotion's patch settled it), or it was written with neither
-    (`HOLDS_KEY`) and its lease has not lapsed at `now` (the API server's time; else this machine's)."""
+    (`HOLDS_KEY`), its lease has not lapsed at `now` and its judged record (`judged`, the pair it names) is not of
+    this rollout."""
     notes = _annotations(existing)
     if existing is None or PREVIOUS_KEY not in notes:
         return False
-    if notes.get(HOLDS_KEY) == UNTIL_LAPSED and not _lapsed(notes.get(LEASE_KEY), _now(now)):
-        return True
+    if holds_until_lapsed(existing, now):
+        return not judged_by(existing, judged)
     canary = existing["spec"].get("predictor", {}).get("canaryTrafficPercent")
     return not (canary is None and (champion is ANY or str(champion) == notes.get(_VERSION_KEY)))
 
@@ -109,10 +126,11 @@ def _now(now: float | None) -> float:
     return time.time() if now is None else now
 
 
-def served_before(existing: dict | None, champion, now: float | None = None) -> dict | None:
+def served_before(existing: dict | None, champion, now: float | None = None,
+                  judged: tuple[str, str | None] | None = None) -> dict | None:
     """What served before this rollout: `existing`, unless it holds an unsettled rollout's candidate (a step killed
     after applying its canary), whose record names what served before it."""
-    if existing is None or not unsettled(existing, champion, now):
+    if existing is None or not unsettled(existing, champion, now, judged):
         return existing
     meta = existing.get("metadata") or {}
     try:
@@ -130,11 +148,11 @@ def served_before(existing: dict | None, champion, now: float | None = None) -> 
 
 
 def check_lease(existing: dict | None, champion, run_id: str, now: float | None = None, *,
-                created: bool = False) -> None:
+                created: bool = False, judged: tuple[str, str | None] | None = None) -> None:
     """Refuse, naming the holder, when another run's unsettled rollout holds the InferenceService's lease. `created`:
-    its create just won over this deploy's, so its rollout is in flight even where nothing marks it unsettled (a
-    first deployment with no registry)."""
-    if existing is None or not (created or unsettled(existing, champion, now)):
+    its create just won over this deploy's, so its rollout is in flight unless its judged record (`judged`) says
+    it was judged (a first deployment with no registry)."""
+    if existing is None or judged_by(existing, judged) or not (created or unsettled(existing, champion, now, judged)):
         return
     holder, until = lease_of(existing)
     if holder == str(run_id or "") or _lapsed(until, _now(now)):
@@ -145,9 +163,12 @@ def check_lease(existing: dict | None, champion, run_id: str, now: float | None 
     text = (f"inferenceservices/{name} in {ns} is being rolled out by run {holder or '(no run id)'} (version "
             f"{version}): its lease (annotation {LEASE_KEY}) lapses at {until}; nothing was changed. ")
     if _annotations(existing).get(HOLDS_KEY) == UNTIL_LAPSED:
-        text += ("Run the deploy again once the lease lapsed: that rollout had no registry and no canary split, so "
-                 "nothing tells a finished one from one in flight and its lease holds its whole time (with a model "
-                 "registry a deploy is held only until the champion moves); a deploy then takes it as done and goes on")
+        text += (f"Run the deploy again once that run finished (its judged record, leases/{JUDGED_PREFIX}{name}, then "
+                 "lets a deploy go on at once), or once the lease lapsed: that rollout had no registry and no canary "
+                 "split, so nothing on the InferenceService tells a finished one from one in flight, and one killed "
+                 "before it recorded its judgement (or whose record could not be written: see its warning) holds its "
+                 "lease's whole time (with a model registry a deploy is held only until the champion moves); a deploy "
+                 "then takes it as done and goes on")
     else:
         text += (f"Wait for that run to finish, or stop it, and run the deploy again; once the lease lapses a deploy "
                  f"settles its rollout (rolled back unless the registry's champion is version {version}) and goes on")
@@ -218,15 +239,16 @@ def restore(isvc: Isvc, previous: dict, version, *, pin: bool, deadline: float, 
     return "; previous spec restored"
 
 
-def settle(isvc: Isvc, existing: dict | None, champion, *, deadline: float, poll_s: float) -> tuple[dict | None, str]:
+def settle(isvc: Isvc, existing: dict | None, champion, *, deadline: float, poll_s: float,
+           judged: tuple[str, str | None] | None = None) -> tuple[dict | None, str]:
     """Settle the unsettled rollout `existing` holds (its lease checked first: `check_lease`), before this deploy
     validates or changes anything, so a retry that then refuses leaves no killed canary on its share. Committed when
     the registry's champion is its version (a champion moved to it by hand too): its canary is promoted; else rolled
     back to the spec its record names (a first deployment's is deleted). Returns the object as it is now and a note
-    ('' when there was nothing to settle)."""
-    if existing is None or not unsettled(existing, champion, isvc.now()):
+    ('' when there was nothing to settle; `judged`: the pair its judged record names)."""
+    if existing is None or not unsettled(existing, champion, isvc.now(), judged):
         return existing, ""
-    previous = served_before(existing, champion, isvc.now())  # a record kubepipe cannot read stops here, nothing changed
+    previous = served_before(existing, champion, isvc.now(), judged)  # a record kubepipe cannot read stops here, nothing changed
     holder = lease_of(existing)
     notes = _annotations(existing)
     version, canary = notes.get(_VERSION_KEY), existing["spec"].get("predictor", {}).get("canaryTrafficPercent")

@@ -39,8 +39,9 @@ Limits, stated plainly:
   and rolls back by restoring the previous spec. Smoke traffic there hits the
   whole service, and users may see the new model before the smoke verdict.
 - The pipeline's service account needs get/create/update/patch/delete on
-  `inferenceservices.serving.kserve.io` in the target namespace, and get on
-  `customresourcedefinitions/inferenceservices.serving.kserve.io` (cluster scope).
+  `inferenceservices.serving.kserve.io` in the target namespace, get on
+  `customresourcedefinitions/inferenceservices.serving.kserve.io` (cluster scope), and get/create/update/patch on
+  `leases.coordination.k8s.io` for the judged record (`judged_record`; without them, a warning and the lease holds).
 """
 
 from __future__ import annotations
@@ -54,9 +55,11 @@ from kubepipe.components.deploy.isvc_api import (GROUP, PLURAL, VERSION, Isvc, R
                                                   readiness, smoke_url, wait_ready)
 from kubepipe.components.deploy.isvc_record import (HOLDS_KEY, LEASE_KEY, LEASE_SLACK_S, PREVIOUS_KEY, RUN_KEY,
                                                     UNTIL_LAPSED, LeaseLost,
-                                                    check_lease, fence, fenced_patch, lease_until, record, restore,
+                                                    check_lease, fence, fenced_patch, lease_of, lease_until, record,
+                                                    restore,
                                                     settle, with_spec)
 from kubepipe.components.deploy.isvc_record import mode as mode_of
+from kubepipe.components.deploy.judged_record import JudgedRecord
 from kubepipe.components.deploy.lease_holder import lease_holder
 from kubepipe.components.deploy.smoke import SmokeFailed, SmokeFn, SmokeTarget, http_smoke, ingress_target
 from kubepipe.components.registry import ChampionMoved
@@ -93,6 +96,7 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     api = api_client if api_client is not None else kube_api_client()
     schema = cluster_schema(api)  # the KServe version in *this* cluster; none there: a clear error, nothing done
     isvc = Isvc(api, ns, name)
+    judged = JudgedRecord(api, ns, name)  # a rollout with nothing else to settle it: the record that it was judged
     smoke = smoke or http_smoke
     report = {"name": name, "namespace": ns, "mode": mode, "version": version, "url": None,
               "smoke": None, "champion": {"moved": False}, "timings": timings}
@@ -112,9 +116,12 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     # the champion this rollout replaces, read before the canary: a `models promote` during the bake is not undone
     expect = current_champion(registry_uri, model_name or name) if registry_uri and version not in (None, "") else ANY
     run_id = lease_holder((meta.get("annotations") or {}).get(RUN_KEY))  # none given: this call's own
-    check_lease(existing, expect, run_id, isvc.now())  # another run's rollout in flight: refused, naming it, nothing changed
+    record_of = judged.read_for(existing, isvc.now())  # the (run, lease-until) a rollout with no split was judged at
+    # another run's rollout in flight: refused, naming it, nothing changed
+    check_lease(existing, expect, run_id, isvc.now(), judged=record_of)
     # a rollout a killed step left is settled first: a refusal below leaves no unjudged canary on its share
-    existing, repaired = settle(isvc, existing, expect, deadline=time.monotonic() + timeout_s, poll_s=poll_s)
+    existing, repaired = settle(isvc, existing, expect, deadline=time.monotonic() + timeout_s, poll_s=poll_s,
+                               judged=record_of)
     if repaired:
         report["repaired"] = repaired
     previous = existing
@@ -146,8 +153,9 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     except RolloutError as exc:
         if exc.status != 409:
             raise
-        current = isvc.get()
-        check_lease(current, expect, run_id, isvc.now(), created=existing is None)  # the other write won: refused
+        current = isvc.get()  # the other write won: refused, unless its rollout was judged or its lease is this run's
+        check_lease(current, expect, run_id, isvc.now(), created=existing is None,
+                    judged=judged.read_for(current, isvc.now()))
         if existing is not None or _raced:
             raise
         # a first deployment whose create lost to one the lease lets it follow (its own run's, a lapsed one's):
@@ -158,6 +166,8 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
 
     def finish(action: str, why: str) -> dict:
         report.update(action=action, why=why)
+        if judged.warnings:
+            report["warning"] = "; ".join(judged.warnings)
         timings["total"] = round(time.monotonic() - t_check, 3)
         return report
 
@@ -258,6 +268,11 @@ def rollout(manifest: dict, *, registry_uri: str | None = None, model_name: str 
     except (ChampionMoved, PromotionFailed) as exc:  # the previous spec serves again, as for a failed canary
         roll_back(str(exc))
         raise
+    if notes.get(HOLDS_KEY) == UNTIL_LAPSED:  # judged: another run's deploy may go on at once (judged_record)
+        failpoint("deploy.kserve-judged")
+        current = isvc.get()
+        if current is not None and lease_of(current) == holder:  # not over a run that took it after this lease lapsed
+            judged.write(holder, current, version)
     timings["finalize"] = round(time.monotonic() - t, 3)
     return finish("promoted", reason)
 

@@ -10,6 +10,10 @@ the `kubepipe.dev/model-version` annotation. It also plays the ingress:
 model server would (or fail, per the script), so the real smoke client runs.
 Its responses carry a `Date` header from its own clock, `clock_offset_s` off this machine's (a skewed API server).
 The apiextensions API serves KServe's real InferenceService CRD (or 404 / 403, per `crd_status`).
+The coordination.k8s.io/v1 API serves Leases (`leases`) as the API server does: create (409 AlreadyExists),
+get (404), replace with the resourceVersion read (409 Conflict when it moved; none: 422, as leases allow no
+unconditional update; a missing one is created, as leases allow create on update), merge patch, delete; `lease_forbidden` names the verbs answered 403 (RBAC without the rule), `before_lease_write` is called
+(method, name) before a write is served, outside the lock (another writer in between).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ def kserve_crd() -> dict:
     return yaml.load(CRD_FILE.read_bytes(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
 
 _ISVC = re.compile(r"^/apis/serving\.kserve\.io/v1beta1/namespaces/([^/]+)/inferenceservices(?:/([^/?]+))?$")
+_LEASE = re.compile(r"^/apis/coordination\.k8s\.io/v1/namespaces/([^/]+)/leases(?:/([^/?]+))?$")
+_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 _INGRESS = re.compile(r"^/ingress/([^/]+)/([^/]+)/([^/]+)(/.*)$")
 
 
@@ -72,6 +78,9 @@ class FakeKube(LoopbackServer):
         self.log: list[tuple[str, str]] = []  # (method, path)
         self.before_write = None  # called (method, path) before a PUT/PATCH/POST is served, outside the lock: a race
         self.smoke_requests: list[dict] = []
+        self.leases: dict[tuple[str, str], dict] = {}  # coordination.k8s.io/v1 Leases by (namespace, name)
+        self.lease_forbidden: set[str] = set()  # verbs on leases answered 403 Forbidden: get, create, update, patch
+        self.before_lease_write = None  # called (method, name) before a Lease write is served, outside the lock
         self._rv = 100
         self._lock = threading.Lock()
         self.handler = _Handler
@@ -179,6 +188,9 @@ class _Handler(JsonHandler):
         path = self.path.split("?")[0]
         if self.fake.before_write and method in ("PUT", "PATCH", "POST") and _ISVC.match(path):
             self.fake.before_write(method, path)
+        lease = _LEASE.match(path)
+        if lease and self.fake.before_lease_write and method in ("PUT", "PATCH", "POST"):
+            self.fake.before_lease_write(method, lease.group(2))
         with self.fake._lock:
             self.fake.log.append((method, path))
             if path == _CRD and method == "GET":
@@ -186,6 +198,8 @@ class _Handler(JsonHandler):
                     reason = {404: "NotFound", 403: "Forbidden"}.get(self.fake.crd_status, "Error")
                     return self._status_body(self.fake.crd_status, reason, f"customresourcedefinitions {reason}")
                 return self.send_json(200, self.fake.crd)
+            if lease:
+                return self._lease(method, *lease.groups())
             m = _INGRESS.match(path)
             if m:
                 return self._ingress(method, *m.groups())
@@ -268,4 +282,60 @@ class _Handler(JsonHandler):
         if new["spec"] != obj["spec"]:
             new["metadata"]["generation"] += 1
         self.fake.objects[key] = new
+        return self.send_json(200, new)
+
+    def _lease(self, method, ns, name):
+        """coordination.k8s.io/v1 Leases, as the API server answers for them."""
+        verb = _VERBS.get(method, method.lower())
+        if verb in self.fake.lease_forbidden:  # the service account's Role has no rule for leases
+            what = f'leases.coordination.k8s.io "{name}"' if name else "leases.coordination.k8s.io"
+            return self._status_body(403, "Forbidden", f'{what} is forbidden: User "system:serviceaccount:kubeflow:'
+                                     f'pipeline-runner" cannot {verb} resource "leases" in API group '
+                                     f'"coordination.k8s.io" in the namespace "{ns}"')
+        leases = self.fake.leases
+        if method == "POST" and name is None:
+            body = self.read_json()
+            key = (ns, body["metadata"]["name"])
+            if key in leases:
+                return self._status_body(409, "AlreadyExists", f'leases.coordination.k8s.io "{key[1]}" already exists')
+            self.fake._rv += 1
+            body["metadata"].update(namespace=ns, resourceVersion=str(self.fake._rv), uid=f"uid-{self.fake._rv}")
+            leases[key] = body
+            return self.send_json(201, body)
+        key = (ns, name)
+        obj = leases.get(key)
+        if method == "PUT" and obj is None and name is not None:  # leases allow create on update
+            body = self.read_json()
+            self.fake._rv += 1
+            body["metadata"].update(namespace=ns, name=name, resourceVersion=str(self.fake._rv),
+                                    uid=f"uid-{self.fake._rv}")
+            leases[key] = body
+            return self.send_json(201, body)
+        if obj is None or name is None:
+            return self._status_body(404, "NotFound", f'leases.coordination.k8s.io "{name}" not found')
+        if method == "GET":
+            return self.send_json(200, obj)
+        if method == "DELETE":
+            del leases[key]
+            return self.send_json(200, {"kind": "Status", "status": "Success"})
+        body = self.read_json()
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        if method == "PUT":
+            if body["metadata"].get("name") != name:
+                return self._status_body(400, "BadRequest", "the name of the object does not match the name on the URL")
+            if wanted is None:  # leases allow no unconditional update
+                return self._status_body(422, "Invalid", "metadata.resourceVersion: Invalid value: 0x0: must be "
+                                         "specified for an update")
+            new = copy.deepcopy(body)
+        elif method == "PATCH" and "merge-patch" in (self.headers.get("Content-Type") or ""):
+            new = merge_patch(obj, body)
+        else:
+            return self._status_body(405, "MethodNotAllowed", method)
+        if wanted is not None and wanted != obj["metadata"]["resourceVersion"]:  # a write's precondition
+            return self._status_body(409, "Conflict", f'Operation cannot be fulfilled on leases.coordination.k8s.io '
+                                     f'"{name}": the object has been modified; please apply your changes to the '
+                                     "latest version and try again")
+        self.fake._rv += 1
+        new["metadata"].update(namespace=ns, name=name, uid=obj["metadata"]["uid"], resourceVersion=str(self.fake._rv))
+        leases[key] = new
         return self.send_json(200, new)
