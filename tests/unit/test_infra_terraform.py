@@ -381,6 +381,20 @@ def test_the_pipeline_runner_may_read_the_inference_service_crd_the_deploy_step_
     assert 'name      = "pipeline-runner"' in binding and 'namespace = "kubeflow"' in binding
 
 
+def test_the_deploy_role_may_keep_the_judged_record_of_a_kserve_rollout():
+    """A KServe rollout with no registry and no canary split records that it was judged in a Lease beside its
+    InferenceService (judged_record); without the rule every such deploy warned and the next run's waited ~15 min."""
+    from kubepipe.components.deploy.judged_record import RBAC_VERBS
+
+    text = code(TF / "modules" / "gke-kubeflow")
+    role = re.search(r'resource "kubernetes_role_v1" "deploy_inference" \{(.*?)\n\}', text, re.S).group(1)
+    rules = re.findall(r"rule \{(.*?)\n  \}", role, re.S)
+    leases = [r for r in rules if 'api_groups = ["coordination.k8s.io"]' in r and 'resources  = ["leases"]' in r]
+    assert len(leases) == 1, rules
+    verbs = re.search(r"verbs\s*=\s*\[(.*?)\]", leases[0]).group(1)
+    assert [v.strip().strip('"') for v in verbs.split(",")] == list(RBAC_VERBS)
+
+
 def test_the_runner_may_act_as_itself_for_the_vertex_work_its_tasks_start():
     """A deploy step on Vertex calls Endpoint.deploy(service_account=<the profile's, the runner>) and a
     trigger-retrain submits a PipelineJob with it; both need iam.serviceAccounts.actAs on that account, which only

@@ -59,6 +59,15 @@ resource "kubernetes_role_v1" "deploy_inference" {
     verbs      = ["get"]
   }
 
+  # A KServe rollout with no registry and no canary split records that it was judged in a Lease beside its
+  # InferenceService (kubepipe-judged-NAME; components/deploy/judged_record.py), so the next run's deploy need not
+  # wait for its lease to lapse. Without this rule a deploy warns and the lease holds until it lapses.
+  rule {
+    api_groups = ["coordination.k8s.io"]
+    resources  = ["leases"]
+    verbs      = ["get", "create", "update", "patch"]
+  }
+
   rule {
     api_groups = [""]
     resources  = ["pods", "events"]
