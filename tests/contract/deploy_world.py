@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kubepipe.components.registry import Registry
 
-__all__ = ["kube_client", "champion_registry"]
+__all__ = ["kube_client", "champion_registry", "roll_unregistered"]
 
 
 def kube_client(url: str):
@@ -16,6 +16,19 @@ def kube_client(url: str):
     cfg = client.Configuration(host=url)
     cfg.proxy = None  # loopback: never through an environment's proxy
     return client.ApiClient(cfg)
+
+
+def roll_unregistered(fake, name: str, version: int, run: str, mode="serverless", canary=10, smoke=None) -> dict:
+    """A KServe rollout of `name`'s `version` by run `run` in namespace `serving` of the fake API server `fake`, with
+    no registry; `smoke` the smoke function (default: passes)."""
+    from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
+    from kubepipe.components.deploy.kserve_rollout import rollout
+
+    manifest = inference_service_manifest(ServiceConfig(
+        model_name=name, storage_uri=f"gs://b/models/{version}", image="runtime:1", version=str(version),
+        namespace="serving", canary_percent=canary, deployment_mode=mode, run_id=run))
+    return rollout(manifest, registry_uri=None, model_name=name, version=version, timeout_s=5, poll_s=0.01,
+                   api_client=kube_client(fake.url), smoke_inputs=["coffee"], smoke=smoke or (lambda t: {}))
 
 
 def champion_registry(root: Path, name: str, versions: int = 2, metrics=None) -> Registry:

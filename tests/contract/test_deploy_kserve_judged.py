@@ -8,10 +8,9 @@ from __future__ import annotations
 import pytest
 
 from deploy_fake_kube import FakeKube
-from deploy_world import kube_client
+from deploy_world import roll_unregistered
 from kubepipe.components.deploy import kserve_rollout
-from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
-from kubepipe.components.deploy.kserve_rollout import RolloutError, rollout
+from kubepipe.components.deploy.kserve_rollout import RolloutError
 from kubepipe.components.deploy.smoke import SmokeFailed
 
 pytestmark = pytest.mark.contract
@@ -24,11 +23,7 @@ class Killed(BaseException):
 
 
 def _roll(fake, version: int, run: str, mode="serverless", canary=10, smoke=None):
-    manifest = inference_service_manifest(ServiceConfig(
-        model_name=NAME, storage_uri=f"gs://b/models/{version}", image="runtime:1", version=str(version),
-        namespace="serving", canary_percent=canary, deployment_mode=mode, run_id=run))
-    return rollout(manifest, registry_uri=None, model_name=NAME, version=version, timeout_s=5, poll_s=0.01,
-                   api_client=kube_client(fake.url), smoke_inputs=["coffee"], smoke=smoke or (lambda t: {}))
+    return roll_unregistered(fake, NAME, version, run, mode, canary, smoke)
 
 
 def _notes(obj: dict) -> dict:
@@ -184,3 +179,20 @@ def test_a_record_written_meanwhile_is_read_again_and_replaced_with_its_resource
         _roll(fake, 2, "run-b", "raw")
         assert writes == ["PUT", "PUT"] and _pair(fake.leases[RECORD]) == _pair(_isvc(fake))
         assert _pair(_isvc(fake))[0] == "run-b"
+
+
+def test_a_first_deployment_whose_create_lost_to_a_judged_one_goes_on():
+    """run-b read no InferenceService; before its create, run-a's whole first deployment ran and was judged. The 409
+    to run-b's create was taken for a rollout in flight and refused it; run-a's record says it was judged, so run-b
+    starts over as a deploy that found it."""
+    with FakeKube() as fake:
+        def judged_first(method, path):
+            fake.before_write = None
+            _roll(fake, 1, "run-a")
+
+        fake.before_write = judged_first
+        report = _roll(fake, 2, "run-b")
+        creates = [p for m, p in fake.log if m == "POST" and "inferenceservices" in p]
+        served = fake.serving("serving", NAME)
+    assert len(creates) == 2 and report["action"] == "promoted" and report["first_deployment"] is False
+    assert served == "gs://b/models/2"

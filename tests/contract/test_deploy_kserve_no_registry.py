@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 
 from deploy_fake_kube import FakeKube
-from deploy_world import kube_client
-from kubepipe.components.deploy.inference_service import ServiceConfig, inference_service_manifest
-from kubepipe.components.deploy.kserve_rollout import RolloutError, rollout
+from deploy_world import roll_unregistered
+from kubepipe.components.deploy.kserve_rollout import RolloutError
 from kubepipe.components.deploy.smoke import SmokeFailed
 
 pytestmark = pytest.mark.contract
@@ -24,11 +23,7 @@ class Killed(BaseException):
 
 
 def _roll(fake, version: int, run: str, mode="serverless", canary=10, smoke=None):
-    manifest = inference_service_manifest(ServiceConfig(
-        model_name=NAME, storage_uri=f"gs://b/models/{version}", image="runtime:1", version=str(version),
-        namespace="serving", canary_percent=canary, deployment_mode=mode, run_id=run))
-    return rollout(manifest, registry_uri=None, model_name=NAME, version=version, timeout_s=5, poll_s=0.01,
-                   api_client=kube_client(fake.url), smoke_inputs=["coffee"], smoke=smoke or (lambda t: {}))
+    return roll_unregistered(fake, NAME, version, run, mode, canary, smoke)
 
 
 def _lapse(fake) -> None:
