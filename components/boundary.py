@@ -11,7 +11,9 @@ ends the step is then printed as a built-in's (`report_failure`): Python's trace
 message and causes, credentials hidden (`failure_text`), the frames of kfp's copy of your function shown at your
 file's lines (`File "mypkg/steps.py", line 19, in total`); for a ComponentError the line that names it (a
 GateFailed's: `kubepipe: gate rejected ...`, the gate said no); and the task exits 1, which KFP reads as failed. The
-local runner's task_main reports through `report_failure` too.
+local runner's task_main reports through `report_failure` too. A step that can say no (compiler/user_gate) also leaves
+its gate's verdict here; one compiled without the run's inputs that raises GateFailed anyway says in one more line
+that the run reads failed, not rejected, and to set `gate: true` on the step (`NOT_A_GATE`).
 
 An image without kubepipe (kfp's default python image, a base_image of your own) cannot redact: BOOT then prints
 your exception's type and your file:line only, never its message, and says how to see it.
@@ -24,14 +26,18 @@ import os
 import re
 import sys
 
-__all__ = ["EXECUTOR", "COMPONENT_ERROR", "GATE_REJECTED", "RUN_INPUTS", "report_failure", "user_excepthook",
-           "guarded_command", "run_gate", "at_user_lines"]
+__all__ = ["EXECUTOR", "COMPONENT_ERROR", "GATE_REJECTED", "NOT_A_GATE", "RUN_INPUTS", "report_failure",
+           "user_excepthook", "guarded_command", "run_gate", "at_user_lines"]
 
 RUN_INPUTS = ("ctx_run_id", "ctx_run_name")  # what a gate's verdict needs of the run, given to the task as inputs
 
 EXECUTOR = "python3 -m kfp.dsl.executor_main"  # as kfp writes it in a Python-function component's command
 COMPONENT_ERROR = "kubepipe: component error "
 GATE_REJECTED = "kubepipe: gate rejected "  # in its place for a GateFailed, the user's subclasses too: the gate said no
+# a GateFailed of a step compiled without the run's inputs (compiler/user_gate): its no cannot be told from a break
+NOT_A_GATE = ("kubepipe: this step said no (GateFailed) but was compiled without the run's id, so no verdict is "
+              "written and the run's client reports it failed (exit 1), not rejected: set `gate: true` on the step "
+              "in the pipeline YAML\n")
 _COPY = re.compile(r'File "[^"\n]*/ephemeral_component\.py", line (\d+)')  # kfp's copy of the component's source
 
 # Python run by `python3 -c`, inside the sh script's single quotes: no single quote in it. kubepipe absent (or too old
@@ -113,7 +119,8 @@ def user_excepthook(file: str | None, offset: int, gate: dict | None = None):
     """A `sys.excepthook` that reports the exception ending the task through `report_failure`; where that fails
     itself, the type and place alone (Python would print the raw traceback after 'Error in sys.excepthook'). With
     `gate` (guarded_command's), first the step's verdict, as `fail_fast(gate=...)` leaves it: written for a
-    GateFailed, an earlier attempt's removed for another failure."""
+    GateFailed, an earlier attempt's removed for another failure; without it, a GateFailed's report ends with the
+    line saying the run reads failed and to set `gate: true` (NOT_A_GATE)."""
     def hook(kind: type[BaseException], exc: BaseException, tb) -> None:
         if gate:
             try:
@@ -125,9 +132,20 @@ def user_excepthook(file: str | None, offset: int, gate: dict | None = None):
                                  "failed (exit 1), not rejected\n")
         try:
             report_failure(exc.with_traceback(tb), file, offset)
+            if not gate:
+                _say_not_a_gate(exc)
         except Exception:  # noqa: BLE001 - the report must not become a raw traceback
             sys.stderr.write(f"kubepipe: {kind.__module__}.{kind.__qualname__} raised; reporting it failed\n")
     return hook
+
+
+def _say_not_a_gate(exc: BaseException) -> None:
+    """A GateFailed from a step compiled without the run's id (no GateFailed seen in its code, or `gate: false`), its
+    verdict not left by a `fail_fast(gate=...)` of its own: one line saying the run reads failed, and what to set."""
+    from kubepipe.components.errors import GateFailed, verdict_left
+
+    if isinstance(exc, GateFailed) and not verdict_left(exc):
+        sys.stderr.write(NOT_A_GATE)
 
 
 def run_gate(gate: dict, argv: list) -> dict:

@@ -13,8 +13,8 @@ import os
 import sys
 
 __all__ = ["ComponentError", "ServiceFailed", "GateFailed", "DataError", "SourceMissing", "ModelError", "ConfigError",
-           "not_retryable", "fail_fast", "leave_verdict", "mark_not_retried", "failure_text", "report_uncaught",
-           "NO_RETRY_ENV"]
+           "not_retryable", "fail_fast", "leave_verdict", "verdict_left", "mark_not_retried", "failure_text",
+           "report_uncaught", "NO_RETRY_ENV"]
 
 NO_RETRY_ENV = "KUBEPIPE_NO_RETRY_FILE"  # set by the local backend: where a task marks "do not retry me"
 _FATAL_ERRNOS = {errno.ENOENT, errno.ENOSPC, errno.EADDRINUSE, errno.EACCES, errno.EISDIR, errno.ENOTDIR,
@@ -99,12 +99,17 @@ def fail_fast(gate: dict | None = None):
 _VERDICT_LEFT = "_kubepipe_verdict_left"  # set on the failure: its verdict is settled (fail_fast, then the boundary)
 
 
+def verdict_left(failure: BaseException) -> bool:
+    """Whether `leave_verdict` settled `failure`'s verdict already (a `fail_fast(gate=...)` around it)."""
+    return bool(getattr(failure, _VERDICT_LEFT, False))
+
+
 def leave_verdict(failure: BaseException, gate: dict) -> None:
     """The verdict of a step that failed with `failure` (`gate`: profile, run_id, run_name, step): a GateFailed's is
     written, another failure removes an earlier attempt's (broken wins); once per failure, so a user's `fail_fast`
     inside the boundary (components/boundary.py) does not write twice. One that cannot be written is said in one line
     and the step's failure goes on (the client then reports the run as failed, exit 1)."""
-    if getattr(failure, _VERDICT_LEFT, False):
+    if verdict_left(failure):
         return
     with contextlib.suppress(Exception):  # an exception that takes no attribute: the boundary may write it again
         setattr(failure, _VERDICT_LEFT, True)

@@ -37,6 +37,26 @@ STEPS = textwrap.dedent('''
         from kubepipe.components.errors import GateFailed  # it could say no, but it breaks first
 
         raise ValueError(f"the table of {n} rows is gone")
+
+
+    @dsl.component(base_image="python:3.11", install_kfp_package=False)
+    def helper(n: int) -> int:
+        from checks import count_rows
+
+        return count_rows(n)
+''')
+CHECKS = textwrap.dedent('''
+    from kubepipe.components.errors import GateFailed
+
+
+    class TooFewRows(GateFailed):
+        pass
+
+
+    def count_rows(n):
+        if n < 100:
+            raise TooFewRows(f"only {n} rows, need 100", numbers={"rows": float(n)})
+        return n
 ''')
 PIPELINE = """apiVersion: kubepipe/v1
 kind: Pipeline
@@ -78,6 +98,8 @@ def _submit_and_run(kfp, component: str, task: str = "check-rows", extra: str = 
     """The pipeline of the user's step `component` written here; as the fake fails `task`, it runs (what ran)."""
     with open("steps.py", "w", encoding="utf-8") as fh:
         fh.write(STEPS)
+    with open("checks.py", "w", encoding="utf-8") as fh:
+        fh.write(CHECKS)
     with open("gate.yaml", "w", encoding="utf-8") as fh:
         fh.write(PIPELINE % (component, extra))
     ran: list[subprocess.CompletedProcess] = []
@@ -90,14 +112,19 @@ def _submit_and_run(kfp, component: str, task: str = "check-rows", extra: str = 
     return ran
 
 
+def _submit_wait(kfp, capsys, root: str):  # noqa: F811
+    """`submit gate.yaml --wait` to the fake KFP, the root `root`: (exit code, stdout, stderr)."""
+    return cli(capsys, "submit", "gate.yaml", "-t", "kubeflow", "--wait", "--poll", "0", "--set", f"host={kfp.url}",
+               "--set", f"pipeline_root={root}")
+
+
 @pytest.mark.parametrize("display", [None, "Enough rows?"])
 def test_a_run_only_the_user_s_gate_failed_exits_3_rejected(kfp, monkeypatch, capsys, display):  # noqa: F811
     with moto_s3(monkeypatch) as (_url, bucket):
         root = f"s3://{bucket}/root"
         task = display or "check-rows"  # the name KFP shows the task by
         ran = _submit_and_run(kfp, "gate", task, f"    display_name: {display}\n" if display else "")
-        code, _out, err = cli(capsys, "submit", "gate.yaml", "-t", "kubeflow", "--wait", "--poll", "0",
-                              "--set", f"host={kfp.url}", "--set", f"pipeline_root={root}")
+        code, _out, err = _submit_wait(kfp, capsys, root)
         [pod] = ran
         assert pod.returncode == 1 and "kubepipe: gate rejected GateFailed: only 3 rows, need 100" in pod.stderr
         [run_id] = list(kfp.runs)
@@ -117,11 +144,25 @@ def test_a_run_the_user_s_step_broke_exits_1_no_verdict(kfp, monkeypatch, capsys
     with moto_s3(monkeypatch) as (_url, bucket):
         root = f"s3://{bucket}/root"
         ran = _submit_and_run(kfp, "broken")
-        code, _out, err = cli(capsys, "submit", "gate.yaml", "-t", "kubeflow", "--wait", "--poll", "0",
-                              "--set", f"host={kfp.url}", "--set", f"pipeline_root={root}")
+        code, _out, err = _submit_wait(kfp, capsys, root)
         [pod] = ran
         assert pod.returncode == 1 and "ValueError: the table of 3 rows is gone" in pod.stderr, pod.stderr
         assert "gate verdict written" not in pod.stderr
         [run_id] = list(kfp.runs)
         assert read_verdicts(root, run_id) == []
         assert code == 1 and "task 'check-rows' failed" in err and "rejected" not in err, err
+
+
+def test_a_run_only_a_helper_of_the_user_s_step_said_no_in_exits_3_rejected(kfp, monkeypatch, capsys):  # noqa: F811
+    """The step's function names no GateFailed: the helper it imports from the user's other module raises a subclass
+    of it. The compiler follows the call, so the task has the run's id and the boundary leaves the verdict."""
+    with moto_s3(monkeypatch) as (_url, bucket):
+        root = f"s3://{bucket}/root"
+        ran = _submit_and_run(kfp, "helper")
+        code, _out, err = _submit_wait(kfp, capsys, root)
+        [pod] = ran
+        assert "kubepipe: gate rejected TooFewRows: only 3 rows, need 100" in pod.stderr, pod.stderr
+        [run_id] = list(kfp.runs)
+        [verdict] = read_verdicts(root, run_id)
+        assert (verdict["gate"], verdict["step"]) == ("TooFewRows", "check_rows")
+        assert code == 3 and "rejected by its gate" in " ".join(err.split()), err

@@ -79,9 +79,9 @@ steps:
 STORE = {"kubeflow": "s3://verdict-store/root", "vertex": "gs://verdict-store/root"}
 
 
-def _compile(tmp_path, component: str, target: str = "kubeflow", extra: str = "") -> str:
+def _compile(tmp_path, component: str, target: str = "kubeflow", extra: str = "", steps: str = STEPS) -> str:
     """The IR for `target`, its object store root then swapped for a folder (file://) that kfp.local's tasks reach."""
-    (tmp_path / "steps.py").write_text(STEPS, encoding="utf-8")
+    (tmp_path / "steps.py").write_text(steps, encoding="utf-8")
     (tmp_path / "p.yaml").write_text(PIPELINE % (component, extra), encoding="utf-8")
     body = kubepipe.compile(tmp_path / "p.yaml", target, profile=ROOT / "tests/golden/profiles" / f"{target}.yaml",
                             sets=[f"pipeline_root={STORE[target]}"]).body

@@ -35,10 +35,10 @@ def _component_for(step: PlanStep, profile: Profile, plan_name: str) -> tuple[An
         # executor (a local run's task_main has it already), which also leaves a user's gate's verdict
         from kubepipe.catalog.source_map import source_map
         from kubepipe.components.boundary import guarded_command
-        from kubepipe.compiler.user_gate import add_run_inputs, can_say_no, gate_of
+        from kubepipe.compiler.user_gate import add_run_inputs, gate_of, is_gate
 
         smap = source_map(step.info.component)
-        gate = gate_of(step, profile) if can_say_no(step.info.component) else None
+        gate = gate_of(step, profile) if is_gate(step) else None
         container.command = guarded_command(container.command, smap.shown if smap else None,
                                             smap.offset if smap else 0, gate)
         if gate is not None:

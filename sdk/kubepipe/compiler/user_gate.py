@@ -5,9 +5,11 @@ GateFailed; the compiler gives it what `fail_fast(gate=...)` is given: the profi
 step, compiled into the boundary's command, and the run's id and name as the task's `ctx_run_id` / `ctx_run_name`
 inputs, since KFP and Vertex fill in `{{$.pipeline_job_uuid}}` / `{{$.pipeline_job_name}}` only as an input's value.
 An input whose value differs in every run also makes the task's cache key differ, so only a step whose code can say
-no gets them: its function's source (kfp's copy, what the task runs) names GateFailed or a subclass of it that its
-module defines or imports. A gate raised only by a helper the function calls is not seen: that step's no exits 1
-remotely unless it declares the ctx inputs and uses `fail_fast(gate=...)` itself.
+no gets them (`is_gate`): the step's `gate:` when the pipeline sets it (true: what no analysis sees, a gate raised in
+a library the step wraps; false: never, its cache key kept), else whether its function's source (kfp's copy, what the
+task runs) names GateFailed or a subclass of it that its module defines or imports, or a helper the function reaches
+in your modules raises one (catalog/gate_reach: followed by the objects, transitively). A step compiled without them
+that says no anyway is reported failed (exit 1); its pod log says so, and to set `gate: true`.
 """
 
 from __future__ import annotations
@@ -19,18 +21,28 @@ from kubepipe.plan.model import PlanStep
 from kubepipe.plan.settings import context_value
 from kubepipe.spec.profiles import Profile
 
-__all__ = ["can_say_no", "gate_of", "add_run_inputs"]
+__all__ = ["can_say_no", "is_gate", "gate_of", "add_run_inputs"]
 
 
-def can_say_no(component: Any) -> bool:
+def can_say_no(component: Any, root: str | None = None) -> bool:
     """Whether a python component's code names GateFailed, or a subclass of it its module holds, in kfp's copy of the
-    function (what the task runs)."""
+    function (what the task runs), or a helper of yours it reaches raises one (`root`: the repository it was found
+    in)."""
     from kubepipe.components.errors import GateFailed
 
     known = getattr(getattr(component, "python_func", None), "__globals__", None) or {}
     names = {"GateFailed"} | {n for n, v in known.items() if isinstance(v, type) and issubclass(v, GateFailed)}
     source = "\n".join(c for c in component.component_spec.implementation.container.command or [] if isinstance(c, str))
-    return any(re.search(rf"\b{re.escape(name)}\b", source) for name in names)
+    if any(re.search(rf"\b{re.escape(name)}\b", source) for name in names):
+        return True
+    from kubepipe.catalog.gate_reach import gate_raised_in
+
+    return gate_raised_in(getattr(component, "python_func", None), root) is not None
+
+
+def is_gate(step: PlanStep) -> bool:
+    """Whether the step's task gets the run's inputs: its `gate:` when set, else whether its code can say no."""
+    return step.gate if step.gate is not None else can_say_no(step.info.component, step.info.import_root)
 
 
 def gate_of(step: PlanStep, profile: Profile) -> dict:

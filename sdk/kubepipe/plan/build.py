@@ -200,6 +200,7 @@ class _Builder(InputChecks):
             if info:
                 checked = self.paths.apply(info, step, args, path)
                 self.run_check(info, step, path, checked)
+                self.gate_check(info, step, path)
                 plan_steps[name] = PlanStep(name=name, info=info, args=args, deps=sorted(deps),
                                             condition=cond, foreach=each, parallelism=step.parallelism,
                                             display_name=step.display_name, checked_with=checked, **settings)
@@ -274,6 +275,15 @@ class _Builder(InputChecks):
             self.err(("params", pi.param, "default"), f"{pi.message} ({format_path(path + ('with',) + pi.path)} "
                      "reads this param)", hint=pi.hint)
 
+    def gate_check(self, info: ComponentInfo, step: Step, path: tuple) -> None:
+        """`gate:` says whether your own python step can say no (compiler/user_gate); any other step's gate is its
+        component's: a built-in's leaves its verdict itself, a component file's no exits 1 remotely (no boundary)."""
+        if step.gate is not None and info.origin != "python":
+            kind = "a built-in, whose gate leaves its verdict itself" if info.origin == "builtin" else (
+                "a component file, which runs no kubepipe boundary")
+            self.err(path + ("gate",), f"`gate` is for your own python component (package.module:function); "
+                     f"`{info.ref}` is {kind}", value=step.gate, hint="remove `gate:`")
+
     def exit_step(self) -> PlanStep | None:
         step = self.spec.on_exit
         if step is None:
@@ -286,6 +296,7 @@ class _Builder(InputChecks):
             return None
         args = self.bindings("on_exit", step, info, path, set(), exit_step=True)
         self.run_check(info, step, path, self.paths.apply(info, step, args, path))
+        self.gate_check(info, step, path)
         return PlanStep(name=EXIT_TASK, info=info, args=args, deps=[], **self.settings("on_exit", step, path))
 
     def order(self, steps: dict[str, PlanStep]) -> list[str]:

@@ -111,6 +111,7 @@ class PlanStep:
     tolerations: list[Toleration] = field(default_factory=list)
     display_name: str | None = None
     image: str | None = None  # the step's own `image:`; else built-ins take the profile's runtime_image
+    gate: bool | None = None  # a user's python step: `gate:` said it can say no (true) or never (false); None: seen
     checked_with: dict[str, Any] = field(default_factory=dict)  # `with:` as its check saw it (param_checks)
 
 

@@ -53,6 +53,7 @@ def step_settings(step: Step, d: StepDefaults) -> dict[str, Any]:
         "tolerations": list(step.tolerations or d.tolerations),
         "gpu": None,
         "image": step.image,
+        "gate": step.gate,
     }
 
 

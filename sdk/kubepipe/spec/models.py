@@ -19,10 +19,8 @@ from kubepipe.spec.values import (DURATION_RE, MAX_DURATION_S, bool_hint, finite
                                   quote_hint)
 from kubepipe.util import IMAGE_REF
 
-__all__ = [
-    "Pipeline", "Metadata", "Param", "Step", "StepDefaults", "Resources", "Gpu", "RetryPolicy",
-    "SecretRef", "Toleration", "Schedule", "PARAM_TYPES", "FOREACH_TAKES",
-]
+__all__ = ["Pipeline", "Metadata", "Param", "Step", "StepDefaults", "Resources", "Gpu", "RetryPolicy", "SecretRef",
+           "Toleration", "Schedule", "PARAM_TYPES", "FOREACH_TAKES"]
 
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # at least one letter or digit: KFP renames `_` or `__` to an empty task name, which collides unseen
@@ -347,11 +345,13 @@ class Step(StepDefaults):
     after: list[str] = []
     foreach: Union[str, list, None] = Field(None, description="Run once per item: a list or ${params.x}; use ${item}.")
     parallelism: int | None = Field(None, ge=1)
-    image: str | None = Field(
-        None, pattern=IMAGE_REF,
-        description="Container image of this step on kubeflow and vertex, pinned by digest (e.g. your project "
-                    "image from `kubepipe image build --kind project`). Default: the profile's runtime_image for "
-                    "built-ins, the component's own image otherwise. Ignored locally.")
+    image: str | None = Field(None, pattern=IMAGE_REF, description="Container image of this step on kubeflow and "
+                              "vertex, pinned by digest (e.g. your project image from `kubepipe image build --kind "
+                              "project`). Default: the profile's runtime_image for built-ins, the component's own "
+                              "image otherwise. Ignored locally.")
+    gate: bool | None = Field(None, description="Your own python step on kubeflow and vertex: true, it can say no "
+                              "(GateFailed: the run reads rejected, exit 3); false, never (its cache key is kept); "
+                              "left out: kubepipe looks for GateFailed in its code and the helpers it calls.")
 
     @field_validator("foreach", mode="before")
     @classmethod
