@@ -129,6 +129,29 @@ def test_a_helper_of_the_step_s_own_module_is_followed_too(tmp_path):
     assert _gets_run_inputs(_compile(tmp_path, "same_module", "vertex"))
 
 
+@pytest.mark.parametrize("component, extra, said", [
+    ("helper", "", "checks.check_rows names GateFailed"),  # found through the helpers: the note names the one
+    ("quiet", "", None),  # cannot say no: nothing to say
+    ("helper", "    gate: false\n", None),  # the pipeline said it
+    ("unseen", "    gate: true\n", None)])
+def test_compile_notes_a_gate_its_code_made_and_its_lost_cache(tmp_path, component, extra, said):
+    """A step the analysis made a gate is compiled uncacheable (the run's id is an input): compile says so, naming
+    where GateFailed was found and `gate: false`; not where the pipeline chose with `gate:`, nor for other steps."""
+    (tmp_path / "checks.py").write_text(CHECKS, encoding="utf-8")
+    (tmp_path / "steps.py").write_text(STEPS, encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(PIPELINE % (component, extra), encoding="utf-8")
+    for target in ("kubeflow", "vertex"):
+        notes = kubepipe.compile(tmp_path / "p.yaml", target,
+                                 profile=ROOT / "tests/golden/profiles" / f"{target}.yaml").notes
+        gates = [n for n in notes if "compiled as a gate" in n]
+        if said is None:
+            assert gates == []
+        else:
+            assert gates == [f"{target}: step `check_rows` is compiled as a gate ({said}): a rejection is reported "
+                             f"as one, and its task gets the run's id, so {target} never caches it; `gate: false` on "
+                             "the step keeps it cacheable (a rejection then reports as a failure)"]
+
+
 def test_gate_true_judges_a_step_no_analysis_sees_as_a_gate(tmp_path, monkeypatch, capfd):
     assert not _gets_run_inputs(_compile(tmp_path, "unseen"))
     body = _compile(tmp_path, "unseen", extra="    gate: true\n")

@@ -15,7 +15,7 @@ from kubepipe.spec.profiles import Profile
 __all__ = ["build_pipeline", "task_name", "cel_escape"]
 
 
-def _component_for(step: PlanStep, profile: Profile, plan_name: str) -> tuple[Any, dict[str, Any]]:
+def _component_for(step: PlanStep, profile: Profile, plan_name: str, notes: list[str]) -> tuple[Any, dict[str, Any]]:
     # A copy named after the step: task names then equal step names, and built-ins
     # get the profile's runtime image. With the arguments the compiler adds (a user's gate: the run's id and name).
     comp = copy.copy(step.info.component)
@@ -35,10 +35,13 @@ def _component_for(step: PlanStep, profile: Profile, plan_name: str) -> tuple[An
         # executor (a local run's task_main has it already), which also leaves a user's gate's verdict
         from kubepipe.catalog.source_map import source_map
         from kubepipe.components.boundary import guarded_command
-        from kubepipe.compiler.user_gate import add_run_inputs, gate_of, is_gate
+        from kubepipe.compiler.user_gate import add_run_inputs, gate_note, gate_of, is_gate
 
         smap = source_map(step.info.component)
-        gate = gate_of(step, profile) if is_gate(step) else None
+        says_no, where = is_gate(step)
+        gate = gate_of(step, profile) if says_no else None
+        if where is not None:
+            notes.append(gate_note(step, profile.target, where))
         container.command = guarded_command(container.command, smap.shown if smap else None,
                                             smap.offset if smap else 0, gate)
         if gate is not None:
@@ -58,8 +61,8 @@ def build_pipeline(plan: Plan, profile: Profile, notes: list[str]) -> Any:
     from kubepipe.compiler.lowering import lower_task
 
     names = list(plan.params)
-    components = {s.name: _component_for(s, profile, plan.name) for s in plan.steps}
-    exit_comp = _component_for(plan.exit_step, profile, plan.name) if plan.exit_step else None
+    components = {s.name: _component_for(s, profile, plan.name, notes) for s in plan.steps}
+    exit_comp = _component_for(plan.exit_step, profile, plan.name, notes) if plan.exit_step else None
     infos = {s.name: s.info for s in plan.steps}
 
     def leaf_type(leaf: Binding, step: PlanStep) -> str | None:

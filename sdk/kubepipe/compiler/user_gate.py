@@ -21,28 +21,47 @@ from kubepipe.plan.model import PlanStep
 from kubepipe.plan.settings import context_value
 from kubepipe.spec.profiles import Profile
 
-__all__ = ["can_say_no", "is_gate", "gate_of", "add_run_inputs"]
+__all__ = ["can_say_no", "says_no_where", "is_gate", "gate_note", "gate_of", "add_run_inputs"]
 
 
 def can_say_no(component: Any, root: str | None = None) -> bool:
     """Whether a python component's code names GateFailed, or a subclass of it its module holds, in kfp's copy of the
     function (what the task runs), or a helper of yours it reaches raises one (`root`: the repository it was found
     in)."""
+    return says_no_where(component, root) is not None
+
+
+def says_no_where(component: Any, root: str | None = None) -> str | None:
+    """Where `can_say_no` found GateFailed (or a subclass): the function's own source, or the helper that names it;
+    None when nowhere."""
     from kubepipe.components.errors import GateFailed
 
-    known = getattr(getattr(component, "python_func", None), "__globals__", None) or {}
+    func = getattr(component, "python_func", None)
+    known = getattr(func, "__globals__", None) or {}
     names = {"GateFailed"} | {n for n, v in known.items() if isinstance(v, type) and issubclass(v, GateFailed)}
     source = "\n".join(c for c in component.component_spec.implementation.container.command or [] if isinstance(c, str))
-    if any(re.search(rf"\b{re.escape(name)}\b", source) for name in names):
-        return True
+    for name in sorted(names):
+        if re.search(rf"\b{re.escape(name)}\b", source):
+            return f"{getattr(func, '__qualname__', 'its function')} names {name}"
     from kubepipe.catalog.gate_reach import gate_raised_in
 
-    return gate_raised_in(getattr(component, "python_func", None), root) is not None
+    return gate_raised_in(func, root)
 
 
-def is_gate(step: PlanStep) -> bool:
-    """Whether the step's task gets the run's inputs: its `gate:` when set, else whether its code can say no."""
-    return step.gate if step.gate is not None else can_say_no(step.info.component, step.info.import_root)
+def is_gate(step: PlanStep) -> tuple[bool, str | None]:
+    """Whether the step's task gets the run's inputs (its `gate:` when set, else whether its code can say no), and
+    where its code names GateFailed when that decided it (None otherwise)."""
+    if step.gate is not None:
+        return step.gate, None
+    where = says_no_where(step.info.component, step.info.import_root)
+    return where is not None, where
+
+
+def gate_note(step: PlanStep, target: str, where: str) -> str:
+    """The compile note of a step its code made a gate (not `gate: true`): why, and what it costs."""
+    return (f"{target}: step `{step.name}` is compiled as a gate ({where}): a rejection is reported as one, and its "
+            f"task gets the run's id, so {target} never caches it; `gate: false` on the step keeps it cacheable (a "
+            "rejection then reports as a failure)")
 
 
 def gate_of(step: PlanStep, profile: Profile) -> dict:
