@@ -11,7 +11,7 @@ import re
 import threading
 from typing import Any
 
-from kubepipe.aws_secret_keys import hide_tokens
+from kubepipe.aws_secret_keys import KeyIdWindow, hide_tokens
 from kubepipe.secret_shapes import (PEM_BEGIN, PEM_END, PLACEHOLDER, QUERY_ITEM_IN_TEXT, QUERY_SEP, TOKEN_MARKS,
                                     URL_IN_TEXT, URL_PASSWORD, WHOLE_REF, keyed_secret, may_hold_credential,
                                     nested_item_spans, query_item_hidden, query_items, secret_value_kind)
@@ -364,21 +364,21 @@ _PEM_BODY = re.compile(r"[A-Za-z0-9+/=]*|[A-Za-z-]+: [^\n]*")  # base64, or a he
 
 
 class StreamRedactor:
-    """`redact_text` for text written in pieces, a line at a time (a run's log): a PEM private key printed whole
-    spans many pieces, and the lines after its BEGIN line are hidden too, up to its END line or the first line
-    that is none of a key's (base64, a `Name: value` header or blank), which is shown: a key cut short hides no
-    more. A hidden line's text becomes REDACTED, its indentation kept. One per stream; safe across threads."""
+    """`redact_text` for text written in pieces, a line at a time (a run's log): a PEM key's lines after its BEGIN
+    line too, to its END line or the first that is none of a key's (base64, a `Name: value` header or blank), shown:
+    a key cut short hides no more; a hidden line's text becomes REDACTED, its indentation kept. A bare AWS
+    secret key after its key id in an earlier piece (`key_ids`, may be a step's stdout's and stderr's). One per
+    stream; safe across threads."""
 
-    def __init__(self) -> None:
-        self._in_key = False
-        self._lock = threading.Lock()
+    def __init__(self, key_ids: KeyIdWindow | None = None) -> None:
+        self._in_key, self._key_ids, self._lock = False, key_ids or KeyIdWindow(), threading.Lock()
 
     def __call__(self, text: str) -> str:
         if not isinstance(text, str) or not text:
             return text
         with self._lock:
             hidden: list[str] = []
-            lines = text.splitlines(keepends=True)
+            lines = self._key_ids(text).splitlines(keepends=True)
             while self._in_key and lines:
                 line = lines[0]
                 if not (_PEM_END.search(line) or _PEM_BODY.fullmatch(line.strip())):

@@ -58,6 +58,14 @@ def test_run_log_lines_hide_it_too():
     assert SECRET not in said and SESSION not in said
 
 
+def test_run_log_hides_a_secret_key_written_a_line_after_its_key_id():
+    """run.log is written a line at a time: the key id's line and its secret's were two texts, the secret shown."""
+    redact = StreamRedactor()
+    lines = ["created AKIAIOSFODNN7EXAMPLE\n", "  status: Active\n", f"  {SECRET}\n", "done\n"]
+    said = "".join(redact(line) for line in lines)
+    assert said == "created <redacted>\n  status: Active\n  <redacted>\ndone\n"
+
+
 @pytest.mark.parametrize("text", [
     "commit 2fd4e1c67a2d28fced849ee1bb76e7391b93eb12 built",  # a SHA-1: 40 hex characters
     "request id dGhpcyBpcyBhIGJhc2U2NCBpZCBvZiA0MA== failed",
