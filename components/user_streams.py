@@ -9,6 +9,12 @@ killed it). A process, not a thread: a step that crashes (os._exit, a segfault, 
 wrote, a last line without its newline included. Signals sent to the step are passed on to the child. The child's
 sys.stdout and sys.stderr write through (as `python -u`): no output waits in a buffer that a crash would lose.
 kfp's outputs (executor_output.json, artifacts) are files: not touched.
+
+What the pipes give in one read is no unit of the step's: a bare AWS secret key after its key id in an earlier read
+is hidden within 20 lines or 2 s of it (`KeyIdWindow`, one for stdout and stderr), and a line longer than 1 MiB is
+written in parts cut where no credential is (`LineRelay._cut`). No line waits for a later one: a secret key written
+before its key id, in an earlier read, is shown. isatty() is false in the step, as in a pod without the relay (the
+container's stdout is a pipe there too): a progress bar's `\r` ends a line and is relayed at once.
 """
 
 from __future__ import annotations
@@ -23,30 +29,76 @@ import time
 __all__ = ["guard_streams", "LineRelay"]
 
 _FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
-_MAX_LINE = 1 << 20  # a longer run without a newline is written as it is (redacted), not held on
+_MAX_LINE = 1 << 20  # a longer run without a line end is written in parts, each cut where no credential is (`_cut`)
+_OVERLAP = 1 << 15  # what a part leaves for the next: a credential up to this long across a cut is hidden whole
+_MAX_HELD = 4 * _MAX_LINE  # where no such cut is found by then: written as it is (redacted)
 _POLL_S = 0.1  # how often the relay asks whether the child has ended
 _DRAIN_S = 0.5  # after it ended: how long what a process it left running still writes is relayed
 _WHERE: list = [None, 0]  # guard_streams' file and offset
+_SEPARATORS = " \t,;"  # where `_cut` tries a cut when a credential is near the part's end
 
 
 class LineRelay:
     """Bytes written to a stream, redacted in whole lines (a line ends at `\\n` or `\\r`: a progress bar's), those read
     together at once (`StreamRedactor`, as run.log's), and written to file descriptor `fd`; `close` writes a last
-    line without its end."""
+    line without its end. `key_ids`: the window for a bare AWS secret key after its key id (`KeyIdWindow`), one
+    that stdout's and stderr's relays share."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, key_ids=None) -> None:
+        from kubepipe.aws_secret_keys import KeyIdWindow
         from kubepipe.redaction import StreamRedactor
 
-        self.fd, self.pending, self.redact = fd, b"", StreamRedactor()
+        self.key_ids = key_ids or KeyIdWindow()
+        self.fd, self.pending, self.redact, self.next_cut = fd, b"", StreamRedactor(self.key_ids), _MAX_LINE
 
     def feed(self, data: bytes) -> None:
         self.pending += data
         end = max(self.pending.rfind(b"\n"), self.pending.rfind(b"\r")) + 1
-        if not end and len(self.pending) >= _MAX_LINE:
-            end = len(self.pending)
         if end:
-            lines, self.pending = self.pending[:end], self.pending[end:]
+            lines, self.pending, self.next_cut = self.pending[:end], self.pending[end:], _MAX_LINE
             self._write(self._redacted(lines))  # the lines read at once: ~5 us a line where ~20 one at a time
+        if len(self.pending) >= self.next_cut:
+            self._cut()
+
+    def _cut(self) -> None:
+        """A part of a line too long to hold whole written, the rest held: redacted whole, the part is the text's
+        redaction up to a cut that no redaction crosses, `_OVERLAP` or more before its end, so that a credential
+        begun before the end is read whole with what comes next. Where its last `_OVERLAP` characters are as
+        written (most lines: nothing hidden near the end), there; else after a separator (a space, a comma) where
+        the two sides redacted apart read as the whole does; else, held on, tried again a quarter MiB later, and at
+        `_MAX_HELD` written whole (a credential across that cut may show: a 4-MiB line of credentials)."""
+        text = self.pending.decode("utf-8", "surrogateescape")
+        out = self.redact(text)
+        keep = min(_OVERLAP, len(text))
+        if out[len(out) - keep:] == text[len(text) - keep:]:
+            cut: tuple[str, str] | None = (out[:len(out) - keep], text[len(text) - keep:])
+        else:
+            cut = self._cut_at_separator(text, out)
+        if cut is None and len(text) < _MAX_HELD:
+            self.next_cut = len(self.pending) + _MAX_LINE // 4
+            return
+        head, rest = (out, "") if cut is None else cut
+        self.pending, self.next_cut = rest.encode("utf-8", "surrogateescape"), _MAX_LINE
+        self._write(head.encode("utf-8", "surrogateescape"))
+
+    def _cut_at_separator(self, text: str, out: str) -> tuple[str, str] | None:
+        from copy import copy
+
+        from kubepipe.redaction import StreamRedactor
+
+        def alone(part: str) -> str:  # redacted as the relay would, its window as it is now, nothing remembered
+            return StreamRedactor(copy(self.key_ids))(part)
+
+        at = len(text) - _OVERLAP
+        for _ in range(3):  # the last three separators before the overlap
+            at = max(text.rfind(sep, 0, at) for sep in _SEPARATORS) + 1 if at > 0 else 0
+            if at <= 0:
+                break
+            head = alone(text[:at])
+            if out.startswith(head) and out[len(head):] == alone(text[at:]):
+                return head, text[at:]
+            at -= 1
+        return None
 
     def close(self) -> None:
         if self.pending:
@@ -95,7 +147,10 @@ def guard_streams(file: str | None = None, offset: int = 0) -> None:
         return
     for _read, write in pipes:
         os.close(write)
-    _end_as(_relay(pid, {read: LineRelay(fd) for (read, _w), fd in zip(pipes, (1, 2))}))
+    from kubepipe.aws_secret_keys import KeyIdWindow
+
+    key_ids = KeyIdWindow()  # one for both: a key id logged (stderr), its secret printed (stdout)
+    _end_as(_relay(pid, {read: LineRelay(fd, key_ids) for (read, _w), fd in zip(pipes, (1, 2))}))
 
 
 def _relay(pid: int, relays: dict[int, LineRelay]) -> int:

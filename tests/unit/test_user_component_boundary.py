@@ -266,13 +266,21 @@ def test_a_signal_to_the_step_reaches_its_code_and_the_step_ends_by_it_its_last_
     assert said == f"waiting on https://bob:{REDACTED}@db.example.com/x", said
 
 
-@pytest.mark.parametrize("end, status", [("os.kill(os.getpid(), signal.SIGKILL)", -9), ("sys.exit(7)", 7)])
-def test_the_step_ends_with_its_own_status_killed_or_exiting(tmp_path, end, status):
+_LOADING = '"loading with token=" + "tk_9f8e7d6c5b4a"'
+
+
+@pytest.mark.parametrize("write, end, status", [
+    (f"sys.stderr.write({_LOADING})", "os.kill(os.getpid(), signal.SIGKILL)", -9),
+    (f"sys.stderr.write({_LOADING})", "sys.exit(7)", 7),
+    # print() to stdout, unflushed: Python buffers a pipe's stdout by blocks; the relay's child writes through (as
+    # `python -u`), so the SIGKILL loses none of it
+    (f"print({_LOADING}, end='')", "os.kill(os.getpid(), signal.SIGKILL)", -9)])
+def test_the_step_ends_with_its_own_status_killed_or_exiting(tmp_path, write, end, status):
     """The OOM killer kills the step's process (the child, the larger): the relay writes its last partial line and
     ends killed the same way; an exit status is kept as it was."""
     with _start_step(tmp_path, f'''
         import os, signal, sys
-        sys.stderr.write("loading with token=" + "tk_9f8e7d6c5b4a")
+        {write}
         {end}
     ''') as proc:
         said = proc.stdout.read().decode()
