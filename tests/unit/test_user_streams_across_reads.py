@@ -139,3 +139,27 @@ os.write(1, " ".join("ghp" + "_%030d" % i for i in range(6000)).encode())  # ~21
             "user_streams._OVERLAP = 1 << 12")
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert done.stdout == " ".join([REDACTED] * 6000).encode()
+
+
+def test_a_long_line_with_no_cut_to_be_found_is_held_no_longer_than_the_limit():
+    """An Authorization header's value runs to its line's end: no cut leaves it whole, so the line is held (not
+    written piece by piece, its value shown after the first cut) up to the relay's limit (4 MiB on a pod), then
+    written redacted; nothing is lost or written twice."""
+    read, write = os.pipe()
+    data = b"Authorization: Bearer " + b"abc " * 100
+    try:
+        with mock.patch.object(user_streams, "_MAX_LINE", 64), \
+                mock.patch.object(user_streams, "_OVERLAP", 16, create=True), \
+                mock.patch.object(user_streams, "_MAX_HELD", 256, create=True):
+            relay, said = LineRelay(write), []
+            for at in range(0, len(data), 32):
+                relay.feed(data[at:at + 32])
+                said.append(_drain(read))
+            relay.close()
+            said.append(_drain(read))
+    finally:
+        os.close(read)
+        os.close(write)
+    first = next(i for i, part in enumerate(said) if part)
+    assert (first + 1) * 32 >= 256 and said[first].startswith(f"Authorization: {REDACTED}".encode())
+    assert b"Bearer" not in b"".join(said) and b"".join(said).endswith(b"abc " * 10)
