@@ -30,7 +30,7 @@ import numpy as np
 from kubepipe.components.errors import ModelError
 
 __all__ = ["INDEX_FILE", "METHODS", "FORMAT_VERSION", "HNSW_DEFAULTS", "VectorIndex", "build_index", "is_index",
-           "exact_search", "recall_vs_exact", "set_search_threads", "search_threads", "use_search_threads"]
+           "exact_search", "query_scores", "recall_vs_exact", "set_search_threads", "search_threads", "use_search_threads"]
 
 INDEX_FILE = "kubepipe-index.json"
 FORMAT_VERSION = 2  # 1: the HNSW graph was usearch's index.usearch (exact indexes of version 1 still load)
@@ -39,7 +39,8 @@ METHODS = ("auto", "hnsw", "exact")
 # (benchmarks/README.md); 32 gave 0.989.
 HNSW_DEFAULTS = {"connectivity": 16, "expansion_add": 128, "expansion_search": 64}
 RECALL_SAMPLE = 200  # passages used as queries for the recall recorded at build time
-SCORE_BLOCK = 1 << 24  # query-passage scores exact search holds at once: 16M float32, 64 MB
+# query-passage scores exact search holds at once: 4M float32, 16 MB (its selection's temporaries ~4x that)
+SCORE_BLOCK = 1 << 22
 VECTORS, PASSAGES, GRAPH, EMBEDDER_DIR = "vectors.npy", "passages.parquet", "index.faiss", "embedder"
 OLD_GRAPH = "index.usearch"
 
@@ -48,17 +49,41 @@ def is_index(path: str | os.PathLike) -> bool:
     return (Path(path) / INDEX_FILE).is_file()
 
 
+def query_scores(vectors: np.ndarray, query: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """One query's score of every passage, float32 [count]: one matrix-vector product of the same shapes for every
+    query, alone or in any batch, from a 64-byte-aligned copy of the query, so a query's scores are bit-identical
+    wherever it is searched. A batch's one matrix product took another BLAS kernel than one query's (gemm, not
+    gemv; other blockings by shape), and a score moved by one float32 ulp with the number of queries searched
+    together: near-ties then ranked otherwise in evaluation (many queries) than at the endpoint (one).
+    benchmarks/README.md (exact search) measures the cost: none for one query, ~2-5x a gemm's time for a batch."""
+    dim = vectors.shape[1]
+    buf = np.empty(dim + 16, dtype=vectors.dtype)
+    at = (-buf.ctypes.data % 64) // buf.itemsize
+    q = buf[at:at + dim]
+    q[:] = query
+    return np.matmul(vectors, q, out=out)
+
+
 def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Brute force: (rows [m, k] int64, scores [m, k] float32), best first; queries a block at a time, so that
-    about SCORE_BLOCK scores are held at once (an evaluation of 50,000 queries over 20,000 passages held its
-    4 GB score matrix, and its negation, whole)."""
-    k = min(k, len(vectors))
-    step = max(1, SCORE_BLOCK // max(1, len(vectors)))
-    if len(queries) > step:
-        parts = [exact_search(vectors, queries[i:i + step], k) for i in range(0, len(queries), step)]
-        return np.concatenate([r for r, _ in parts]), np.concatenate([s for _, s in parts])
-    scores = queries @ vectors.T
-    if k < len(vectors):
+    """Brute force: (rows [m, k] int64, scores [m, k] float32), best first; each query's scores by `query_scores`
+    (the same alone or in any batch), a block of queries at a time, so that about SCORE_BLOCK scores are held at
+    once (an evaluation of 50,000 queries over 20,000 passages held its 4 GB score matrix, and its negation,
+    whole)."""
+    k, n, m = min(k, len(vectors)), len(vectors), len(queries)
+    step = max(1, SCORE_BLOCK // max(1, n))
+    rows, scores = np.empty((m, k), dtype=np.int64), np.empty((m, k), dtype=np.float32)
+    for at in range(0, m, step):
+        block = np.empty((min(step, m - at), n), dtype=np.float32)
+        for j in range(len(block)):
+            query_scores(vectors, queries[at + j], out=block[j])
+        rows[at:at + len(block)], scores[at:at + len(block)] = _top_k(block, k)
+    return rows, scores
+
+
+def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k best columns of a block of scores [m, n] (k <= n): (rows, scores) by score, then column."""
+    n = scores.shape[1]
+    if k < n:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         kth = np.take_along_axis(scores, part, axis=1).min(axis=1, initial=np.inf)
         # rows tied at the k-th score: argpartition kept any of them, and which depended on k (a top 3 was not
@@ -67,7 +92,7 @@ def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.n
             cand = np.flatnonzero(scores[i] >= kth[i])
             part[i] = cand[np.lexsort((cand, -scores[i, cand]))[:k]]
     else:
-        part = np.tile(np.arange(len(vectors)), (len(queries), 1))
+        part = np.tile(np.arange(n), (len(scores), 1))
     return _by_score_then_row(part, np.take_along_axis(scores, part, axis=1))
 
 
