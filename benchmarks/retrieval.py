@@ -18,6 +18,9 @@
    records), against faiss's own `search(top_k)` on the same index.faiss, efSearch and threads; queries/s
    and p50/p99 per query at top_k 10 and a large top_k, recall@k against exact search, ratios. Queries are
    looked up, not embedded (the encoder's cost is case 1's).
+4. exact search (`--cases exact`, benchmarks/retrieval_exact.py): `exact_search` scoring each query alone (its
+   scores bit-identical in any batch) vs one matrix product per block of queries (before), one query at a time
+   and a 1,000-query evaluation, on --retriever-data / --retriever-n vectors at the largest --top-k.
 
 Two data sets (--data; the retriever case: --retriever-data, default synthetic at --retriever-n 20,000):
 - `merchants`: real-ish embeddings. The packaged MiniLM embeds the merchant generator's text: the
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-embed", action="store_true")
     p.add_argument("--vectors-cache", help="an .npz to keep the merchant embeddings in between runs (delete it after)")
-    p.add_argument("--cases", default="retriever", help="comma list of: retriever (the default, ~1 min), embed, ann "
+    p.add_argument("--cases", default="retriever", help="comma list of: retriever (the default, ~1 min), exact, embed, ann "
                    "(`--cases embed,ann` is the library comparison behind docs/decisions/0014, ~9 min)")
     p.add_argument("--retriever-data", default="synthetic", choices=("synthetic", "merchants"))
     p.add_argument("--retriever-n", type=int, default=20_000, help="passages of the retriever case's index")
@@ -282,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cases = [c.strip() for c in a.cases.split(",") if c.strip()]
     data = [d.strip() for d in a.data.split(",") if d.strip()]
-    for flag, got, known in (("--cases", cases, {"retriever", "embed", "ann"}), ("--data", data, {"merchants", "synthetic"})):
+    for flag, got, known in (("--cases", cases, {"retriever", "exact", "embed", "ann"}), ("--data", data, {"merchants", "synthetic"})):
         if set(got) - known:
             p.error(f"{flag}: unknown {', '.join(sorted(set(got) - known))}; choose from {', '.join(sorted(known))}")
     efs = sorted(int(e) for e in a.ef.split(","))
@@ -294,6 +297,13 @@ def main(argv: list[str] | None = None) -> int:
 
         bench_retriever(v, q, label, top_ks=[int(k) for k in a.top_k.split(",")], threads=a.search_threads,
                         batch=a.batch, repeats=a.repeats, lat_q=a.latency_queries)
+    if "exact" in cases:
+        v, q, label = (merchant_vectors(a.retriever_n, a.queries, a.vectors_cache) if a.retriever_data == "merchants"
+                       else synthetic_vectors(a.retriever_n, a.queries))
+        from retrieval_exact import bench_exact  # benchmarks/, beside this script
+
+        bench_exact(v, q, label, k=max(int(k) for k in a.top_k.split(",")), threads=a.search_threads,
+                    repeats=a.repeats, lat_q=min(a.latency_queries, 200))
     if "embed" in cases and not a.skip_embed:
         import torch
 

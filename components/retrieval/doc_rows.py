@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["first_of_each_doc", "kept_lists"]
+__all__ = ["first_of_each_doc", "kept_lists", "best_documents", "SCAN_BLOCK"]
+
+SCAN_BLOCK = 1 << 20  # passages whose scores best_documents compares with their documents' best at once
 
 
 def first_of_each_doc(docs: np.ndarray, k: int) -> np.ndarray:
@@ -33,3 +35,27 @@ def kept_lists(rows: np.ndarray, scores: np.ndarray, mask: np.ndarray) -> tuple[
     flat_rows, flat_scores = rows[mask].tolist(), scores[mask].tolist()
     spans = list(zip([0, *ends[:-1]], ends))
     return [flat_rows[a:b] for a, b in spans], [flat_scores[a:b] for a, b in spans]
+
+
+def best_documents(vectors: np.ndarray, doc_codes: np.ndarray, n_docs: int, query: np.ndarray,
+                   k: int) -> tuple[list[int], list[float]]:
+    """One query's k best documents over every passage, each at its best passage (equal scores: its first row),
+    ranked by score then row: what a search deep enough answers (first_of_each_doc over an exact search), in the
+    memory of one float32 score a passage (any exact search of a query holds them), one best score and row a
+    document, and a SCAN_BLOCK of passages, not that of an index-deep search's rows, scores, document numbers and
+    sorts (~52 bytes a passage). `doc_codes`: the document number of each passage (0..n_docs-1)."""
+    from kubepipe.components.retrieval.index import query_scores
+
+    scores = query_scores(vectors, query)  # the very scores exact_search ranks by: the same answers
+    best = np.full(n_docs, -np.inf, dtype=np.float32)
+    np.maximum.at(best, doc_codes, scores)
+    first = np.full(n_docs, len(scores), dtype=np.int64)
+    for at in range(0, len(scores), SCAN_BLOCK):
+        codes = doc_codes[at:at + SCAN_BLOCK]
+        hit = np.flatnonzero(scores[at:at + SCAN_BLOCK] == best[codes])
+        np.minimum.at(first, codes[hit], hit + at)
+    k = min(k, n_docs)
+    cut = np.partition(best, n_docs - k)[n_docs - k]  # the k-th best document's score
+    cand = np.flatnonzero(best >= cut)
+    docs = cand[np.lexsort((first[cand], -best[cand]))[:k]]
+    return first[docs].tolist(), best[docs].tolist()

@@ -185,6 +185,14 @@ class Embedder:
             by_width.setdefault(min(self.max_length, -(-len(r) // QUERY_BUCKET) * QUERY_BUCKET), []).append(i)
         step = max(1, int(batch_size))
         cpu = not str(self.device).startswith("cuda")
+        # One thread for this call, then put back (threads.thread_counts: one such block at a time in the process).
+        # What it does to other threads (measured, torch's OpenMP build): a thread that already ran torch keeps its
+        # own intra-op count; MKL's may be process-wide for the call's length (builds that call mkl_set_num_threads),
+        # and a thread whose first torch op
+        # falls inside it starts with one thread. `kubepipe serve` runs one model a process and one pass at a time
+        # (the batcher), so no other forward pass shares the window; the query encoder of a served index runs on one
+        # CPU thread whatever --torch-threads says (that is what makes a vector the same alone and batched). A caller
+        # of the Python API running another model in another thread meanwhile may see its MKL calls on one thread.
         with thread_counts(1) if cpu else nullcontext(), self._inference():
             for width, group in by_width.items():
                 for start in range(0, len(group), step):

@@ -41,6 +41,7 @@ HNSW_DEFAULTS = {"connectivity": 16, "expansion_add": 128, "expansion_search": 6
 RECALL_SAMPLE = 200  # passages used as queries for the recall recorded at build time
 # query-passage scores exact search holds at once: 4M float32, 16 MB (its selection's temporaries ~4x that)
 SCORE_BLOCK = 1 << 22
+SCORE_CHUNK_BYTES = 1 << 20  # passages' vectors one query block is scored against at a time: 1 MiB, in cache
 VECTORS, PASSAGES, GRAPH, EMBEDDER_DIR = "vectors.npy", "passages.parquet", "index.faiss", "embedder"
 OLD_GRAPH = "index.usearch"
 
@@ -49,33 +50,45 @@ def is_index(path: str | os.PathLike) -> bool:
     return (Path(path) / INDEX_FILE).is_file()
 
 
-def query_scores(vectors: np.ndarray, query: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """One query's score of every passage, float32 [count]: one matrix-vector product of the same shapes for every
-    query, alone or in any batch, from a 64-byte-aligned copy of the query, so a query's scores are bit-identical
-    wherever it is searched. A batch's one matrix product took another BLAS kernel than one query's (gemm, not
-    gemv; other blockings by shape), and a score moved by one float32 ulp with the number of queries searched
-    together: near-ties then ranked otherwise in evaluation (many queries) than at the endpoint (one).
-    benchmarks/README.md (exact search) measures the cost: none for one query, ~2-5x a gemm's time for a batch."""
-    dim = vectors.shape[1]
-    buf = np.empty(dim + 16, dtype=vectors.dtype)
+def query_scores(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """One query's score of every passage, float32 [count]: what exact_search ranks it by, alone or in any batch."""
+    out = np.empty((1, len(vectors)), dtype=np.float32)
+    _scores_into(vectors, query[None, :], out)
+    return out[0]
+
+
+def _scores_into(vectors: np.ndarray, queries: np.ndarray, out: np.ndarray) -> None:
+    """`out` [m, count] = each query's scores, bit-identical whatever queries are scored with it: matrix-vector
+    products of fixed shapes (a query at a time, over chunks of passages that depend on the index alone), from
+    64-byte-aligned copies of the queries. A batch's one matrix product took another BLAS kernel than one query's
+    (gemm, not gemv; other blockings by shape), and a score moved by one float32 ulp with the number of queries
+    searched together: near-ties then ranked otherwise in evaluation (many queries) than at the endpoint (one).
+    A chunk of passages (SCORE_CHUNK_BYTES) stays in cache while the block's queries are scored against it."""
+    n, dim = vectors.shape
+    width = -(-dim // 16) * 16  # each row of the copy starts on a 64-byte boundary
+    buf = np.empty(len(queries) * width + 16, dtype=vectors.dtype)
     at = (-buf.ctypes.data % 64) // buf.itemsize
-    q = buf[at:at + dim]
-    q[:] = query
-    return np.matmul(vectors, q, out=out)
+    rows = buf[at:at + len(queries) * width].reshape(len(queries), width)[:, :dim]
+    rows[:] = queries
+    chunk = max(1, SCORE_CHUNK_BYTES // max(1, dim * vectors.itemsize))
+    for c in range(0, n, chunk):
+        part = vectors[c:c + chunk]
+        for j in range(len(rows)):
+            np.matmul(part, rows[j], out=out[j, c:c + chunk])
 
 
 def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Brute force: (rows [m, k] int64, scores [m, k] float32), best first; each query's scores by `query_scores`
-    (the same alone or in any batch), a block of queries at a time, so that about SCORE_BLOCK scores are held at
-    once (an evaluation of 50,000 queries over 20,000 passages held its 4 GB score matrix, and its negation,
-    whole)."""
+    """Brute force: (rows [m, k] int64, scores [m, k] float32), best first; each query's scores its own (the same
+    alone or in any batch, `_scores_into`), a block of queries at a time, so that about SCORE_BLOCK scores are held
+    at once (an evaluation of 50,000 queries over 20,000 passages held its 4 GB score matrix, and its negation,
+    whole). Cost (benchmarks/README.md, exact search): the same for one query, a batch's queries/s a fraction of
+    one matrix product's."""
     k, n, m = min(k, len(vectors)), len(vectors), len(queries)
     step = max(1, SCORE_BLOCK // max(1, n))
     rows, scores = np.empty((m, k), dtype=np.int64), np.empty((m, k), dtype=np.float32)
     for at in range(0, m, step):
         block = np.empty((min(step, m - at), n), dtype=np.float32)
-        for j in range(len(block)):
-            query_scores(vectors, queries[at + j], out=block[j])
+        _scores_into(vectors, queries[at:at + len(block)], block)
         rows[at:at + len(block)], scores[at:at + len(block)] = _top_k(block, k)
     return rows, scores
 

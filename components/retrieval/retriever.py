@@ -18,12 +18,16 @@ import numpy as np
 import pandas as pd
 
 from kubepipe.components.retrieval.chunking import doc_id_of
-from kubepipe.components.retrieval.doc_rows import first_of_each_doc, kept_lists
+from kubepipe.components.retrieval.doc_rows import best_documents, first_of_each_doc, kept_lists
 
-__all__ = ["Retriever", "MAX_K", "RESULT_BLOCK"]
+__all__ = ["Retriever", "MAX_K", "RESULT_BLOCK", "DEPTH_LIMIT"]
 
 MAX_K = 1000  # a request's top_k cap (and evaluation's): more is a bulk export, not a retrieval
-RESULT_BLOCK = 1 << 22  # rows and scores one index search returns at most (~50 MB): queries are searched in blocks
+# rows one index search returns at most: queries are searched in blocks (~50 MB with their documents' sorts)
+RESULT_BLOCK = 1 << 20
+# passages a query is searched at most: one still short of k documents that deep has them found by a scan of every
+# passage's score (doc_rows.best_documents), not by a search the index deep (~52 bytes a passage for one query)
+DEPTH_LIMIT = 1 << 16
 
 
 def _plain(v):
@@ -119,6 +123,10 @@ class Retriever:
         one_each = self.n_docs == len(self.index)  # every passage its own document (a merchant record)
         depth = min(len(self.index), k if one_each else k * 4)
         while pending:
+            if depth > DEPTH_LIMIT:
+                for i in pending:
+                    out[i] = best_documents(self.index.vectors, self.doc_codes, self.n_docs, vecs[i], k)
+                break
             # a block of queries at a time: a deep search (top_k 1000, many passages a document) of a whole batch
             # held [queries, depth] rows and scores at once, up to the index's size for each query
             step = max(1, RESULT_BLOCK // depth)

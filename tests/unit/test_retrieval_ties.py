@@ -292,3 +292,31 @@ def test_queries_are_searched_in_blocks_of_bounded_results_with_the_same_answers
     for i, q in enumerate(queries):
         want = _doc_oracle(vectors, doc_of, q, k)
         assert list(zip(rows[i], scores[i])) == [(r, float(s)) for r, s in want]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n=st.integers(1, 40), dim=st.integers(1, 3), limit=st.integers(1, 12))
+def test_queries_deeper_than_the_depth_limit_get_the_oracle_s_documents_from_a_scan(tmp_path_factory, data, n, dim,
+                                                                                    limit):
+    """A query still short of k documents DEPTH_LIMIT passages deep has its documents found by a scan of every
+    passage's score (doc_rows.best_documents), not by a search as deep as the index: the same documents, scores and
+    tie order as the oracle's, and no search deeper than the limit."""
+    from kubepipe.components.retrieval import retriever as R
+
+    pool = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=5))
+    vectors = [data.draw(st.sampled_from(pool)) for _ in range(n)]
+    doc_of = [f"d{data.draw(st.integers(0, max(0, n // 3)))}" for _ in range(n)]
+    queries = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=4))
+    k = data.draw(st.integers(1, len(set(doc_of)) + 2))
+    retriever = R.Retriever(_index(tmp_path_factory.mktemp("idx"), np.array(vectors, np.float32), doc_of),
+                            embedder=_TableEmbedder({}))
+    depths: list[int] = []
+    search = retriever.index.search
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(R, "DEPTH_LIMIT", limit)
+        mp.setattr(retriever.index, "search", lambda vecs, depth: depths.append(depth) or search(vecs, depth))
+        rows, scores = retriever.search_vectors(np.array(queries, np.float32), k)
+    assert all(d <= limit for d in depths), depths
+    for i, q in enumerate(queries):
+        want = _doc_oracle(vectors, doc_of, q, k)
+        assert list(zip(rows[i], scores[i])) == [(r, float(s)) for r, s in want]
