@@ -58,8 +58,8 @@ def test_evaluation_ranks_a_near_tie_as_the_endpoint_serves_it_alone_or_batched(
     # two passages around the query's two vectors: ranked one way for one vector, the other way for the other
     others = [j for j in range(len(texts)) if j != i]
     v = np.concatenate([alone[i:i + 1], batched[i:i + 1], batched[others]])
-    # an HNSW graph scores each (query, passage) pair alone (faiss's own kernel); exact search's matrix product can
-    # still move a score by an ulp with the number of queries searched together (docs/decisions/0014, "Ties")
+    # an HNSW graph scores each (query, passage) pair alone (faiss's own kernel), and so does exact search
+    # (test_retrieval_block_scores.py; docs/decisions/0014, "Ties")
     r = Retriever(build_small_index(tmp_path, v, ["near-a", "near-b"] + [f"m{j}" for j in others], "hnsw"),
                   embedder=embedder)
     _, ranked = score_index(r, texts, [{"near-a"}] * len(texts), ["recall@5"])
