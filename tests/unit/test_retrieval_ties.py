@@ -269,13 +269,7 @@ def test_queries_are_searched_in_blocks_of_bounded_results_with_the_same_answers
     the oracle's."""
     from kubepipe.components.retrieval import retriever as R
 
-    pool = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=5))
-    vectors = [data.draw(st.sampled_from(pool)) for _ in range(n)]
-    doc_of = [f"d{data.draw(st.integers(0, max(0, n // 3)))}" for _ in range(n)]
-    queries = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=8))
-    k = data.draw(st.integers(1, len(set(doc_of)) + 2))
-    retriever = R.Retriever(_index(tmp_path_factory.mktemp("idx"), np.array(vectors, np.float32), doc_of),
-                            embedder=_TableEmbedder({}))
+    vectors, doc_of, queries, k, retriever = _drawn_documents(data, tmp_path_factory, n, dim, 8)
     searched: list[tuple[int, int]] = []
     search = retriever.index.search
 
@@ -303,13 +297,7 @@ def test_queries_deeper_than_the_depth_limit_get_the_oracle_s_documents_from_a_s
     tie order as the oracle's, and no search deeper than the limit."""
     from kubepipe.components.retrieval import retriever as R
 
-    pool = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=5))
-    vectors = [data.draw(st.sampled_from(pool)) for _ in range(n)]
-    doc_of = [f"d{data.draw(st.integers(0, max(0, n // 3)))}" for _ in range(n)]
-    queries = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=4))
-    k = data.draw(st.integers(1, len(set(doc_of)) + 2))
-    retriever = R.Retriever(_index(tmp_path_factory.mktemp("idx"), np.array(vectors, np.float32), doc_of),
-                            embedder=_TableEmbedder({}))
+    vectors, doc_of, queries, k, retriever = _drawn_documents(data, tmp_path_factory, n, dim, 4)
     depths: list[int] = []
     search = retriever.index.search
     with pytest.MonkeyPatch.context() as mp:
@@ -320,3 +308,18 @@ def test_queries_deeper_than_the_depth_limit_get_the_oracle_s_documents_from_a_s
     for i, q in enumerate(queries):
         want = _doc_oracle(vectors, doc_of, q, k)
         assert list(zip(rows[i], scores[i])) == [(r, float(s)) for r, s in want]
+
+
+def _drawn_documents(data, tmp_path_factory, n: int, dim: int, max_queries: int):
+    """(vectors, doc_of, queries, k, retriever): n passages drawn from a few vectors (ties), about three a document,
+    up to max_queries queries and k up to past the number of documents, over a real exact index."""
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    pool = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=5))
+    vectors = [data.draw(st.sampled_from(pool)) for _ in range(n)]
+    doc_of = [f"d{data.draw(st.integers(0, max(0, n // 3)))}" for _ in range(n)]
+    queries = data.draw(st.lists(st.lists(_ints, min_size=dim, max_size=dim), min_size=1, max_size=max_queries))
+    k = data.draw(st.integers(1, len(set(doc_of)) + 2))
+    retriever = Retriever(_index(tmp_path_factory.mktemp("idx"), np.array(vectors, np.float32), doc_of),
+                          embedder=_TableEmbedder({}))
+    return vectors, doc_of, queries, k, retriever
