@@ -478,8 +478,8 @@ def test_exact_search_takes_queries_a_block_at_a_time(monkeypatch):
     whole = exact_search(v, q, 5)
     monkeypatch.setattr(index, "SCORE_BLOCK", 40 * 4)  # 4 queries a block: 6 blocks, the last of 3
     calls = []
-    real = np.argpartition
-    monkeypatch.setattr(np, "argpartition", lambda a, *args, **kw: calls.append(a.shape) or real(a, *args, **kw))
+    real = np.partition
+    monkeypatch.setattr(np, "partition", lambda a, *args, **kw: calls.append(a.shape) or real(a, *args, **kw))
     rows, scores = exact_search(v, q, 5)
     assert rows.tolist() == whole[0].tolist() and np.allclose(scores, whole[1])
     assert calls == [(4, 40)] * 5 + [(3, 40)]
