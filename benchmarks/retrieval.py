@@ -19,8 +19,9 @@
    and p50/p99 per query at top_k 10 and a large top_k, recall@k against exact search, ratios. Queries are
    looked up, not embedded (the encoder's cost is case 1's).
 4. exact search (`--cases exact`, benchmarks/retrieval_exact.py): `exact_search` scoring each query alone (its
-   scores bit-identical in any batch) vs one matrix product per block of queries (before), one query at a time
-   and a 1,000-query evaluation, on --retriever-data / --retriever-n vectors at the largest --top-k.
+   scores bit-identical in any batch) vs one matrix product per block of queries (main's exact_search, and that
+   product with today's selection), one query at a time and a 1,000-query evaluation, on --retriever-data /
+   --retriever-n vectors at the largest --top-k.
 
 Two data sets (--data; the retriever case: --retriever-data, default synthetic at --retriever-n 20,000):
 - `merchants`: real-ish embeddings. The packaged MiniLM embeds the merchant generator's text: the

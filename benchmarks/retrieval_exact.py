@@ -1,12 +1,14 @@
 """benchmarks/retrieval.py's `exact` case: exact search with each query's scores its own (after) vs one matrix
 product per block of queries (before), on the same vectors and thread count.
 
-- before: `queries @ vectors.T` over the whole block, then the same top-k selection: one gemm for a batch, gemv
-  for one query, so a query's scores could move by one float32 ulp with the queries searched with it;
+- main: main's exact_search before 2026-12-05 (one product a block, argpartition's selection), the baseline;
+- before: `queries @ vectors.T` over the whole block, then today's top-k selection: one gemm for a batch, gemv
+  for one query, so a query's scores could move by one float32 ulp with the queries searched with it (the cost
+  of scoring each query alone, apart from the selection's);
 - after: `index.exact_search`, one matrix-vector product per query (`index.query_scores`), bit-identical alone
   and in any batch (tests/unit/test_retrieval_block_scores.py).
 Measured: one query at a time (p50 over --latency-queries queries, what a served request runs) and a whole
-evaluation of --queries queries in one call (queries/s). The arms alternate per repeat (paired ratios).
+evaluation of --queries queries in one call (queries/s). The arms take turns, rotated each repeat (paired ratios).
 """
 
 from __future__ import annotations
@@ -19,13 +21,26 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paired import span, standing  # noqa: E402
+from paired import rotation, span, standing  # noqa: E402
 
 
 def bench_exact(v: np.ndarray, q: np.ndarray, label: str, *, k: int, threads: int, repeats: int, lat_q: int) -> None:
     from threadpoolctl import threadpool_limits  # scikit-learn's; a dev dependency
 
     from kubepipe.components.retrieval import index
+
+    def main_search(x):  # main's exact_search (before 2026-12-05), its selection as it was
+        step = max(1, (1 << 24) // len(v))
+        out = []
+        for i in range(0, len(x), step):
+            scores = x[i:i + step] @ v.T
+            part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            kth = np.take_along_axis(scores, part, axis=1).min(axis=1, initial=np.inf)
+            for j in np.flatnonzero((scores >= kth[:, None]).sum(axis=1) > k):
+                cand = np.flatnonzero(scores[j] >= kth[j])
+                part[j] = cand[np.lexsort((cand, -scores[j, cand]))[:k]]
+            out.append(index._by_score_then_row(part, np.take_along_axis(scores, part, axis=1)))
+        return out
 
     def before(x):
         step = max(1, index.SCORE_BLOCK // len(v))
@@ -34,13 +49,14 @@ def bench_exact(v: np.ndarray, q: np.ndarray, label: str, *, k: int, threads: in
     def after(x):
         return index.exact_search(v, x, k)
 
-    arms = {"before: one product a block": before, "after: one product a query": after}
+    arms = {"main: one product a block, argpartition": main_search,
+            "before: one product a block": before, "after: one product a query": after}
     got: dict[str, list[dict]] = {name: [] for name in arms}
     with threadpool_limits(threads):
         for fn in arms.values():
             fn(q[:8])
         for r in range(repeats):
-            for name in (list(arms) if r % 2 == 0 else list(arms)[::-1]):
+            for name in rotation(list(arms), r):
                 fn, times = arms[name], []
                 for row in q[:lat_q]:
                     t0 = time.perf_counter()
@@ -56,9 +72,11 @@ def bench_exact(v: np.ndarray, q: np.ndarray, label: str, *, k: int, threads: in
     for name in arms:
         print(f"| {name} | {statistics.median(r['p50'] for r in got[name]):.2f} | "
               f"{statistics.median(r['qps'] for r in got[name]):,.0f} |")
-    b, a = got["before: one product a block"], got["after: one product a query"]
-    p50 = [y["p50"] / x["p50"] for x, y in zip(b, a)]
-    qps = [y["qps"] / x["qps"] for x, y in zip(b, a)]
-    for what, vals, higher in (("one query p50 after / before", p50, False), ("evaluation QPS after / before", qps, True)):
-        med, lo, hi = span(vals)
-        print(f"{what}: {med:.2f} ({lo:.2f}-{hi:.2f}), {standing(vals, higher)}")
+    a = got["after: one product a query"]
+    for base in ("main: one product a block, argpartition", "before: one product a block"):
+        b = got[base]
+        p50 = [y["p50"] / x["p50"] for x, y in zip(b, a)]
+        qps = [y["qps"] / x["qps"] for x, y in zip(b, a)]
+        for what, vals, higher in (("one query p50", p50, False), ("evaluation QPS", qps, True)):
+            med, lo, hi = span(vals)
+            print(f"{what} after / {base.split(':')[0]}: {med:.2f} ({lo:.2f}-{hi:.2f}), {standing(vals, higher)}")
