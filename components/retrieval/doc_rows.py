@@ -46,6 +46,8 @@ def best_documents(vectors: np.ndarray, doc_codes: np.ndarray, n_docs: int, quer
     sorts (~52 bytes a passage). `doc_codes`: the document number of each passage (0..n_docs-1)."""
     from kubepipe.components.retrieval.index import query_scores
 
+    if not np.isfinite(query).all():  # no passage would be its document's best (the index's vectors are checked)
+        raise ValueError("the query vector is not finite (NaN or inf): embed queries with the index's embedder")
     scores = query_scores(vectors, query)  # the very scores exact_search ranks by: the same answers
     best = np.full(n_docs, -np.inf, dtype=np.float32)
     np.maximum.at(best, doc_codes, scores)

@@ -1,7 +1,8 @@
 """A loaded index with its embedder: text queries -> the top-k records (documents), best first.
 
 A hit is a document, not a passage: the passages of one document count once, at the rank and score
-of its best passage (search goes `depth` passages deep to find k distinct documents). Evaluation and
+of its best passage (search goes `depth` passages deep to find k distinct documents, at most DEPTH_LIMIT; a
+query still short of them there has every passage's score scanned, doc_rows.best_documents). Evaluation and
 serving both answer through `search_vectors` at each K (evaluate.score_index), so the served endpoint
 returns what the report measured.
 """

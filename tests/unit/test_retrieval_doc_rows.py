@@ -66,3 +66,15 @@ def test_search_vectors_finds_the_loop_s_documents(tmp_path_factory, data, n, pe
     want = [_distinct_docs_loop(r.doc_ids, rr, ss, k) for rr, ss in zip(rows.tolist(), scores.tolist())]
     assert got == ([w[0] for w in want], [w[1] for w in want])
     assert all(len(set(r.doc_ids[rr].tolist())) == len(rr) == min(k, r.n_docs) for rr in got[0])
+
+
+def test_a_scan_of_a_query_that_is_not_finite_is_an_error_saying_so():
+    """No passage's score equals a NaN best: the scan's rows were past the index (an IndexError at the hits)."""
+    import pytest
+
+    from kubepipe.components.retrieval.doc_rows import best_documents
+
+    v = np.eye(3, dtype=np.float32)
+    assert best_documents(v, np.array([0, 0, 1]), 2, np.array([0, 1, 0], np.float32), 2) == ([1, 2], [1.0, 0.0])
+    with pytest.raises(ValueError, match=r"the query vector is not finite \(NaN or inf\)"):
+        best_documents(v, np.array([0, 0, 1]), 2, np.array([np.nan, 1, 0], np.float32), 2)
