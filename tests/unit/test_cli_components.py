@@ -268,3 +268,17 @@ def test_trigger_retrain_s_pipeline_note_says_what_validate_checks_of_the_traini
     assert ("(local; validate checks it is there and a valid pipeline, what `${env.X}` gives left to the run, and "
             "that `params` are its params)") in note, note
     assert note in (ROOT / "docs" / "components.md").read_text()
+
+
+def test_a_long_list_of_allowed_values_said_to_be_below_is_listed_below(capsys):
+    """`thresholds` of evaluate allows 13 metric names: the cell says "listed below", and they are (the CLI and
+    docs/components.md said so and listed none: a user could not find which metrics a gate takes)."""
+    from kubepipe.components.evaluation.metric_names import METRICS
+
+    code, out, _ = run_cli(capsys, "components", "evaluate")
+    assert code == 0 and f"{len(METRICS)} names, listed below" in out
+    below = out[out.index("listed below"):]
+    listed = [ln for ln in below.splitlines() if ln.startswith("thresholds\t")]
+    assert listed and listed[-1].split("\t")[1] == ", ".join(METRICS), out
+    section = reference_markdown().split("## `evaluate`")[1].split("\n## ")[0]
+    assert f"`thresholds`: the {len(METRICS)} names: " + ", ".join(f"`{m}`" for m in METRICS) in section, section

@@ -61,12 +61,24 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _values(a: dict | None) -> str:
+_INLINE = 12  # more allowed values than this are counted in the table's cell and listed below it
+
+
+def allowed_text(a: dict | None, quote: str = "") -> str:
+    """An input's allowed values for its table cell: the values (each in `quote`s), or their count when they are
+    many (`long_lists` gives those, to list below the table), then the note."""
     if not a:
         return ""
-    shown = ", ".join(f"`{v}`" for v in a["values"]) if len(a["values"]) <= 12 else \
+    shown = ", ".join(f"{quote}{v}{quote}" for v in a["values"]) if len(a["values"]) <= _INLINE else \
         f"{len(a['values'])} names, listed below"
     return "; ".join(x for x in (shown, a["note"]) if x)
+
+
+def long_lists(c: dict) -> list[tuple[str, list[str]]]:
+    """(input, its allowed values) of each input whose cell only counts them (allowed_text) and that has no table
+    of its own per value (validate-data's expectations, listed with their arguments)."""
+    return [(i["name"], list(i["allowed"]["values"])) for i in c["inputs"]
+            if i["allowed"] and len(i["allowed"]["values"]) > _INLINE and not i["allowed"]["by"]]
 
 
 def _default(i: dict) -> str:
@@ -78,13 +90,15 @@ def _markdown_one(c: dict) -> list[str]:
            "|---|---|---|---|---|"]
     for i in c["inputs"]:
         out.append(f"| `{i['name']}` | {i['type']} | {_cell(_default(i))} | {_cell(i['description'])} | "
-                   f"{_cell(_values(i['allowed']))} |")
+                   f"{_cell(allowed_text(i['allowed'], '`'))} |")
     for i in c["inputs"]:
         a = i["allowed"]
         if a and a["by"]:
             label, what = a["by_label"]
             out += ["", f"`{i['name']}`: {what} per {label}", "", f"| {label} | {what} |", "|---|---|"]
             out += [f"| `{k}` | {_cell(v)} |" for k, v in a["by"].items()]
+    for name, values in long_lists(c):
+        out += ["", f"`{name}`: the {len(values)} names: " + ", ".join(f"`{v}`" for v in values)]
     out += ["", "| output | type | meaning |", "|---|---|---|"]
     out += [f"| `{o['name']}` | {o['type']} | {_cell(o['description'])} |" for o in c["outputs"]]
     if c["example"]:

@@ -66,23 +66,21 @@ def _sig(i: dict) -> str:
     return i["type"] if i["required"] else f"{i['type']} = {i['default']!r}"
 
 
-def _allowed_text(a: dict | None) -> str:
-    if not a:
-        return ""
-    values = ", ".join(a["values"]) if len(a["values"]) <= 12 else f"{len(a['values'])} names (below)"
-    return "; ".join(x for x in (values, a["note"]) if x)
-
-
 def _show(c: dict) -> None:
+    from kubepipe.catalog.reference import allowed_text, long_lists
+
     console.out.print(f"[bold]{console.escape(c['name'])}[/bold]: {console.escape(c['description'] or c['summary'])}")
     output.table(("input", "type", "default", "meaning", "allowed"),
                  [(i["name"], i["type"], "required" if i["required"] else repr(i["default"]), i["description"],
-                   _allowed_text(i["allowed"])) for i in c["inputs"]], title="inputs")
+                   allowed_text(i["allowed"])) for i in c["inputs"]], title="inputs")
     for i in c["inputs"]:
         a = i["allowed"]
         if a and a["by"]:
             label, what = a["by_label"]
             output.table((label, what), list(a["by"].items()), title=f"{i['name']}: {what} per {label}")
+    if long_lists(c):
+        output.table(("input", "allowed"), [(name, ", ".join(values)) for name, values in long_lists(c)],
+                     title="allowed values listed below the inputs")
     output.table(("output", "type", "meaning"), [(o["name"], o["type"], o["description"]) for o in c["outputs"]],
                  title="outputs")
     if c["example"]:
