@@ -344,12 +344,9 @@ def fetch_bytes(uri: str) -> bytes:
 
 def _download(uri: str, out) -> None:
     if uri_scheme(uri) not in ("http", "https"):  # gs://, s3://, memory://, ...: fsspec
-        if uri_scheme(uri) == "gs":
-            try:
-                import gcsfs  # noqa: F401 - fsspec needs it for gs://
-            except ImportError:
-                raise DataError(f"{uri}: reading gs:// needs gcsfs; install it with `pip install 'kubepipe[gcs]'`") from None
         import fsspec
+
+        from kubepipe.extras import storage_pip_hint
 
         try:
             with fsspec.open(normal_uri(uri), "rb") as src:
@@ -357,7 +354,8 @@ def _download(uri: str, out) -> None:
         except FileNotFoundError:
             raise SourceMissing(f"{uri}: no such object; check the path") from None
         except ImportError as exc:  # fsspec knows the protocol but its package is not installed
-            raise DataError(f"{uri}: this storage needs an extra package: {first_line(exc)}") from None
+            raise DataError(f"{uri}: this storage needs an extra package: {first_line(exc)}{storage_pip_hint(uri)}") \
+                from None
         except ValueError as exc:  # unknown protocol
             raise DataError(f"{uri}: unsupported location: {first_line(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - auth / network errors vary by backend

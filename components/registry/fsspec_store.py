@@ -105,8 +105,10 @@ class FsspecStore:
             try:
                 self.fs, path = fsspec.core.url_to_fs(normal_uri(uri))
             except ImportError as exc:  # fsspec knows the protocol, its package is not installed
+                from kubepipe.extras import storage_pip_hint
+
                 raise RegistryError(f"registry {self.where}: this storage needs an extra package: "
-                                    f"{redact_text(first_line(exc))}") from None
+                                    f"{redact_text(first_line(exc))}{storage_pip_hint(uri)}") from None
             except ValueError as exc:  # an unknown protocol
                 raise RegistryError(f"registry {self.where}: unsupported location: "
                                     f"{redact_text(first_line(exc))}; use a folder, file://, gs:// or s3://") from None

@@ -14,7 +14,8 @@ import re
 
 from kubepipe.errors import UserError
 
-__all__ = ["EXTRAS", "SETTING_EXTRAS", "MissingExtra", "missing_modules", "require", "missing_extra", "pip_line"]
+__all__ = ["EXTRAS", "SETTING_EXTRAS", "STORAGE_EXTRAS", "MissingExtra", "missing_modules", "require", "missing_extra",
+           "pip_line", "storage_pip_hint"]
 
 # extra -> the import names it provides (each maps to one requirement of that extra).
 # Order matters for `missing_extra`: a module in several extras is reported with the first.
@@ -34,6 +35,10 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 SETTING_EXTRAS: dict[tuple[str, str, str], str] = {("train-torch", "architecture", "pretrained-encoder"): "nlp"}
 
 
+# A URI scheme -> the extra with its fsspec driver (fsspec itself only says "Please install gcsfs").
+STORAGE_EXTRAS: dict[str, str] = {"gs": "gcs", "gcs": "gcs", "s3": "s3", "s3a": "s3"}
+
+
 class MissingExtra(UserError):
     """A feature needs an extra that is not installed (exit 2, with the pip line)."""
 
@@ -46,6 +51,15 @@ class MissingExtra(UserError):
 def pip_line(*extras: str) -> str:
     """The exact command that installs the extras: pip install 'kubepipe[local,serve]'."""
     return f"pip install 'kubepipe[{','.join(extras)}]'"
+
+
+def storage_pip_hint(uri: str) -> str:
+    """`; install it with: pip install 'kubepipe[gcs]'` for a URI whose driver an extra brings (gs://, s3://), else
+    ''; appended to a message that says the storage's package is missing."""
+    from kubepipe.uris import uri_scheme
+
+    extra = STORAGE_EXTRAS.get(uri_scheme(uri) or "")
+    return f"; install it with: {pip_line(extra)}" if extra else ""
 
 
 def _installed(module: str) -> bool:

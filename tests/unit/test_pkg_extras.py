@@ -176,3 +176,36 @@ def test_run_asks_for_the_extra_a_steps_setting_needs_before_it_starts(tmp_path,
     assert ("running steps train (architecture: pretrained-encoder) here needs kubepipe_test_absent_mod, which this "
             "install lacks; install it with: pip install 'kubepipe[nlp]'") in said, said
     assert [p.name for p in (tmp_path / ".kubepipe").iterdir()] == [".gitignore"]  # no run folder
+
+
+@pytest.mark.parametrize(("uri", "module", "extra"), [("gs://acme-ml/registry", "gcsfs", "gcs"),
+                                                       ("s3://acme-ml/registry", "s3fs", "s3")])
+def test_a_registry_on_an_object_store_without_its_driver_names_the_extra(tmp_path, uri, module, extra):
+    """`kubepipe models list` with KUBEPIPE_REGISTRY=gs://... on an install without [gcs] said only fsspec's "Please
+    install gcsfs": the pip line of the extra, as every other missing extra says it."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (f"import sys; sys.modules[{module!r}] = None\n"  # not installed, as on `pip install kubepipe[local]`
+             "from kubepipe.cli.app import main\nsys.exit(main(['models', 'list', '--format', 'json']))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "KUBEPIPE_REGISTRY": uri})
+    assert done.returncode == 2, done.stdout + done.stderr
+    message = json.loads(done.stdout or done.stderr)["error"]["message"]  # the JSON error document
+    assert f"install it with: pip install 'kubepipe[{extra}]'" in message and uri in message, message
+
+
+@pytest.mark.parametrize(("uri", "module", "extra"), [("gs://acme-ml/train.csv", "gcsfs", "gcs"),
+                                                       ("s3://acme-ml/train.csv", "s3fs", "s3")])
+def test_data_on_an_object_store_without_its_driver_names_the_extra(uri, module, extra):
+    """load-data's read names the extra for s3:// as it did for gs:// alone (one rule: extras.storage_pip_hint)."""
+    import subprocess
+    import sys
+
+    probe = (f"import sys; sys.modules[{module!r}] = None\n"
+             "from kubepipe.components.data.sources import fetch_bytes\n"
+             f"try:\n    fetch_bytes({uri!r})\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("DataError ") and uri in done.stdout, done.stdout + done.stderr
+    assert f"install it with: pip install 'kubepipe[{extra}]'" in done.stdout, done.stdout
