@@ -75,9 +75,9 @@ def live_quality(
 def monitor_report(
     predictions: Input[Dataset],
     drift: Input[HTML],
-    live: Input[Artifact],
     report: Output[HTML],
     model_name: str,
+    live: Input[Artifact] = None,
     pipeline: str = "",
     triggered: bool = False,
     ctx_registry_uri: str = "",
@@ -89,7 +89,7 @@ def monitor_report(
     Args:
         predictions: The prediction-log window the monitor looked at.
         drift: detect-drift's report (its result travels in the artifact's metadata).
-        live: live-quality's evaluation.
+        live: live-quality's evaluation; optional (no delayed labels): the report then says none were joined.
         model_name: The registry model (its versions' gate metrics are the offline side).
         pipeline: The training pipeline trigger-retrain starts: its recorded decision is shown.
         triggered: Wire `${steps.<retrain>.outputs.triggered}` so that the report runs after the decision.
@@ -103,7 +103,7 @@ def monitor_report(
 
     with fail_fast():  # a failure a retry cannot change: say so, stop local retries
         summary = run_monitor_report(predictions.path, report_path(report), model_name=model_name,
-                                     drift=(drift.metadata or {}).get("drift"), live_path=live.path,
+                                     drift=(drift.metadata or {}).get("drift"), live_path=live.path if live else None,
                                      registry_uri=ctx_registry_uri, state_dir=ctx_state_dir, pipeline=pipeline,
                                      run_id=ctx_run_id, window_range=(predictions.metadata or {}).get("window_range"),
                                      incomplete=predictions.metadata)

@@ -4,6 +4,7 @@ recorded per version in the registry (first write wins), the monitoring report."
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -762,3 +763,48 @@ def test_the_step_without_labels_or_without_a_matching_one_measures_nothing_and_
         evaluation=Artifact(name="evaluation", uri=str(tmp_path / "evaluation.json")), metrics=metrics,
         labels=str(tmp_path / labels) if labels else "", thresholds={}, ctx_registry_uri="")
     assert outputs.quality_dropped is False and outputs.labelled == 0 and "live_accuracy" not in metrics.metadata
+
+
+_DRIFT_ONLY = """apiVersion: kubepipe/v1
+kind: Pipeline
+metadata: {name: drift-only}
+params: {recent_uri: {type: str, default: "predictions:m"}, reference_uri: {type: str, default: "champion:m"}}
+steps:
+  recent: {component: load-data, with: {source: "${params.recent_uri}", time_column: timestamp, window: 24h,
+                                         allow_empty: true}}
+  reference: {component: load-data, with: {source: "${params.reference_uri}"}}
+  drift:
+    component: detect-drift
+    inputs: {data: "${steps.recent.outputs.dataset}", reference: "${steps.reference.outputs.dataset}"}
+    with: {columns: [description]}
+  report:
+    component: monitor-report
+    inputs: {predictions: "${steps.recent.outputs.dataset}", drift: "${steps.drift.outputs.report}"}
+    with: {model_name: m}
+"""
+
+
+@pytest.mark.parametrize("target", ["local", "vertex"])
+def test_a_drift_only_monitor_needs_no_live_quality_step(tmp_path, target):
+    """A monitor without delayed labels had to add a live-quality step with no labels only to feed monitor-report's
+    `live` (validate: "missing input `live`"); the report's live side then says no labels were joined."""
+    import yaml
+
+    import kubepipe
+
+    path = tmp_path / "drift-only.yaml"
+    path.write_text(_DRIFT_ONLY)
+    root = Path(__file__).resolve().parents[1] / "golden" / "profiles"
+    out = tmp_path / "ir.yaml"
+    kubepipe.compile(path, target=target, out=out, profile=root / f"{target}.yaml")
+    ir = yaml.safe_load(out.read_text())
+    assert ir["components"]["comp-report"]["inputDefinitions"]["artifacts"]["live"].get("isOptional") is True
+    html = tmp_path / "r.html"
+    from kubepipe.components.monitoring.steps import run_monitor_report
+
+    log = tmp_path / "log.parquet"
+    pd.DataFrame({"request_id": ["a"], "instance": [0], "timestamp": [pd.Timestamp("2026-12-01", tz="UTC")],
+                  "model_name": ["m"], "model_version": ["1"], "protocol": ["v1"], "latency_ms": [1.0],
+                  "description": ["SHELL"], "prediction": ["fuel"], "probability": [0.9]}).to_parquet(log)
+    summary = run_monitor_report(str(log), str(html), model_name="m", drift=None, live_path=None)
+    assert summary["quality_dropped"] is False and "no delayed labels joined" in html.read_text()
