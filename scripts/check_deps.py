@@ -33,6 +33,7 @@ FIRST_PARTY = {"kubepipe"}
 # kubepipe no longer takes).
 NOT_IMPORTED = {
     "s3fs": ("fsspec", "fsspec loads it for s3:// and minio:// URLs"),
+    "gcsfs": ("fsspec", "fsspec loads it for gs:// URLs"),
     "orjson": ("fastapi", "fastapi's ORJSONResponse (kserve's V1 answers) needs it"),
     "onnx": ("torch", "torch.onnx.export(dynamo=True) (serving/onnx_export.py) needs it"),
     "onnxscript": ("torch", "torch.onnx.export(dynamo=True) (serving/onnx_export.py) needs it"),
