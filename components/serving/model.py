@@ -359,6 +359,8 @@ class ServedModel(Model):
         return {"name": self.name, "task": self.spec.task if self.spec else None,
                 "labels": self._labels.tolist() if self._labels is not None else [],
                 "features": list(self.spec.features) if self.spec else [],
+                # the key of a text model's V1 objects ({"instances": [{"description": ...}]})
+                "text_column": self.spec.text_column if self.spec and self.spec.task != TABULAR else None,
                 "max_batch_size": self.max_batch_size, "max_text_length": self.max_text_length,
                 "device": self.served_device,
                 **(self.run.describe if self.run is not None else {"runtime": self.runtime}),

@@ -385,3 +385,14 @@ def test_traffic_is_serial_after_a_run_of_requests_on_one_connection(tmp_path):
     assert [arrive(b) for _ in range(SERIAL_RUN)][-1] is True
     assert arrive(a) is False
     assert not any(arrive(None) for _ in range(SERIAL_RUN + 2))  # a connection unknown is never serial
+
+
+def test_a_text_models_card_names_the_key_its_v1_objects_take(text_model):
+    """The card of a text model said `"features": []` and nothing of its text column: a client could not learn the
+    key of the V1 object form (`{"instances": [{"description": ...}]}`) without the training YAML."""
+    import json
+
+    column = json.loads((text_model / "kubepipe-model.json").read_text())["input_spec"]["text_column"]
+    m = _served(text_model, freeze_gc=False)
+    card = m.describe()
+    assert card["text_column"] == column and card["features"] == []
