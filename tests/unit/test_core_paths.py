@@ -131,6 +131,7 @@ def test_remote_validate_reports_a_literal_local_path_with_its_place_and_a_hint(
     assert "'data/holdout.csv'" in text and f"a {target} pod cannot read it" in text
     assert "gs://" in text and "s3://" in text and "--param" in text
     assert "Traceback" not in text
+    assert text.count("cannot read") == 1, text  # the reason once: the hint said it again ("a pod cannot read files")
 
 
 def test_remote_param_default_is_a_located_warning_not_an_error(project, capsys):

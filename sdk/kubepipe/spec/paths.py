@@ -30,10 +30,11 @@ _VERTEX_MOUNTS = ("/gcs/",)
 
 
 def remote_path_hint() -> str:
+    """What to do about a local path a pod cannot read (the message before it says why)."""
     from kubepipe.arguments import param_hint
 
-    return ("a pod cannot read files on this machine: upload the file and use a gs:// or s3:// URI, or take the "
-            f"value from a param and pass {param_hint('NAME', 'gs://...', repr('gs://...'))} when you submit")
+    return ("upload the file and use a gs:// or s3:// URI, or take the value from a param and pass "
+            f"{param_hint('NAME', 'gs://...', repr('gs://...'))} when you submit")
 
 
 def is_local_path(value: object) -> bool:

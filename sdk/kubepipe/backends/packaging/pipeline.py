@@ -132,7 +132,8 @@ class PipelinePackage:
             if name in params:
                 value = params[name]
                 if isinstance(value, str) and not pod_readable(value, target):
-                    errors.append(f"{param_given(name, value, value)}: a local path; {remote_path_hint()}")
+                    errors.append(f"{param_given(name, value, value)}: a local path, which a pod cannot read; "
+                                  f"{remote_path_hint()}")
             elif name in self.local_path_defaults:
                 errors.append(f"param `{name}` is left at its local default ({self.local_path_defaults[name]}); "
                               f"pass {param_hint(name, 'gs://...', repr('gs://...'))} (or s3://...): a {target} pod "
