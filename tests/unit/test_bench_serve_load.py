@@ -15,6 +15,8 @@ from script_modules import load_script  # tests/fixtures
 serve_load = load_script(Path(__file__).resolve().parents[2] / "benchmarks" / "serve_load.py", "benchmarks_serve_load")
 
 BUSY_THEN_IDLE = "import time\nt = time.time()\nwhile time.time() - t < {busy}: pass\ntime.sleep(60)\n"
+# busy for CPU seconds, not wall seconds: on a loaded box a wall second of spinning got 0.27 s of CPU
+CPU_THEN_IDLE = "import time\nwhile time.process_time() < {busy}: pass\ntime.sleep(60)\n"
 
 
 def _spawn(busy: float) -> subprocess.Popen:
@@ -53,7 +55,7 @@ def test_cpu_seconds_counts_the_live_children_of_a_supervisor():
     """`--workers N`: the supervisor idles while its workers do the work, so CPU per request and the idle wait
     read the whole process tree, not the supervisor's pid alone (it read ~0 for kubepipe-wN)."""
     parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time\n"
-                               f"c = subprocess.Popen([sys.executable, '-c', {BUSY_THEN_IDLE.format(busy=1.0)!r}])\n"
+                               f"c = subprocess.Popen([sys.executable, '-c', {CPU_THEN_IDLE.format(busy=1.0)!r}])\n"
                                "time.sleep(60)\n"])
     try:
         deadline = time.monotonic() + 20
