@@ -49,9 +49,14 @@ def model_of(source: str) -> str:
     return name
 
 
-def _parts(fs, root: str, model: str) -> list[tuple[dt.datetime, str]]:
-    out = []
-    for path in fs.glob(f"{root.rstrip('/')}/model={model}/date=*/hour=*/{PART_PREFIX}*{PART_SUFFIX}"):
+def _parts(fs, root: str, model: str) -> tuple[list[tuple[dt.datetime, str]], dict[str, float | None]]:
+    """The log's committed parts as (hour, path), and each one's modification time on the store's clock (from the
+    same listing: no request per part)."""
+    from kubepipe.components.registry.fsspec_store import info_time
+
+    out, times = [], {}
+    found = fs.glob(f"{root.rstrip('/')}/model={model}/date=*/hour=*/{PART_PREFIX}*{PART_SUFFIX}", detail=True)
+    for path, info in found.items():
         m = _PART.search("/" + str(path).lstrip("/"))
         if not m:
             continue
@@ -62,7 +67,8 @@ def _parts(fs, root: str, model: str) -> list[tuple[dt.datetime, str]]:
                         m.group(2))
             continue
         out.append((hour, str(path)))
-    return sorted(out)
+        times[str(path)] = info_time(info)
+    return sorted(out), times
 
 
 def _hour(t: dt.datetime) -> str:
@@ -90,7 +96,7 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
         fs, root = url_to_fs(sink)
     except (ImportError, ValueError) as exc:
         raise DataError(f"{source}: cannot open the prediction log at {sink!r} ({exc})") from None
-    parts = _parts(fs, root, model)
+    parts, times = _parts(fs, root, model)
     if not parts:
         raise DataError(f"{source}: no prediction log of model `{model}` under {sink}; deploy it with "
                         "`serving: {log: {sample: 0.1}}` and send it traffic (or set `predictions_uri`)")
@@ -111,7 +117,7 @@ def read_predictions(source: str, sink: str, *, window: str = "", as_of: str = "
 
             plan = plan_window(sink, model, window=window, window_schedule=window_schedule, start=first,
                                end=end, listed=parts, rel=lambda p: str(p)[len(root.rstrip("/")) + 1:], fs=fs,
-                               horizon_h=late_horizon_h, state_uri=state_uri)
+                               horizon_h=late_horizon_h, state_uri=state_uri, times=times)
             chosen = set(plan.parts)
             parts = [(h, p) for h, p in parts if p in chosen]
         else:

@@ -107,9 +107,10 @@ def _series(window: str, window_schedule: str) -> str:
 
 def plan_window(sink: str, model: str, *, window: str, window_schedule: str, start, end,
                 listed: list[tuple[dt.datetime, str]], rel, fs, horizon_h: float = LATE_HORIZON_H,
-                state_uri: str = "") -> WindowPlan:
+                state_uri: str = "", times: dict | None = None) -> WindowPlan:
     """The parts window `(start, end]` reads, from the log's `listed` (hour, path) parts; `rel(path)` names a part
-    relative to the sink; `fs` reads parts to count rows written too late."""
+    relative to the sink; `fs` reads parts to count rows written too late; `times`: each part's modification time
+    on the store's clock, which finds parts written into older hours (too_late.py)."""
     import pandas as pd
 
     from kubepipe.components.monitoring.too_late import TooLate, hour_key
@@ -153,10 +154,11 @@ def plan_window(sink: str, model: str, *, window: str, window_schedule: str, sta
             named_after = pd.Timestamp(prev.get("kept_after") or prev_to - prev_h - hour)
             # a record of an older version keeps no summary: hours before its band are not known
             lo = max(pd.Timestamp(prev.get("old_from") or named_after), floor - hour)
-            # a damaged summary is a damaged record, said as one
-            prev_old = {hour_key(pd.Timestamp(k)): [int(v[0]), int(v[1]), int(v[2])]
+            # a damaged summary is a damaged record, said as one; an older version's keeps no digest, and no cut
+            prev_old = {hour_key(pd.Timestamp(k)): [int(v[0]), int(v[1]), int(v[2]), *(str(d) for d in v[3:4])]
                         for k, v in dict(prev.get("old") or {}).items()}
-        found = TooLate(fs, listed, floor)
+            since = None if prev.get("cut") is None else (float(prev["cut"]), set(map(str, prev["recent"])))
+        found = TooLate(fs, listed, floor, rel, times, since)
         late_from, late_to = max(prev_to - min(horizon, prev_h), floor), min(start, prev_to)
         new = [(pd.Timestamp(h), p) for h, p in listed if named_after < pd.Timestamp(h) <= prev_to
                and rel(p) not in seen]
@@ -165,13 +167,14 @@ def plan_window(sink: str, model: str, *, window: str, window_schedule: str, sta
         old = found.older(prev_old, lo, named_after)
         old = found.summary(old, min(lo, kept_after), kept_after, named_after)
     else:
-        found = TooLate(fs, listed, floor)
+        found = TooLate(fs, listed, floor, rel, times)
         old = found.summary({}, min(lo, kept_after), kept_after, lo)
+    cut, recent = found.cut(min(lo, kept_after), kept_after)
     kept = [p for h, p in listed if kept_after < pd.Timestamp(h) <= end]
     record = {"from": _iso(start), "to": _iso(end), "floor": _iso(floor), "late_from": _iso(late_from),
               "late_to": _iso(late_to), "late": sorted(rel(p) for p in late), "parts": sorted(rel(p) for p in kept),
               "horizon_h": float(horizon_h), "kept_after": _iso(kept_after), "old_from": _iso(min(lo, kept_after)),
-              "old": old, "too_late_rows": found.rows, "too_late_parts": found.parts}
+              "old": old, "cut": cut, "recent": recent, "too_late_rows": found.rows, "too_late_parts": found.parts}
     return WindowPlan(sorted(set(in_window) | set(late)), set(late), late_from, late_to, record, store,
                       f"{folder}/{name}", where, (found.rows, found.parts), horizon_h)
 

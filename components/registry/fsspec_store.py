@@ -21,7 +21,7 @@ from kubepipe.components.registry.version import (URI_SOURCE, RegistryError, Reg
 from kubepipe.secrets import redact_text, redact_url
 from kubepipe.util import first_line, normal_uri, uri_scheme
 
-__all__ = ["FsspecStore", "check_exclusive_create", "object_checksum"]
+__all__ = ["FsspecStore", "check_exclusive_create", "info_time", "object_checksum"]
 
 # The first releases whose "xb" is a server-side precondition for every file size.
 _EXCLUSIVE_SINCE = {"s3fs": (2025, 7, 0), "gcsfs": (2024, 12, 0)}
@@ -238,13 +238,13 @@ class FsspecStore:
             except (FileNotFoundError, NotADirectoryError):
                 return None
             if info.get("type") != "directory":
-                return _info_time(info)
+                return info_time(info)
             try:
                 found = self.fs.find(self._p(rel), detail=True)
             except (FileNotFoundError, NotADirectoryError):
                 return None
-        times = [t for t in map(_info_time, found.values()) if t is not None]
-        return max(times, default=_info_time(info))
+        times = [t for t in map(info_time, found.values()) if t is not None]
+        return max(times, default=info_time(info))
 
     def local_path(self, rel: str) -> str:
         """Download a folder into a fresh temp dir (remote models are read locally)."""
@@ -300,7 +300,7 @@ def object_checksum(info: dict) -> str | None:
     return None
 
 
-def _info_time(info: dict) -> float | None:
+def info_time(info: dict) -> float | None:
     """The modification time an fsspec `info` entry holds, under whichever key its backend uses."""
     for key in ("mtime", "LastModified", "updated", "created"):
         value = info.get(key)

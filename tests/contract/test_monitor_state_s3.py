@@ -127,3 +127,40 @@ def test_a_monitor_that_cannot_write_beside_the_log_is_told_to_set_state_uri(s3,
     text = str(err.value)
     assert f"{s3.sink}/_windows/model=m/" in text and "state_uri" in text, text
     assert "cannot record the window" in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("slack_s", [None, 0])
+def test_a_late_part_into_an_older_hour_that_lost_one_is_counted_on_s3(s3, monkeypatch, tmp_path, slack_s):
+    """S3's LastModified (whole seconds, on the store's clock) finds a part written into an older hour that also lost
+    one (the same count). With no slack the cut is the listing's newest second itself: parts stamped that second are
+    told apart by their names."""
+    import time
+
+    import boto3
+    import s3fs
+
+    from kubepipe.components.monitoring import too_late
+
+    if slack_s is not None:
+        monkeypatch.setattr(too_late, "SLACK_S", slack_s)
+    state, ends = "s3://monitor-state/windows", [T0 + 7200 + k * 3600 for k in range(5)]
+    _write(s3, monkeypatch, [("a", ends[0] + 60)])
+    _write(s3, monkeypatch, [("b", ends[0] + 120)])
+    _as(monkeypatch, s3.reader)
+    for end in ends[:3]:
+        _read(tmp_path, s3, end, state_uri=state, late_horizon_h=0)
+    fs = s3fs.S3FileSystem()
+    record = json.loads(fs.cat(sorted(fs.find("monitor-state/windows/model=m"))[-1]))
+    assert abs(record["cut"] + (slack_s if slack_s is not None else too_late.SLACK_S) - time.time()) < 600
+    client = boto3.client("s3", endpoint_url=s3.url, aws_access_key_id=s3.writer["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=s3.writer["AWS_SECRET_ACCESS_KEY"])
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=s3.bucket, Prefix="log/model=m/")["Contents"]
+                  if "/hour=02/" in o["Key"])
+    assert len(keys) == 2
+    client.delete_object(Bucket=s3.bucket, Key=keys[0])  # compaction / retention of one part
+    _write(s3, monkeypatch, [("too-late", ends[0] + 300)])
+    _as(monkeypatch, s3.reader)
+    ids, meta = _read(tmp_path, s3, ends[3], state_uri=state, late_horizon_h=0)
+    assert ids == [] and meta["too_late_rows"] == 1 and meta["too_late_parts"] == 1
+    ids, meta = _read(tmp_path, s3, ends[4], state_uri=state, late_horizon_h=0)
+    assert ids == [] and "too_late_rows" not in meta  # counted once

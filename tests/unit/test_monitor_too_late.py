@@ -50,26 +50,55 @@ def _oracle(stamps, delays, ends, horizon_s):
     return read, too_late, parts
 
 
+def _flush(sink, rows, at: float, parts: dict, flush: int) -> None:
+    """One flush written at `at` on the store's clock (every part of it the same modification time, as an object
+    store's 1-second LastModified gives); `parts` maps each part written to (its flush, its hour)."""
+    import os
+
+    before = set(sink.rglob("part-*.parquet")) if sink.exists() else set()
+    _write(sink, rows)
+    for path in set(sink.rglob("part-*.parquet")) - before:
+        os.utime(path, (at, at))
+        day, hour = path.parent.parent.name[5:], path.parent.name[5:]
+        parts[path] = (flush, calendar.timegm(dt.datetime.fromisoformat(f"{day}T{hour}:00:00").timetuple()))
+
+
+def _retire(parts: dict, hour: float, flush: int, ends: list) -> None:
+    """Retention or compaction removes a part of `hour` that a window before `flush` listed and read whole (every
+    row it holds stamped up to that window's end): no row of it is left unread or uncounted."""
+    for path, (wrote, start) in sorted(parts.items()):
+        if start == hour and wrote < flush and start + HOUR <= ends[wrote] and path.exists():
+            path.unlink()
+            return
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(window_s=st.sampled_from([1800, 3600, 5400, 86400]), windows=st.integers(1, 6),
        horizon_h=st.sampled_from([0, 1, 2, 5, 30]),
        rows=st.lists(st.tuples(st.integers(0, 1000),
-                               st.sampled_from([0, 31, 600, 3000, 4000, 7300, 20000, 90000, 200000])),
+                               st.sampled_from([0, 31, 600, 3000, 4000, 7300, 20000, 90000, 200000]),
+                               st.booleans()),
                      min_size=1, max_size=40))
 def test_every_row_is_read_once_or_counted_too_late_once(tmp_path_factory, window_s, windows, horizon_h, rows):
+    """Also while retention or compaction removes older parts of an hour a late part is written into (a row's
+    flag): the hour's count can stay the same, or drop, and the late part is still found."""
     tmp = tmp_path_factory.mktemp("too-late")
     sink = tmp / "log"
     ends = [T0 + 3600 + 7 + k * window_s for k in range(windows + 1)]
     # stamped from a window before the first to the end of the last, each written `delay` s after its stamp
-    stamps = [ends[0] - window_s + f * (windows + 1) * window_s // 1000 for f, _ in rows]
-    delays = [d for _, d in rows]
-    _write(sink, [("before", T0 - 10 * 86400)])  # the log exists before the first window
+    stamps = [ends[0] - window_s + f * (windows + 1) * window_s // 1000 for f, _, _ in rows]
+    delays = [d for _, d, _ in rows]
+    parts: dict = {}
+    _flush(sink, [("before", T0 - 10 * 86400)], T0 - 10 * 86400, parts, 0)  # the log exists before the first window
     written: set[int] = set()
     reads: dict[str, int] = {}
     too_late_rows = too_late_parts = 0
-    for end in ends[1:]:
+    for k, end in enumerate(ends[1:], 1):
         due = [i for i, (ts, d) in enumerate(zip(stamps, delays)) if i not in written and ts + d <= end + SETTLE]
-        _write(sink, [(f"r{i}", stamps[i]) for i in due])
+        for i in due:
+            if rows[i][2]:
+                _retire(parts, stamps[i] // HOUR * HOUR, k, ends)
+        _flush(sink, [(f"r{i}", stamps[i]) for i in due], end + SETTLE - 5, parts, k)
         written |= set(due)
         ids, meta = _read(tmp, sink, end, window_s, late_horizon_h=horizon_h)
         for rid in ids:
@@ -77,10 +106,40 @@ def test_every_row_is_read_once_or_counted_too_late_once(tmp_path_factory, windo
         too_late_rows += meta.get("too_late_rows", 0)
         too_late_parts += meta.get("too_late_parts", 0)
         assert meta.get("late_horizon_h", horizon_h) == horizon_h
-    read, too_late, parts = _oracle(stamps, delays, ends, horizon_h * HOUR)
+    read, too_late, late_parts = _oracle(stamps, delays, ends, horizon_h * HOUR)
     event(f"rows too late: {'some' if too_late else 'none'}")
+    event(f"parts removed: {'some' if sum(1 for p in parts if not p.exists()) else 'none'}")
     assert set(reads) == read and set(reads.values()) <= {1}
-    assert too_late_rows == len(too_late) and too_late_parts == len(parts)
+    assert too_late_rows == len(too_late) and too_late_parts == len(late_parts)
+
+
+def test_a_late_part_into_an_hour_that_lost_one_is_counted(tmp_path, caplog):
+    """The hole the count alone left: one part removed from an older hour, one written into it before the next
+    window (the same count): its row is counted too late, once. A part moved in keeping an old modification time
+    (`mv` of a file written long ago) is found by the hour's digest and counted from the hour's totals."""
+    import os
+
+    sink, ends = tmp_path / "log", [T0 + 7200 + k * HOUR for k in range(6)]
+    _write(sink, [("a", ends[0] + 60)])
+    _write(sink, [("b", ends[0] + 120)])
+    for end in ends[:3]:
+        _read(tmp_path, sink, end, HOUR, late_horizon_h=0)
+    hour = sorted((sink / "model=m").rglob("hour=02/*.parquet"))
+    assert len(hour) == 2
+    hour[0].unlink()  # compaction / retention of one part
+    _write(sink, [("too-late", ends[0] + 300)])
+    ids, meta = _read(tmp_path, sink, ends[3], HOUR, late_horizon_h=0)
+    assert ids == [] and meta["too_late_rows"] == 1 and meta["too_late_parts"] == 1
+    ids, meta = _read(tmp_path, sink, ends[4], HOUR, late_horizon_h=0)
+    assert ids == [] and "too_late_rows" not in meta  # counted once
+    there = set((sink / "model=m").rglob("hour=02/*.parquet"))
+    _write(sink, [("moved-in", ends[0] + 400), ("moved-in-2", ends[0] + 500)])
+    [moved] = set((sink / "model=m").rglob("hour=02/*.parquet")) - there
+    os.utime(moved, (T0, T0))
+    with caplog.at_level(logging.WARNING):
+        ids, meta = _read(tmp_path, sink, ends[5], HOUR, late_horizon_h=0)
+    assert ids == [] and meta["too_late_rows"] == 2 and meta["too_late_parts"] == 1
+    assert "older modification time" in caplog.text
 
 
 def test_a_part_written_past_the_horizon_is_counted_said_and_reported(tmp_path, caplog):
@@ -136,6 +195,60 @@ def test_a_record_of_an_older_version_is_read_on(tmp_path):
     _write(sink, [("late", end1 - 30)])
     ids, meta = _read(tmp_path, sink, end2, 3600)
     assert ids == ["late"] and meta["late_rows"] == 1 and "too_late_rows" not in meta
+
+
+def test_parts_of_the_same_second_as_the_cut_are_told_apart_by_their_names(tmp_path, monkeypatch):
+    """No slack: the cut is the listing's newest time itself. Every part stamped that very second (S3's whole
+    seconds): those the window listed are named, and one written after it in the same second is new."""
+    import os
+
+    from kubepipe.components.monitoring import too_late
+
+    monkeypatch.setattr(too_late, "SLACK_S", 0)
+    sink, ends, second = tmp_path / "log", [T0 + 7200 + k * HOUR for k in range(5)], T0 + 9 * HOUR
+
+    def pinned(rows):
+        _write(sink, rows)
+        for path in (sink / "model=m").rglob("*.parquet"):
+            os.utime(path, (second, second))
+
+    pinned([("a", ends[0] + 60)])
+    pinned([("b", ends[0] + 120)])
+    for end in ends[:3]:
+        _read(tmp_path, sink, end, HOUR, late_horizon_h=0)
+    record = json.loads(sorted((sink / "_windows").rglob("*.json"))[-1].read_text())
+    assert record["cut"] == second and len([n for n in record["recent"] if "hour=02" in n]) == 2
+    sorted((sink / "model=m").rglob("hour=02/*.parquet"))[0].unlink()
+    pinned([("too-late", ends[0] + 300)])
+    ids, meta = _read(tmp_path, sink, ends[3], HOUR, late_horizon_h=0)
+    assert ids == [] and meta["too_late_rows"] == 1 and meta["too_late_parts"] == 1
+    ids, meta = _read(tmp_path, sink, ends[4], HOUR, late_horizon_h=0)
+    assert ids == [] and "too_late_rows" not in meta
+
+
+def test_a_summary_of_an_older_version_is_upgraded_by_the_next_window(tmp_path):
+    """A record whose summary is three numbers an hour and keeps no cut: the next window compares counts as that
+    version did (a part added is counted) and records digests and a cut; from then on a part written into an hour
+    that lost one is counted too."""
+    sink, ends = tmp_path / "log", [T0 + 7200 + k * HOUR for k in range(5)]
+    _write(sink, [("a", ends[0] + 60)])
+    _write(sink, [("b", ends[0] + 120)])
+    for end in ends[:3]:
+        _read(tmp_path, sink, end, HOUR, late_horizon_h=0)
+    record = sorted((sink / "_windows").rglob("*.json"))[-1]
+    was = json.loads(record.read_text())
+    assert was["old"] and all(len(v) == 4 for v in was["old"].values()) and was["cut"] is not None
+    older = {k: v for k, v in was.items() if k not in ("cut", "recent")}
+    record.write_text(json.dumps({**older, "old": {k: v[:3] for k, v in was["old"].items()}}))
+    _write(sink, [("late-1", ends[0] + 300)])
+    ids, meta = _read(tmp_path, sink, ends[3], HOUR, late_horizon_h=0)
+    assert ids == [] and meta["too_late_rows"] == 1
+    upgraded = json.loads(sorted((sink / "_windows").rglob("*.json"))[-1].read_text())
+    assert all(len(v) == 4 for v in upgraded["old"].values()) and upgraded["cut"] is not None
+    sorted((sink / "model=m").rglob("hour=02/*.parquet"))[0].unlink()
+    _write(sink, [("late-2", ends[0] + 400)])
+    ids, meta = _read(tmp_path, sink, ends[4], HOUR, late_horizon_h=0)
+    assert ids == [] and meta["too_late_rows"] == 1 and meta["too_late_parts"] == 1
 
 
 @pytest.mark.parametrize("old", [{"2026-03-16T01:00Z": [1]}, {"not an hour": [1, 1, 1]}, ["x"]])
