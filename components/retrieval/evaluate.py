@@ -69,14 +69,17 @@ def score_index(retriever, queries: list[str], relevant: list[set], names: list[
     """(metrics, {K: ranked doc ids per query}) of one index on the queries; `vectors`: the queries already embedded
     by the retriever's embedder. Each @K metric is scored from its own search at K, the search a top_k K request
     runs (Retriever.search_vectors): an HNSW graph searched deeper than expansion_search answers otherwise, so a
-    top 10 cut from one top 100 search was not what the endpoint serves for top_k 10."""
+    top 10 cut from one top 100 search was not what the endpoint serves for top_k 10. Exact search is searched once,
+    at the deepest K, and cut: its documents rank by (score, row) whatever k or batch asked, so any top k is a prefix
+    of a deeper one (tests/unit/test_retrieval_ties.py), and a search of every query costs a pass over the index."""
     if vectors is None:
         vectors = retriever.embed_queries(list(queries))  # once, for every K, as the endpoint embeds a query
     ks = sorted({depth_of(n) for n in names if depth_of(n)} | {1})
     metrics: dict = {}
     ranked: dict[int, list[list[str]]] = {}
+    deepest = retriever.search_vectors(vectors, ks[-1])[0] if retriever.index.graph is None else None
     for k in ks:
-        rows, _ = retriever.search_vectors(vectors, k)
+        rows = [r[:k] for r in deepest] if deepest is not None else retriever.search_vectors(vectors, k)[0]
         ranked[k] = [[str(retriever.doc_ids[r]) for r in rr] for rr in rows]
         metrics.update(ranking_metrics(ranked[k], relevant, [n for n in names if depth_of(n) == k]))
     metrics["query_p99_ms"] = _query_p99_ms(retriever, queries[:_LATENCY_QUERIES], ks[-1])

@@ -323,3 +323,35 @@ def _drawn_documents(data, tmp_path_factory, n: int, dim: int, max_queries: int)
     retriever = Retriever(_index(tmp_path_factory.mktemp("idx"), np.array(vectors, np.float32), doc_of),
                           embedder=_TableEmbedder({}))
     return vectors, doc_of, queries, k, retriever
+
+
+@pytest.mark.parametrize("method", ["exact", "hnsw"])
+def test_evaluation_searches_an_exact_index_once_and_each_k_is_what_a_top_k_request_gets(tmp_path, method):
+    """score_index on an exact index searches once, at the deepest K, and cuts: each K's ranking is what
+    search_vectors answers at K (the endpoint's search), ties included (integer scores, duplicate passages,
+    documents of several passages); an HNSW graph is searched at each K, as it answers otherwise past its depth."""
+    if method == "hnsw":
+        pytest.importorskip("faiss")
+    from kubepipe.components.retrieval.evaluate import score_index
+    from kubepipe.components.retrieval.retriever import Retriever
+
+    rng = np.random.default_rng(3)
+    v = rng.integers(-2, 3, size=(60, 5)).astype(np.float32)  # integer scores: many exact ties
+    doc_of = [f"d{i % 23}" for i in range(60)]
+    q = rng.integers(-2, 3, size=(9, 5)).astype(np.float32)
+    texts = [f"q{i}" for i in range(9)]
+    retriever = Retriever(_index(tmp_path, v, doc_of, method=method), embedder=_TableEmbedder(dict(zip(texts, q))))
+    searches = []
+    search = retriever.search_vectors
+
+    def counted(vecs, k):
+        if len(vecs) == len(texts):  # not the latency probe's one-query searches
+            searches.append(k)
+        return search(vecs, k)
+
+    retriever.search_vectors = counted
+    names = ["recall@1", "recall@3", "mrr@7", "ndcg@20"]
+    _, ranked = score_index(retriever, texts, [{"d1"}] * 9, names)
+    assert searches == ([20] if method == "exact" else [1, 3, 7, 20])
+    for k in (1, 3, 7, 20):
+        assert ranked[k] == [[str(retriever.doc_ids[r]) for r in rr] for rr in search(q, k)[0]]
