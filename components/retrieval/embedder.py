@@ -167,11 +167,14 @@ class Embedder:
         return out
 
     def embed_queries(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-        """`embed`, each text's vector the same alone or in any batch (decision 0014, "Ties"): a text is padded to
-        its own bucket's width (its token count rounded up to QUERY_BUCKET), not to its batch's longest (padding
-        changed the matrix shapes, and with them a vector by up to 1.6e-7), batched only with texts of that width,
-        on one CPU thread (a thread count changes the sums' order too). Evaluation and the served retriever embed
-        queries here, so a near-tie ranks the same in the report and at the endpoint."""
+        """`embed` for queries (decision 0014, "Ties"): a text is padded to its own bucket's width (its token count
+        rounded up to QUERY_BUCKET), not to its batch's longest (padding changed the matrix shapes, and with them a
+        vector by up to 1.6e-7), batched only with texts of that width (at most `batch_size` a pass), on one CPU
+        thread (a thread count changes the sums' order too). With `batch_size` 1 each text gets the vector a lone
+        request gets at the endpoint, bitwise, on any CPU: evaluation embeds so. Texts sharing a pass (the server
+        batching concurrent requests) may differ from that in the last bits where BLAS picks its kernel by the
+        pass's row count (an AVX-512 Xeon: up to 2.1e-7); one pass a query would cost the server half its
+        throughput under concurrency (measured 2026-12-05: 82 vs 184 queries/s)."""
         from contextlib import nullcontext
 
         from kubepipe.components.threads import thread_counts

@@ -26,6 +26,10 @@ from kubepipe.components.retrieval.metrics import query_scores, ranking_metrics
 
 __all__ = ["evaluate_retrieval", "labelled_queries", "score_index"]
 
+# each query embedded in a pass of its own, as the endpoint embeds a lone request: bitwise its vector there on any CPU
+# (a pass of several rows may round otherwise: BLAS picks its kernel by the row count; decision 0014, "Ties")
+ALONE = 1
+
 _LATENCY_QUERIES = 50  # one-at-a-time queries timed for query_p99_ms
 _MISSES_SHOWN = 25
 
@@ -73,7 +77,7 @@ def score_index(retriever, queries: list[str], relevant: list[set], names: list[
     at the deepest K, and cut: its documents rank by (score, row) whatever k or batch asked, so any top k is a prefix
     of a deeper one (tests/unit/test_retrieval_ties.py), and a search of every query costs a pass over the index."""
     if vectors is None:
-        vectors = retriever.embed_queries(list(queries))  # once, for every K, as the endpoint embeds a query
+        vectors = retriever.embed_queries(list(queries), batch_size=ALONE)  # once, for every K
     ks = sorted({depth_of(n) for n in names if depth_of(n)} | {1})
     metrics: dict = {}
     ranked: dict[int, list[list[str]]] = {}
@@ -165,7 +169,7 @@ def evaluate_retrieval(
                         f"{sorted(relevant[0])[:3]}; the index's ids are like {sorted(known)[:3]}), so every metric "
                         "would be 0; check relevant_column, its separator, and the chunk step's id_column")
     names = _names(thresholds, relative)
-    vectors = retriever.embed_queries(queries)  # once: a champion embedded by the same encoder reuses them
+    vectors = retriever.embed_queries(queries, batch_size=ALONE)  # once: a champion by the same encoder reuses them
     metrics, ranked = score_index(retriever, queries, relevant, names, vectors)
     champion = (_champion(registry_uri, model_name, queries, relevant, names, device, index_dir, retriever, vectors)
                 if baseline == "champion" else None)

@@ -110,8 +110,8 @@ class Retriever:
         return self.search_vectors(self.embed_queries(_texts(queries), batch_size=batch_size), k)
 
     def embed_queries(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-        """Query vectors, each the same alone or in any batch (Embedder.embed_queries), so evaluation ranks as the
-        endpoint serves; an embedder without that method (a caller's stand-in) embeds with its `embed`."""
+        """Query vectors (Embedder.embed_queries: `batch_size` 1 gives each the vector a lone request gets, which
+        evaluation uses); an embedder without that method (a caller's stand-in) embeds with its `embed`."""
         embed = getattr(self.embedder, "embed_queries", None) or self.embedder.embed
         return embed(texts, batch_size=batch_size)
 
