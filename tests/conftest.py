@@ -17,6 +17,11 @@ SHARED = ROOT.parent / "shared"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # ONNX exports (kubepipe serve --runtime onnx/auto, Triton) cache outside ~/.cache in tests; servers inherit it
 os.environ.setdefault("KUBEPIPE_ONNX_CACHE", os.path.join(tempfile.gettempdir(), f"kubepipe-onnx-tests-{os.getuid()}"))
+# One OpenMP thread (torch, faiss) in the test process and every process it starts (kfp.local tasks, servers, the
+# CLI), as `kubepipe serve` runs: `make test` runs two workers on two cores, where a process's second OpenMP thread
+# mostly spins waiting for a descheduled sibling (a flagship run's train/evaluate/guardrail tasks: 21.0 -> 16.9 s CPU,
+# the same model and verdict). Tests of thread counts set the counts they check; a caller's own value is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 if str(FIXTURES) not in sys.path:
     sys.path.insert(0, str(FIXTURES))
 os.environ["PYTHONPATH"] = os.pathsep.join(

@@ -104,9 +104,13 @@ def test_hnsw_manifest_records_the_library_and_its_operating_point(tmp_path):
     import faiss
 
     src, v = _embeddings(tmp_path)
-    threads = faiss.omp_get_max_threads()
-    m = build_index(src, tmp_path / "idx", method="hnsw", hnsw={"expansion_search": 32}, threads=1)
-    assert faiss.omp_get_max_threads() == threads  # a build's thread count does not leak into the process
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(3)  # not the build's 1, whatever OMP_NUM_THREADS the process started with
+    try:
+        m = build_index(src, tmp_path / "idx", method="hnsw", hnsw={"expansion_search": 32}, threads=1)
+        assert faiss.omp_get_max_threads() == 3  # a build's thread count does not leak into the process
+    finally:
+        faiss.omp_set_num_threads(before)
     h = m["hnsw"]
     assert (h["library"], h["connectivity"], h["expansion_add"], h["expansion_search"]) == ("faiss-cpu", 16, 128, 32)
     assert h["library_version"] == faiss.__version__ and set(m["files"]) == {"vectors.npy", "passages.parquet", "index.faiss"}
