@@ -18,7 +18,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("n,taken,skipped,total", [(5, "small", "big", 10), (30, "big", "small", 435)])
-def test_when_gate_takes_each_branch(in_tmp, n, taken, skipped, total):
+def test_when_gate_takes_each_branch(in_tmp, monkeypatch, n, taken, skipped, total):
+    # the same run also shows that a local run leaves no task folder in the temp folder: kfp's command writes each
+    # step's function to `$(mktemp -d)/ephemeral_component.py` and never removes it, so every local task left a
+    # folder in /tmp; each task's TMPDIR is now a folder of the run's, removed when it ends
+    system_tmp = in_tmp / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_tmp))  # what the run's processes take as the temp folder
     events = []
     run = kubepipe.run(FIX / "branching.yaml", {"n": n}, on_event=lambda e: events.append((e.kind, e.step.name)))
     assert run.ok, run.error
@@ -31,6 +37,8 @@ def test_when_gate_takes_each_branch(in_tmp, n, taken, skipped, total):
     record = json.loads((Path(run.run_dir) / "run.json").read_text())
     assert record["state"] == "SUCCEEDED" and record["params"] == {"n": n}
     assert Path(run.run_dir).resolve().parent == (in_tmp / ".kubepipe" / "runs").resolve()
+    assert sorted(p.name for p in system_tmp.rglob("ephemeral_component.py")) == []
+    assert list((Path(run.run_dir) / "tmp").iterdir()) == []  # each task's folder removed when it ended
 
 
 @pytest.mark.parametrize("n, taken, skipped", [(6, "each_big", "each_small"), (5, "each_small", "each_big")])
@@ -218,16 +226,3 @@ def test_a_component_error_of_the_user_s_own_is_the_step_s_error_whatever_its_na
     assert other.failed_step.error == "exited with an error; last output: declines.Declined: card refused for 5"
     other_log = re.sub(r"\x1b\[[0-9;]*m", "", open(other.log, encoding="utf-8").read())
     assert other_log.count("Executing task 'charge'") == 3, other_log  # any other error: retried, as before
-
-
-def test_a_local_run_leaves_no_task_folder_in_the_temp_folder(in_tmp, monkeypatch):
-    """kfp's command writes each step's function to `$(mktemp -d)/ephemeral_component.py` and never removes it:
-    every local task left a folder in /tmp. Each task's TMPDIR is now a folder of the run's, removed when it ends."""
-    system_tmp = in_tmp / "system-tmp"
-    system_tmp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(system_tmp))  # what the run's processes take as the temp folder
-    run = kubepipe.run(FIX / "branching.yaml", {"n": 5})
-    assert run.ok, run.error
-    assert run.step("sum").outputs["total"] == 10
-    assert sorted(p.name for p in system_tmp.rglob("ephemeral_component.py")) == []
-    assert list((Path(run.run_dir) / "tmp").iterdir()) == []  # each task's folder removed when it ended
