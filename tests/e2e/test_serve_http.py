@@ -22,7 +22,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("kserve")
 
 
-from serve_procs import bound_base, free_port, start_server, stop, wait_ready  # noqa: E402  (tests/fixtures)
+from serve_procs import bound_base, free_port, polling_client, start_server, stop, wait_ready  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -377,12 +377,13 @@ def test_ready_only_after_warm_up(models, tmp_path):
         base = bound_base(proc, log)  # None when it exits before uvicorn reports the port
         seen = set()
         deadline = time.monotonic() + 90
-        while base and proc.poll() is None and time.monotonic() < deadline:
-            try:
-                seen.add(httpx.get(f"{base}/v2/models/nan/ready", timeout=1).status_code)
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
+        with polling_client() as client:
+            while base and proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    seen.add(client.get(f"{base}/v2/models/nan/ready").status_code)
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
         assert proc.wait(timeout=30) == 2 and 200 not in seen
         assert "warm-up failed" in log.read_text()
     finally:
@@ -553,12 +554,13 @@ def test_onnx_runtime_int8_serves_the_model_s_answers(models, tmp_path, tmp_path
         assert base, log.read_text()
         live = []  # export + int8 quantisation + parity before ready: liveness answers all along, within
         deadline = time.monotonic() + 300  # the probe's 2 s (a kubelet restarts a container that fails it)
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            live.append(httpx.get(f"{base}/v2/health/live", timeout=2).status_code)
-            if httpx.get(f"{base}/v2/models/onnx/ready", timeout=2).status_code == 200:
-                break
-            time.sleep(0.2)
+        with polling_client(timeout=2) as client:
+            while True:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                live.append(client.get(f"{base}/v2/health/live").status_code)
+                if client.get(f"{base}/v2/models/onnx/ready").status_code == 200:
+                    break
+                time.sleep(0.2)
         assert set(live) == {200}, live
         card = httpx.get(f"{base}/kubepipe/v1/models/onnx").json()
         assert card["runtime"] == "onnx" and card["precision"] == "int8" and card["parity"]["passed"] is True
