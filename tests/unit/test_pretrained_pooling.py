@@ -32,19 +32,24 @@ def test_bf16_mean_pool_is_one_rounding_of_the_exact_mean():
         assert ((got.double() - exact).abs() <= U_BF16 * exact.abs() + 1e-6).all()
 
 
+def _served(tmp_path, labels: int, *, hidden: int, max_positions: int, max_length: int):
+    """A tiny pretrained-encoder artifact (random weights, dropout off), saved and loaded as the server loads it."""
+    write_tokenizer(tmp_path / "tokenizer.json")
+    config = bert_config(tmp_path / "tokenizer.json", hidden=hidden, max_positions=max_positions, dropout=0.0)
+    torch.manual_seed(0)
+    module = PretrainedEncoderClassifier(labels, {}, config=config, dropout=0.0)
+    encoder = WordPieceEncoder(str(tmp_path / "tokenizer.json"), max_length=max_length)
+    out = save_model(tmp_path / "model", module, architecture="pretrained-encoder", model_kwargs={"config": config},
+                     labels=list("abcdefgh"[:labels]), encoder=encoder, columns={"text_column": "description"})
+    return load_model(out)
+
+
 def test_bf16_served_pooling_matches_an_fp32_reference(tmp_path):
     """The served path (TorchRunner, --precision bf16) pools the encoder's bf16 hidden states as an fp64 mean
     would, and its probabilities are those of the correctly rounded mean through the same bf16 head."""
     from kubepipe.components.serving.runtime import TorchRunner
 
-    write_tokenizer(tmp_path / "tokenizer.json")
-    config = bert_config(tmp_path / "tokenizer.json", hidden=64, max_positions=512, dropout=0.0)
-    torch.manual_seed(0)
-    module = PretrainedEncoderClassifier(6, {}, config=config, dropout=0.0)
-    encoder = WordPieceEncoder(str(tmp_path / "tokenizer.json"), max_length=320)
-    out = save_model(tmp_path / "model", module, architecture="pretrained-encoder", model_kwargs={"config": config},
-                     labels=list("abcdef"), encoder=encoder, columns={"text_column": "description"})
-    runner = TorchRunner(load_model(out), precision="bf16")
+    runner = TorchRunner(_served(tmp_path, 6, hidden=64, max_positions=512, max_length=320), precision="bf16")
     seen = {}
     runner.module.encoder.register_forward_hook(lambda m, a, o: seen.__setitem__("hidden", o.last_hidden_state))
     runner.module.head.register_forward_hook(lambda m, a, o: seen.__setitem__("pooled", a[0]))
@@ -67,14 +72,7 @@ def test_served_pass_without_padding_goes_without_its_mask(tmp_path):
     none), a padded one with it; the answers are those of the masked pass either way."""
     from kubepipe.components.serving.runtime import TorchRunner
 
-    write_tokenizer(tmp_path / "tokenizer.json")
-    config = bert_config(tmp_path / "tokenizer.json", hidden=32, max_positions=64, dropout=0.0)
-    torch.manual_seed(0)
-    module = PretrainedEncoderClassifier(3, {}, config=config, dropout=0.0)
-    encoder = WordPieceEncoder(str(tmp_path / "tokenizer.json"), max_length=16)
-    out = save_model(tmp_path / "model", module, architecture="pretrained-encoder", model_kwargs={"config": config},
-                     labels=list("abc"), encoder=encoder, columns={"text_column": "description"})
-    runner = TorchRunner(load_model(out))
+    runner = TorchRunner(_served(tmp_path, 3, hidden=32, max_positions=64, max_length=16))
     seen = []
     runner.module.encoder.register_forward_pre_hook(
         lambda m, args, kwargs: seen.append(kwargs.get("attention_mask") is None), with_kwargs=True)
