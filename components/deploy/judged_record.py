@@ -23,7 +23,7 @@ from kubepipe.components.deploy.isvc_record import JUDGED_PREFIX, LEASE_KEY, RUN
 
 __all__ = ["RBAC_VERBS", "RBAC_RULE", "JudgedRecord"]
 
-RBAC_VERBS = ("get", "create", "update", "patch")  # what the deploy's Role grants on leases (terraform: the same)
+RBAC_VERBS = ("get", "create", "update")  # what the deploy calls on leases, and all its Role grants (terraform)
 RBAC_RULE = ('apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ['
              + ", ".join(f'"{verb}"' for verb in RBAC_VERBS) + "]")
 

@@ -155,10 +155,23 @@ def test_no_rbac_on_leases_is_a_warning_and_the_lease_holds_until_it_lapses(forb
     warning = report["warning"]
     assert f"kubernetes {verb} leases/kubepipe-judged-{NAME} in serving was refused (403" in warning
     assert "holds until it lapses" in warning
-    assert ('apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update", "patch"]'
-            in warning)
+    assert 'apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"]' in warning
     assert f"warning: {warning}" in capsys.readouterr().err
     assert "being rolled out by run run-a (version 1)" in str(refused.value)
+
+
+def test_the_rule_granted_is_all_the_record_needs():
+    """Least privilege: with every other verb on leases refused (patch, delete, list, watch), the record of a judged
+    rollout is still read and written (twice: created, then replaced), and the next run goes on at once."""
+    from kubepipe.components.deploy.judged_record import RBAC_VERBS
+
+    with FakeKube() as fake:
+        fake.lease_forbidden = {"patch", "delete", "list", "watch"}
+        assert not fake.lease_forbidden & set(RBAC_VERBS)
+        for version, run in [(1, "run-a"), (2, "run-b"), (3, "run-c")]:
+            report = _roll(fake, version, run, "raw")  # RawDeployment: every rollout holds until lapsed, or judged
+            assert report["action"] == "promoted" and not report.get("warning"), report
+        assert _pair(fake.leases[RECORD]) == _pair(_isvc(fake))
 
 
 def test_a_record_written_meanwhile_is_read_again_and_replaced_with_its_resource_version():

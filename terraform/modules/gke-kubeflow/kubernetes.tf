@@ -65,7 +65,7 @@ resource "kubernetes_role_v1" "deploy_inference" {
   rule {
     api_groups = ["coordination.k8s.io"]
     resources  = ["leases"]
-    verbs      = ["get", "create", "update", "patch"]
+    verbs      = ["get", "create", "update"]
   }
 
   rule {
