@@ -293,3 +293,21 @@ def test_the_walk_follows_instances_methods_decorators_and_relative_imports(ugat
 
     assert gate_raised_in(via_instance) == "ugatepkg.helpers.on_time names Late"
     assert gate_raised_in(via_library) is None
+
+
+def test_a_walk_cut_short_takes_the_step_as_a_gate_and_says_why(ugatepkg, monkeypatch):
+    """Past LIMIT code objects with helpers still to follow, a gate may be among them: the step is taken as one (it
+    loses its cache, a missed gate would exit 1 remotely), and the reason names the limit; a walk that ends within
+    it finds nothing."""
+    from kubepipe.catalog import gate_reach
+
+    def via_library(n: int) -> str:
+        from ugatepkg import helpers
+
+        return helpers.dump(n)
+
+    assert gate_reach.gate_raised_in(via_library) is None
+    monkeypatch.setattr(gate_reach, "LIMIT", 1)
+    assert gate_reach.gate_raised_in(via_library) == (
+        "test_user_gate_helpers.test_a_walk_cut_short_takes_the_step_as_a_gate_and_says_why.<locals>.via_library "
+        "reaches more than 1 functions of yours, not all followed")

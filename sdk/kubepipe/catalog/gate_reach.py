@@ -33,9 +33,11 @@ LIMIT = 400  # code objects walked for one step: a big repository's helpers are 
 
 def gate_raised_in(func: Any, root: str | None = None) -> str | None:
     """Where `func` (a component's python_func) or a helper it reaches names GateFailed or a subclass of it:
-    `module.qualname names Class`, None when none does within `LIMIT` code objects. `root`: the repository the
-    component was found in (ComponentInfo.import_root): a module of that name another repository's folder gave this
-    process earlier gives way to this one's (`user_modules.take_over`), as the step's own module does."""
+    `module.qualname names Class`, None when none does. Past `LIMIT` code objects with more to follow, one may: the
+    step is then taken as a gate (that costs its cache; a gate missed would exit 1 remotely, compile notes which).
+    `root`: the repository the component was found in (ComponentInfo.import_root): a module of that name another
+    repository's folder gave this process earlier gives way to this one's (`user_modules.take_over`), as the step's
+    own module does."""
     from kubepipe.components.errors import GateFailed
 
     code = getattr(func, "__code__", None)
@@ -52,6 +54,8 @@ def gate_raised_in(func: Any, root: str | None = None) -> str | None:
             if _is_gate(obj, GateFailed):
                 return f"{where} names {obj.__qualname__}"
             todo += [(c, g, _name(f)) for c, g, f in _code_of(obj) if id(c) not in seen]
+    if any(id(c) not in seen for c, _, _ in todo):
+        return f"{_name(func)} reaches more than {LIMIT} functions of yours, not all followed"
     return None
 
 
