@@ -23,6 +23,7 @@ import math
 import re
 from typing import Any, NamedTuple
 
+from kubepipe.components.digit_groups import SEPARATOR_CLASS, SEPARATORS
 from kubepipe.components.pii_phone import phone_spans
 from kubepipe.components.text_columns import redact_strings
 
@@ -35,14 +36,11 @@ PII_KINDS = ("pan", "email", "iban", "phone")
 # merchant descriptors and catalogue records carry businesses' phone numbers, which reports must show.
 MASKED = ("pan", "email", "iban")
 
-# Digit groups joined by one separator each: a maximal run; PAN candidates are runs of its groups.
-# Besides `-`, the Unicode hyphens and dashes a number is written with: hyphen, non-breaking hyphen (language models
-# write 4111‑1111‑... with U+2011), figure dash (U+2012, a digit's width), en dash, minus sign; and the full-width
-# hyphen-minus, full stop and ideographic space that full-width digits are written with (４１１１－１１１１－...).
-PAN_SEPARATORS = " -.\u00a0\u2009\u202f\u2010\u2011\u2012\u2013\u2212\uff0d\uff0e\u3000"
+# Digit groups joined by one separator each (digit_groups: the set the phone rule ends numbers by too): a maximal
+# run; PAN candidates are runs of its groups.
+PAN_SEPARATORS = SEPARATORS
 _NO_PAN_SEPARATORS = str.maketrans("", "", PAN_SEPARATORS)
-# a class of them, escaped (unescaped, ` -.` was the range from space to `.`: `4111,1111,...` was a grouped PAN)
-_PAN_SEPARATOR = "[" + re.sub(r"([\\\]\[^-])", r"\\\1", PAN_SEPARATORS) + "]"
+_PAN_SEPARATOR = SEPARATOR_CLASS
 _DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:" + _PAN_SEPARATOR + r"\d+)*(?!\d)")
 _GROUPED = ((4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4), (4, 4, 4, 4, 1), (4, 4, 4, 4, 2),
             (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from kubepipe.components.digit_groups import SEPARATOR_CLASS
+
 __all__ = ["phone_spans"]
 
 # Phone numbers, each layout matched whole, touching no letter, digit, +, - or / and no further digit
@@ -16,15 +18,18 @@ __all__ = ["phone_spans"]
 # IPs and PANs fit none (tests/unit/test_guardrail_pii.py measures it). A layout of space-separated groups
 # does not start right after a digit and a space, dot or comma (it would be the tail of a longer run); one
 # that starts with + or a NANP area code may (`Total 1,234 (212) 555-0143`).
+# digits joined to the match by a separator of digit groups (digit_groups: a card's, a no-break space's too) or a
+# comma: the match would be the head or tail of a longer number (`0100 100000\u00a00007`, a 4-6-4 card)
+_JOINED = "(?:,|" + SEPARATOR_CLASS + ")"
 _PHONE = re.compile(
     r"(?<![\w+/-])(?:"
     r"\+[1-9][0-9]{0,2}(?:[ -]?\([0-9]{1,4}\))?(?:[ -]?[0-9]{1,5}){1,5}"  # E.164
     r"|(?<![0-9][.,])(?:1[ .-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[.-])[2-9][0-9]{2}[.-][0-9]{4}"  # NANP
-    r"|(?<![0-9][ .,])0(?:[1-9][0-9] [0-9]{4} [0-9]{4}|[1-9][0-9]{2} [0-9]{3} [0-9]{4}"  # UK
+    rf"|(?<!\d{_JOINED})0(?:[1-9][0-9] [0-9]{{4}} [0-9]{{4}}|[1-9][0-9]{{2}} [0-9]{{3}} [0-9]{{4}}"  # UK
     r"|[1-9][0-9]{3} [0-9]{6}|[1-9][0-9]{3} [0-9]{3} [0-9]{3})"
-    r"|(?<![0-9][ .,])0[1-9][0-9]{1,3}[ /][1-9][0-9]{4,7}"  # Germany
-    r"|(?<![0-9][ .,])0[1-9](?:[ .][0-9]{2}){4}"  # France
-    r")(?![\w/-]|[ .,][0-9])")  # nor part of a longer run of digit groups
+    rf"|(?<!\d{_JOINED})0[1-9][0-9]{{1,3}}[ /][1-9][0-9]{{4,7}}"  # Germany
+    rf"|(?<!\d{_JOINED})0[1-9](?:[ .][0-9]{{2}}){{4}}"  # France
+    rf")(?![\w/-]|{_JOINED}\d)")  # nor part of a longer run of digit groups
 # A number written beside a currency is an amount, whatever its layout: `+34 912 345 678 EUR`, `€ +34 912 345 678`
 # (a currency symbol, Unicode's Sc, or an ISO 4217 code, one space or none between). Phone numbers carry none.
 _ISO_4217 = frozenset(
