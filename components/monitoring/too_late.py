@@ -135,7 +135,8 @@ class TooLate:
             new = [p for p in paths if self._new(p)]
             added = self._hour(key, new)
             self.rows, self.parts = self.rows + added[1], self.parts + added[2]
-            known = [p for p in paths if p not in set(new)]
+            fresh = set(new)
+            known = [p for p in paths if p not in fresh]
             if len(was) > 3 and _digest(self.rel(p) for p in known) == was[3]:  # only parts added
                 now[key] = [was[0] + added[0], was[1] + added[1], was[2] + added[2], digest]
                 continue
